@@ -1,0 +1,71 @@
+"""Every exception livetx raises, in one tree.
+
+Remote faults (the provider or the network did something) are told apart from local
+misuse (the caller passed something wrong), because the user's fix is different:
+
+    LivetxError                      base of everything below
+    ├── ConfigurationError           local misuse: unknown option, bad value, bad source
+    │                                (also a ValueError, so ``except ValueError`` works)
+    ├── AudioDeviceError             pyaudio missing, no input device, device vanished
+    ├── ConnectError                 could not open the WebSocket (refused, DNS, TLS, timeout)
+    ├── ConnectionLostError          an open connection died without a clean close
+    ├── ProtocolError                the peer sent something we cannot understand
+    └── ProviderError(code, reason)  the provider said no: an error frame or close code
+        └── AuthenticationError      the key was missing, wrong or not allowed
+
+Messages say what happened and what to do about it. They never contain an API key:
+nothing in this package passes a key to an exception, and URLs are redacted before
+they are quoted (see ``providers.base.redact_url``).
+"""
+
+from __future__ import annotations
+
+
+class LivetxError(Exception):
+    """Base class of every error raised by livetx-widgets."""
+
+
+class ConfigurationError(LivetxError, ValueError):
+    """The caller asked for something that cannot work (a local mistake, not a remote fault)."""
+
+
+class AudioDeviceError(LivetxError):
+    """An audio input could not be opened or read."""
+
+
+class ConnectError(LivetxError):
+    """The WebSocket could not be opened at all."""
+
+
+class ConnectionLostError(LivetxError):
+    """An open connection ended without the provider's normal closing sequence.
+
+    ``code`` and ``reason`` are the WebSocket close code and reason when there was a close
+    frame, or ``None`` when the TCP connection simply dropped.
+    """
+
+    def __init__(self, message: str, code: int | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class ProtocolError(LivetxError):
+    """The peer sent a frame that does not follow its protocol."""
+
+
+class ProviderError(LivetxError):
+    """The provider reported an error (an error frame, a close code or an HTTP refusal).
+
+    ``code`` is the provider's code (a close code such as 3007, an HTTP status such as 402,
+    or a string such as ``"NET-0001"``); ``reason`` is the provider's own words.
+    """
+
+    def __init__(self, message: str, code: int | str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused the credentials. Retrying with the same key will not help."""
