@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, LivetxError
-from ..events import Event
+from ..events import Event, ProviderErrorEvent
 
 #: Query parameters that carry a credential and must never be shown.
 SECRET_QUERY_KEYS = frozenset({"token", "key", "api_key", "access_token"})
@@ -116,6 +116,10 @@ class ProviderCodec:
 
     def close_error(self, code: int | None, reason: str) -> LivetxError | None:
         """Typed error for a close frame, or ``None`` when the close was the normal end."""
+        raise NotImplementedError
+
+    def error_from_event(self, event: ProviderErrorEvent) -> LivetxError:
+        """Typed error for an error frame (AssemblyAI 1008 -> AuthenticationError)."""
         raise NotImplementedError
 
     def decode(self, text: str) -> list[Event]:
