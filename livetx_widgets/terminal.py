@@ -1,0 +1,283 @@
+"""``livetx transcribe``: the terminal successor of the reference scripts.
+
+The main thread owns all printing: it consumes ``session.events()`` while the session's own
+threads do the streaming, so nothing is printed from a worker thread. Ctrl+C asks the
+session to stop gracefully; the loop keeps printing until the session's last event, so
+everything the provider sent is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from .errors import (
+    AudioDeviceError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    ConnectionLostError,
+    LivetxError,
+)
+from .events import FinalTranscript, PartialTranscript
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # any other provider or internal error
+EXIT_USAGE = 2  # bad arguments or options (argparse uses 2 too)
+EXIT_AUTH = 3
+EXIT_CONNECTION = 4
+EXIT_AUDIO = 5
+
+SUMMARY_KEYS = (
+    "provider", "model", "session_id", "audio_duration_s", "session_duration_s", "reconnects",
+    "dropped_audio_s", "finals", "terminal_message", "latency",
+)  # fmt: skip
+
+
+def exit_code_for(error: BaseException | None) -> int:
+    if error is None:
+        return EXIT_OK
+    if isinstance(error, ConfigurationError):
+        return EXIT_USAGE
+    if isinstance(error, AuthenticationError):
+        return EXIT_AUTH
+    if isinstance(error, ConnectError | ConnectionLostError):
+        return EXIT_CONNECTION
+    if isinstance(error, AudioDeviceError):
+        return EXIT_AUDIO
+    return EXIT_ERROR
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "transcribe",
+        help="transcribe a microphone or a WAV file live, in the terminal",
+        description=(
+            "Stream audio to Deepgram, AssemblyAI or the offline engine and print partials and "
+            "finals as they arrive. Keys come from DEEPGRAM_API_KEY / ASSEMBLYAI_API_KEY. "
+            "Exit codes: 0 ok, 2 bad arguments, 3 authentication, 4 connection, "
+            "5 audio device, 1 other errors."
+        ),
+    )
+    p.add_argument(
+        "--provider",
+        default="auto",
+        choices=["deepgram", "assemblyai", "local", "auto"],
+        help="auto: the provider whose key is set, else the offline engine (default)",
+    )
+    p.add_argument("--url", help="another endpoint, e.g. ws://127.0.0.1:8765 (livetx serve)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--mic", action="store_true", help="the kernel's microphone (default)")
+    src.add_argument("--file", metavar="X.wav", help="a WAV file (any rate or channel count)")
+    src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
+    p.add_argument("--device", help="microphone index or name substring (with --mic)")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace a --file at real time (default: as fast as the provider accepts)",
+    )
+    p.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="provider option, repeatable: -o diarize=true -o keyterm=foo -o keyterm=bar",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON event per line")
+    p.add_argument("--out", metavar="FILE", help="save the transcript: .json .srt .vtt .csv .txt")
+    p.add_argument("--record", metavar="X.wav", help="save exactly the audio sent")
+    p.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the provider's closing message (default 10)",
+    )
+    p.set_defaults(func=run)
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` strings to typed options; a repeated key becomes a list."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--option expects KEY=VALUE, got {pair!r}")
+        value = _parse_value(raw)
+        if key in options:
+            prev = options[key]
+            options[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            options[key] = value
+    return options
+
+
+def _parse_value(raw: str) -> Any:
+    low = raw.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    if raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+class Printer:
+    """Renders events: a rewritten partial line on a TTY, plain final lines otherwise."""
+
+    def __init__(self, out: TextIO, *, as_json: bool, tty: bool):
+        self.out = out
+        self.as_json = as_json
+        self.tty = tty
+        self._partial_shown = False
+
+    def event(self, event: Any) -> None:
+        if self.as_json:
+            self._json(event)
+        elif isinstance(event, FinalTranscript):
+            if event.text:
+                self._clear_partial()
+                self.out.write(f"[{_clock(event.start)}] {event.text}\n")
+        elif isinstance(event, PartialTranscript) and self.tty:
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            self.out.write("\r\033[K" + event.text[-width:])
+            self._partial_shown = True
+        self.out.flush()
+
+    def _clear_partial(self) -> None:
+        if self._partial_shown:
+            self.out.write("\r\033[K")
+            self._partial_shown = False
+
+    def _json(self, event: Any) -> None:
+        record = {"type": type(event).__name__}
+        for name in getattr(event, "__dataclass_fields__", {}):
+            if name == "raw":
+                continue
+            value = getattr(event, name)
+            if name == "words":
+                value = [
+                    {"text": w.text, "start": w.start, "end": w.end, "confidence": w.confidence,
+                     "speaker": w.speaker}
+                    for w in value
+                ]  # fmt: skip
+            record[name] = value
+        self.out.write(json.dumps(record, default=str) + "\n")
+
+    def finish(self, metadata: dict[str, Any], error: BaseException | None, err: TextIO) -> None:
+        self._clear_partial()
+        if self.as_json:
+            self.out.write(json.dumps({"type": "Metadata", **metadata}, default=str) + "\n")
+            if error is not None:
+                record = {"type": "Error", "error": type(error).__name__, "message": str(error)}
+                self.out.write(json.dumps(record) + "\n")
+        else:
+            summary = ", ".join(f"{k}={metadata.get(k)}" for k in SUMMARY_KEYS)
+            err.write(f"-- session: {summary}\n")
+            if error is not None:
+                err.write(f"error: {error}\n")
+        self.out.flush()
+        err.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    return f"{int(minutes):02d}:{secs:04.1f}"
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    from . import audio
+    from .session import TranscriptionSession
+
+    try:
+        if args.list_devices:
+            for dev in audio.list_devices():
+                out.write(f"{dev}\n")
+            return EXIT_OK
+        if args.file:
+            source = audio.WavFile(args.file, realtime=args.realtime)
+        else:
+            source = audio.Microphone(_device(args.device))
+        session = TranscriptionSession(
+            args.provider,
+            source=source,
+            url=args.url,
+            options=parse_options(args.option),
+            record_to=args.record,
+            stop_timeout=args.stop_timeout,
+        )
+    except LivetxError as exc:
+        err.write(f"error: {exc}\n")
+        return exit_code_for(exc)
+
+    printer = Printer(out, as_json=args.json, tty=out.isatty() and not args.json)
+    events = session.events()
+    try:
+        session.start()
+    except LivetxError as exc:
+        err.write(f"error: {exc}\n")
+        return exit_code_for(exc)
+    with _graceful_interrupt(session.request_stop):
+        for event in events:
+            printer.event(event)
+    session.stop()
+    metadata = session.metadata.to_dict()
+    printer.finish(metadata, session.error, err)
+    if args.out:
+        try:
+            session.transcript.save(args.out)
+        except LivetxError as exc:
+            err.write(f"error: {exc}\n")
+            return exit_code_for(exc)
+    return exit_code_for(session.error)
+
+
+def _device(value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+class _graceful_interrupt:
+    """Turn Ctrl+C (and SIGTERM) into ``on_interrupt()`` while the block runs.
+
+    The handler only asks the session to begin its graceful stop and returns, so the main
+    thread goes on printing what the provider still sends. A second Ctrl+C is not swallowed.
+    """
+
+    def __init__(self, on_interrupt: Callable[[], None]):
+        self.on_interrupt = on_interrupt
+        self._previous: dict[int, Any] = {}
+        self._hits = 0
+
+    def _handler(self, signum, frame) -> None:
+        self._hits += 1
+        if self._hits > 1:
+            raise KeyboardInterrupt
+        self.on_interrupt()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
