@@ -1,0 +1,225 @@
+"""The asyncio server behind ``livetx serve``: route by path, decide the upgrade, run sessions.
+
+``LivetxServer`` owns one ``websockets`` server, one engine, one thread pool for engine calls
+and one ``SessionLog``. The upgrade is decided in ``process_request`` before any WebSocket
+exists: the path picks the protocol (``/v1/listen`` Deepgram, ``/v3/ws`` AssemblyAI, anything
+else 404), the query is parsed (400 on a bad value), credentials are checked (Deepgram refuses
+with 401; AssemblyAI is told after the 101, as the real services do) and the faults that apply
+to this connection are fixed. The session then runs in the connection's handler task; an
+exception there ends that connection only.
+
+It is driven either by ``LocalServer`` (a background thread, for tests and the widget) or by
+``run_until_stopped`` (the ``livetx serve`` command).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from . import assemblyai_protocol, deepgram_protocol
+from .context import ConnectionContext, ServerOptions
+from .engine import Engine
+from .faults import NO_FAULTS, Faults
+from .params import QueryError
+from .records import SessionLog, SessionRecord, redact_headers, redact_query
+from .stream_session import StreamSession, logger
+
+#: Protocol of each path, and the session class that speaks each protocol.
+ROUTES = {deepgram_protocol.PATH: "deepgram", assemblyai_protocol.PATH: "assemblyai"}
+SESSIONS: dict[str, type[StreamSession]] = {
+    "deepgram": deepgram_protocol.DeepgramSession,
+    "assemblyai": assemblyai_protocol.AssemblyAISession,
+}
+
+#: Engine calls run here; a few threads keep several sessions decoding at once.
+ENGINE_THREADS = 4
+
+# websockets logs request lines and headers at DEBUG; they can hold keys. Never below INFO.
+_ws_logger = logging.getLogger("livetx_widgets.server.websockets")
+_ws_logger.setLevel(max(_ws_logger.level, logging.INFO))
+
+
+class LivetxServer:
+    """One listening socket serving both protocols. Use from a running event loop."""
+
+    def __init__(self, engine: Engine, options: ServerOptions | None = None,
+                 faults: Faults | None = None):  # fmt: skip
+        self.engine = engine
+        self.options = options or ServerOptions()
+        self.log = SessionLog()
+        self._faults = faults or NO_FAULTS
+        self._faults_from = 0  # faults count connections after this index
+        self._count = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self._server: Server | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._executor = ThreadPoolExecutor(ENGINE_THREADS, thread_name_prefix="livetx-engine")
+        try:
+            self._server = await serve(
+                self._handler,
+                host,
+                port,
+                process_request=self._process_request,
+                process_response=self._process_response,
+                select_subprotocol=self._select_subprotocol,
+                compression=None,
+                close_timeout=self.options.close_timeout_s,
+                logger=_ws_logger,
+            )
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close every connection (1001) and the socket, wait for the sessions, join threads."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    # ---------------------------------------------------------------- inspection
+    def set_faults(self, faults: Faults | None) -> None:
+        """Apply ``faults`` to connections opened from now on (``connections`` counts from now)."""
+        self._faults = faults or NO_FAULTS
+        self._faults_from = self._count
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    def sessions(self) -> list[SessionRecord]:
+        return self.log.snapshot()
+
+    # ------------------------------------------------------------------ handshake
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path, _, query = request.path.partition("?")
+        protocol = ROUTES.get(path)
+        if protocol is None:
+            return connection.respond(404, f"No such endpoint: {path}. Use /v1/listen or /v3/ws.\n")
+        self._count += 1
+        index = self._count
+        limit = self._faults.connections
+        faults = self._faults if limit is None or index - self._faults_from <= limit else NO_FAULTS
+        pairs = parse_qsl(query, keep_blank_values=True)
+        ctx = ConnectionContext(
+            index=index,
+            protocol=protocol,
+            log=self.log,
+            pos=self.log.open(
+                index=index,
+                protocol=protocol,
+                path=path,
+                query=redact_query(pairs),
+                headers=redact_headers(request.headers.raw_items()),
+                faults_applied=faults is not NO_FAULTS,
+            ),
+            engine=self.engine,
+            executor=self._executor,
+            options=self.options,
+            faults=faults,
+            request_id=str(uuid.uuid4()),
+            headers={k.lower(): v for k, v in request.headers.raw_items()},
+        )
+        connection.livetx = ctx  # read by the subprotocol selector and the handler
+        if protocol == "deepgram":
+            return self._deepgram_upgrade(connection, request, ctx, pairs)
+        return self._assemblyai_upgrade(connection, request, ctx, pairs)
+
+    def _deepgram_upgrade(self, connection, request, ctx, pairs) -> Response | None:
+        try:
+            ctx.params = deepgram_protocol.parse_query(pairs)
+        except QueryError as exc:
+            return deepgram_protocol.refusal(
+                connection, 400, "INVALID_QUERY_PARAMETER", str(exc), ctx.request_id
+            )
+        ok, method = deepgram_protocol.authenticate(request.headers, self.options.api_key)
+        ok = ok and not ctx.faults.refuse_auth
+        ctx.authorized = ok
+        ctx.update(auth=method, authorized=ok)
+        if not ok:
+            return deepgram_protocol.refusal(
+                connection, 401, "INVALID_AUTH", deepgram_protocol.INVALID_AUTH, ctx.request_id
+            )
+        return None
+
+    def _assemblyai_upgrade(self, connection, request, ctx, pairs) -> Response | None:
+        try:
+            ctx.params = assemblyai_protocol.parse_query(pairs)
+        except QueryError as exc:
+            response = connection.respond(400, json.dumps({"error": str(exc)}))
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = "application/json"
+            return response
+        ok, method, error = assemblyai_protocol.authenticate(
+            request.headers, pairs, self.options.api_key
+        )
+        if ok and ctx.faults.refuse_auth:
+            ok, error = False, assemblyai_protocol.INVALID_KEY
+        ctx.authorized, ctx.auth_error = ok, error
+        ctx.update(auth=method, authorized=ok)
+        return None
+
+    @staticmethod
+    def _select_subprotocol(connection: ServerConnection, offered) -> str | None:
+        ctx = getattr(connection, "livetx", None)
+        if ctx is None or ctx.protocol != "deepgram":
+            return None
+        return deepgram_protocol.select_subprotocol(list(offered))
+
+    @staticmethod
+    def _process_response(connection: ServerConnection, request: Request, response: Response):
+        ctx: ConnectionContext | None = getattr(connection, "livetx", None)
+        if ctx is None:
+            return None
+        if ctx.protocol == "deepgram":
+            response.headers["dg-request-id"] = ctx.request_id
+        refused = response.status_code != 101
+        ctx.update(
+            http_status=response.status_code,
+            subprotocol=response.headers.get("Sec-WebSocket-Protocol"),
+            done=refused,
+            closed_at=time.time() if refused else None,
+        )
+        return None
+
+    # -------------------------------------------------------------------- session
+    async def _handler(self, connection: ServerConnection) -> None:
+        ctx: ConnectionContext = connection.livetx
+        logger.info("%s session %d opened", ctx.protocol, ctx.index)
+        try:
+            await SESSIONS[ctx.protocol](connection, ctx).run()
+        finally:
+            ctx.update(done=True, closed_at=time.time())
+            logger.info("%s session %d ended", ctx.protocol, ctx.index)
+
+
+async def run_until_stopped(
+    server: LivetxServer, host: str, port: int, stop: asyncio.Event,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:  # fmt: skip
+    """Start ``server``, report its URL, serve until ``stop`` is set, then stop cleanly."""
+    await server.start(host, port)
+    try:
+        if on_listening is not None:
+            on_listening(f"ws://{host}:{server.port}")
+        await stop.wait()
+    finally:
+        await server.stop()

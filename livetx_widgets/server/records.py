@@ -1,0 +1,130 @@
+"""What the server saw on each connection, for tests to inspect.
+
+A test of a client wants to assert on the server side too: which URL and headers arrived,
+how many audio frames, which control messages in which order, what close code the server
+sent. The event loop thread writes these records; test threads read them. Every write and
+every read takes one lock, and readers get frozen snapshots, so a test never sees a record
+half-updated and never races the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+#: Query keys whose values are credentials (AssemblyAI ``?token=``; others for safety).
+SECRET_QUERY_KEYS = frozenset({"token", "key", "api_key", "access_token"})
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as a dict (repeated names joined by ``", "``) with credentials masked.
+
+    ``Authorization: Token abc`` becomes ``Token ***`` (the scheme tells which auth was used);
+    a raw key becomes ``***``; ``Sec-WebSocket-Protocol: token, abc`` becomes ``token, ***``.
+    """
+    out: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "authorization":
+            scheme, _, rest = value.partition(" ")
+            value = f"{scheme} ***" if rest and scheme.lower() in ("token", "bearer") else "***"
+        elif lower == "sec-websocket-protocol":
+            parts = [p.strip() for p in value.split(",")]
+            if parts and parts[0].lower() in ("token", "bearer"):
+                value = ", ".join([parts[0]] + ["***"] * (len(parts) - 1))
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def redact_query(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    query: dict[str, list[str]] = {}
+    for key, value in pairs:
+        query.setdefault(key, []).append("***" if key.lower() in SECRET_QUERY_KEYS else value)
+    return query
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A snapshot of one connection as the server saw it.
+
+    ``index`` counts connections from 1. ``protocol`` is ``"deepgram"`` or ``"assemblyai"``.
+    ``query`` maps each key to its values (credentials ``***``). ``headers`` are redacted.
+    ``auth`` says how the client authenticated (``"token"``, ``"bearer"``, ``"subprotocol"``,
+    ``"header"``, ``"query"`` or ``None``). ``controls`` are the client's text frames in order,
+    parsed as JSON when they parse (else the raw text). ``sent`` are the ``type``s of the
+    messages the server sent. ``close_code``/``close_reason`` are what the server's close frame
+    carried (``None`` when it sent none); ``dropped`` is true when a fault aborted the TCP
+    connection. ``done`` turns true when the server finished with the connection.
+    """
+
+    index: int
+    protocol: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]
+    request_id: str = ""
+    auth: str | None = None
+    authorized: bool = False
+    subprotocol: str | None = None
+    http_status: int | None = None
+    faults_applied: bool = False
+    audio_frames: int = 0
+    audio_bytes: int = 0
+    controls: tuple[Any, ...] = ()
+    sent: tuple[str, ...] = ()
+    close_code: int | None = None
+    close_reason: str | None = None
+    dropped: bool = False
+    terminal_withheld: bool = False
+    error: str | None = None
+    opened_at: float = field(default_factory=time.time)
+    closed_at: float | None = None
+    done: bool = False
+
+
+class SessionLog:
+    """All records of one server. Written by the loop thread, read from any thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._records: list[SessionRecord] = []
+
+    def open(self, **fields: Any) -> int:
+        """Add a record; return its position for ``update``."""
+        with self._cond:
+            self._records.append(SessionRecord(**fields))
+            self._cond.notify_all()
+            return len(self._records) - 1
+
+    def update(self, pos: int, **changes: Any) -> None:
+        with self._cond:
+            self._records[pos] = replace(self._records[pos], **changes)
+            self._cond.notify_all()
+
+    def add_audio(self, pos: int, nbytes: int) -> None:
+        with self._cond:
+            rec = self._records[pos]
+            self._records[pos] = replace(
+                rec, audio_frames=rec.audio_frames + 1, audio_bytes=rec.audio_bytes + nbytes
+            )
+
+    def append(self, pos: int, name: str, item: Any) -> None:
+        """Append ``item`` to the tuple field ``name`` (``controls`` or ``sent``)."""
+        with self._cond:
+            rec = self._records[pos]
+            self._records[pos] = replace(rec, **{name: (*getattr(rec, name), item)})
+
+    def snapshot(self) -> list[SessionRecord]:
+        with self._cond:
+            return list(self._records)
+
+    def wait(self, predicate, timeout: float) -> list[SessionRecord]:
+        """Block until ``predicate(records)`` is true; return the records. Raises
+        ``TimeoutError`` after ``timeout`` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self._records), timeout):
+                raise TimeoutError(f"server sessions did not reach the state within {timeout} s")
+            return list(self._records)

@@ -1,0 +1,381 @@
+"""The deterministic recognizer: it "hears" a script of timed words on the audio clock.
+
+Tests of a streaming client need a server whose answers are known in advance and do not depend
+on timing, CPU speed or a model. The script engine ignores what the audio *says* and only
+counts how much of it arrived: the audio clock is ``bytes received / (sample_rate * 2)``.
+As the clock passes the script's times it emits, for each utterance:
+
+* ``speech_started`` when the clock reaches the utterance's first word start;
+* one ``partial`` each time the clock passes a word's end, carrying the words so far;
+* ``final`` once the clock passes the utterance end plus the endpoint silence
+  (``end_of_speech=True``), or earlier when the next utterance starts before that silence
+  is over (``end_of_speech=False``: no pause, like a recognizer cutting a long segment).
+
+Because results depend only on the byte count, the same audio bytes give the same results
+however they are framed. ``flush()`` finalizes the open utterance with the words covered so
+far (the rest of it continues as a new utterance); ``close()`` does the same and stops.
+
+Scripts (a dict, a JSON/YAML file or JSON/YAML text), times in seconds:
+
+* ``{"words": [{"text": "Hello", "start": 0.5, "end": 0.8, "speaker": 0}, ...]}`` - exact
+  word times. Utterances are split where the silence between two words reaches the endpoint
+  silence, as a recognizer's endpointing would.
+* ``{"turns": [{"text": "Hello there.", "start": 0.5, "end": 1.7, "speaker": 0}, ...]}`` - one
+  utterance per turn, its words spread evenly over ``[start, end]``.
+* ``{"text": "First sentence. Second one."}`` - words placed at a fixed rate from the start of
+  the audio: a lead-in of ``LEAD_IN_S``, then ``WORDS_PER_SECOND`` words a second (each
+  ``WORD_S`` of speech and the rest of its slot silent), one utterance per sentence with
+  ``SENTENCE_PAUSE_S`` of extra silence after each, so every sentence is endpointed.
+
+With no script the engine speaks ``DEFAULT_TEXT`` in the ``text`` way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+from .engine import Engine, EngineResult, EngineStream, EngineWord
+
+#: ``text`` scripts: words per second, the speech part of each word's slot, lead-in, and the
+#: extra pause after each sentence (larger than the default endpoint silence).
+WORDS_PER_SECOND = 2.5
+WORD_S = 0.3
+LEAD_IN_S = 0.3
+SENTENCE_PAUSE_S = 0.8
+
+#: Silence after an utterance's last word before it is final (and ``speech_final``).
+DEFAULT_ENDPOINT_S = 0.5
+
+#: What the engine says when it is given no script (2.6 s of speech, final at 3.1 s).
+DEFAULT_TEXT = "Hello from the livetx script engine."
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+
+@dataclass(frozen=True)
+class Script:
+    """Utterances, each a non-empty tuple of words in time order."""
+
+    utterances: tuple[tuple[EngineWord, ...], ...]
+
+    @property
+    def words(self) -> tuple[EngineWord, ...]:
+        return tuple(w for u in self.utterances for w in u)
+
+
+def load_script(source: Any = None, *, endpoint_s: float = DEFAULT_ENDPOINT_S) -> Script:
+    """Build a ``Script`` from a dict, a ``Path``/path string to .json/.yaml/.yml, or the text
+    of a JSON/YAML document. ``None`` gives the default script."""
+    if source is None:
+        return script_from_data({"text": DEFAULT_TEXT}, endpoint_s=endpoint_s)
+    if isinstance(source, Script):
+        return source
+    if isinstance(source, Mapping):
+        return script_from_data(source, endpoint_s=endpoint_s)
+    if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigurationError(f"script file {str(path)!r} not found.")
+        return script_from_data(
+            _parse_document(path.read_text(), path.suffix), endpoint_s=endpoint_s
+        )
+    if isinstance(source, str):
+        return script_from_data(_parse_document(source, ""), endpoint_s=endpoint_s)
+    raise ConfigurationError(
+        f"script must be a dict, a path to a JSON/YAML file or JSON/YAML text, "
+        f"not {type(source).__name__}."
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    stripped = text.strip()
+    return (
+        bool(stripped)
+        and stripped[0] not in "{["
+        and "\n" not in stripped
+        and (stripped.endswith((".json", ".yaml", ".yml")) or Path(stripped).exists())
+    )
+
+
+def _parse_document(text: str, suffix: str) -> Any:
+    if suffix.lower() != ".json" and not text.lstrip().startswith(("{", "[")):
+        try:
+            import yaml
+        except ImportError:  # pragma: no cover - pyyaml is in the server extra
+            raise ConfigurationError(
+                "YAML scripts need pyyaml: pip install 'livetx-widgets[server]'."
+            ) from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"script is not valid YAML: {exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"script is not valid JSON: {exc}") from None
+
+
+def script_from_data(data: Any, *, endpoint_s: float = DEFAULT_ENDPOINT_S) -> Script:
+    """Validate a parsed script document and lay its words out in time."""
+    if not isinstance(data, Mapping):
+        raise ConfigurationError("a script must be a mapping with 'words', 'turns' or 'text'.")
+    kinds = [k for k in ("words", "turns", "text") if k in data]
+    if len(kinds) != 1:
+        raise ConfigurationError(
+            "a script needs exactly one of 'words', 'turns' or 'text' "
+            f"(got {sorted(data) or 'nothing'})."
+        )
+    kind = kinds[0]
+    if kind == "words":
+        utterances = _split_at_pauses(_read_words(data["words"]), endpoint_s)
+    elif kind == "turns":
+        utterances = _read_turns(data["turns"])
+    else:
+        utterances = _layout_text(data["text"])
+    if not utterances:
+        raise ConfigurationError(f"the script's {kind!r} is empty.")
+    return Script(tuple(tuple(u) for u in utterances))
+
+
+def _number(where: str, item: Mapping, key: str) -> float:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(
+            f"script {where}.{key} must be a number >= 0 (seconds), got {value!r}."
+        )
+    return float(value)
+
+
+def _text(where: str, item: Any) -> str:
+    if not isinstance(item, Mapping):
+        raise ConfigurationError(f"script {where} must be a mapping, got {item!r}.")
+    text = item.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigurationError(f"script {where}.text must be a non-empty string.")
+    return text.strip()
+
+
+def _speaker(where: str, item: Mapping) -> int | None:
+    speaker = item.get("speaker")
+    if speaker is not None and (isinstance(speaker, bool) or not isinstance(speaker, int)):
+        raise ConfigurationError(f"script {where}.speaker must be an integer, got {speaker!r}.")
+    return speaker
+
+
+def _read_words(items: Any) -> list[EngineWord]:
+    if not isinstance(items, list):
+        raise ConfigurationError("script 'words' must be a list.")
+    words: list[EngineWord] = []
+    for i, item in enumerate(items):
+        where = f"words[{i}]"
+        text = _text(where, item)
+        start, end = _number(where, item, "start"), _number(where, item, "end")
+        if end < start:
+            raise ConfigurationError(f"script {where} ends ({end}) before it starts ({start}).")
+        if words and start < words[-1].start:
+            raise ConfigurationError(f"script {where} starts before the word before it.")
+        confidence = item.get("confidence", 1.0)
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
+            raise ConfigurationError(f"script {where}.confidence must be a number.")
+        words.append(EngineWord(text, start, end, float(confidence), _speaker(where, item)))
+    return words
+
+
+def _split_at_pauses(words: list[EngineWord], endpoint_s: float) -> list[list[EngineWord]]:
+    utterances: list[list[EngineWord]] = []
+    for word in words:
+        if utterances and word.start - utterances[-1][-1].end < endpoint_s:
+            utterances[-1].append(word)
+        else:
+            utterances.append([word])
+    return utterances
+
+
+def _read_turns(items: Any) -> list[list[EngineWord]]:
+    if not isinstance(items, list):
+        raise ConfigurationError("script 'turns' must be a list.")
+    utterances: list[list[EngineWord]] = []
+    previous_end = 0.0
+    for i, item in enumerate(items):
+        where = f"turns[{i}]"
+        text = _text(where, item)
+        start, end = _number(where, item, "start"), _number(where, item, "end")
+        if end <= start:
+            raise ConfigurationError(f"script {where} must end after it starts.")
+        if start < previous_end:
+            raise ConfigurationError(f"script {where} starts before the previous turn ends.")
+        previous_end = end
+        tokens = text.split()
+        slot = (end - start) / len(tokens)
+        speaker = _speaker(where, item)
+        utterances.append(
+            [
+                EngineWord(
+                    tok,
+                    round(start + k * slot, 6),
+                    round(start + (k + 1) * slot, 6),
+                    speaker=speaker,
+                )
+                for k, tok in enumerate(tokens)
+            ]
+        )
+    return utterances
+
+
+def _layout_text(text: Any) -> list[list[EngineWord]]:
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigurationError("script 'text' must be a non-empty string.")
+    slot = 1.0 / WORDS_PER_SECOND
+    t = LEAD_IN_S
+    utterances = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        tokens = sentence.split()
+        if not tokens:
+            continue
+        words = []
+        for tok in tokens:
+            words.append(EngineWord(tok, round(t, 6), round(t + WORD_S, 6)))
+            t += slot
+        utterances.append(words)
+        t += SENTENCE_PAUSE_S
+    return utterances
+
+
+class ScriptEngine(Engine):
+    """Engine that replays a script; see the module docstring for the timing rules."""
+
+    name = "script"
+
+    def __init__(self, script: Any = None, *, endpoint_s: float = DEFAULT_ENDPOINT_S):
+        if endpoint_s < 0:
+            raise ConfigurationError("endpoint_s must be >= 0 seconds.")
+        self.endpoint_s = endpoint_s
+        self.script = load_script(script, endpoint_s=endpoint_s)
+
+    def open_stream(self, sample_rate: int, *, language: str | None = None) -> ScriptStream:
+        if sample_rate <= 0:
+            raise ConfigurationError(f"sample_rate must be positive, not {sample_rate}.")
+        return ScriptStream(self.script, sample_rate, self.endpoint_s)
+
+    def close(self) -> None:
+        """Nothing to release: the script is plain data."""
+
+
+class ScriptStream(EngineStream):
+    """One stream's position in the script.
+
+    State: utterance ``_u``; words ``[_base, _covered)`` of it are heard and not yet
+    finalized; ``_started`` once ``speech_started`` was emitted for the words from ``_base``.
+    """
+
+    def __init__(self, script: Script, sample_rate: int, endpoint_s: float):
+        self._utts = script.utterances
+        self._bytes_per_s = sample_rate * 2
+        self._endpoint = endpoint_s
+        self._bytes = 0
+        self._u = 0
+        self._base = 0
+        self._covered = 0
+        self._started = False
+        self._closed = False
+
+    @property
+    def clock(self) -> float:
+        """Seconds of audio received so far."""
+        return self._bytes / self._bytes_per_s
+
+    def feed(self, pcm: bytes) -> list[EngineResult]:
+        if self._closed:
+            raise RuntimeError("feed() after close()")
+        self._bytes += len(pcm)
+        return self._advance(self.clock)
+
+    def flush(self) -> list[EngineResult]:
+        if self._closed or self._u >= len(self._utts) or self._covered == self._base:
+            return []
+        words = self._utts[self._u]
+        result = self._final(words[self._base : self._covered], end_of_speech=False)
+        if self._covered == len(words):
+            self._next_utterance()
+        else:
+            self._base = self._covered
+            self._started = False
+        return [result]
+
+    def close(self) -> list[EngineResult]:
+        results = self.flush()
+        self._closed = True
+        return results
+
+    def _advance(self, clock: float) -> list[EngineResult]:
+        out: list[EngineResult] = []
+        # Each pass emits one result and moves the state forward, or stops: at most three
+        # passes per word, so the loop is bounded by the script's length.
+        for _ in range(3 * len(self._utts) + 3 * sum(len(u) for u in self._utts) + 1):
+            if self._u >= len(self._utts):
+                break
+            words = self._utts[self._u]
+            if not self._started:
+                first = words[self._base]
+                if clock < first.start:
+                    break
+                self._started = True
+                out.append(
+                    EngineResult("speech_started", first.start, first.start, speaker=first.speaker)
+                )
+            elif self._covered < len(words):
+                if clock < words[self._covered].end:
+                    break
+                self._covered += 1
+                heard = words[self._base : self._covered]
+                out.append(
+                    EngineResult(
+                        "partial",
+                        heard[0].start,
+                        heard[-1].end,
+                        heard,
+                        end_of_speech=False,
+                        speaker=heard[0].speaker,
+                    )
+                )
+            else:
+                due, pause_followed = self._final_due()
+                if clock < due:
+                    break
+                out.append(self._final(words[self._base :], end_of_speech=pause_followed))
+                self._next_utterance()
+        return out
+
+    def _final_due(self) -> tuple[float, bool]:
+        """When the current utterance becomes final, and whether a full pause preceded that."""
+        end = self._utts[self._u][-1].end
+        due = end + self._endpoint
+        if self._u + 1 < len(self._utts):
+            next_start = self._utts[self._u + 1][0].start
+            if next_start < due:
+                return next_start, False
+        return due, True
+
+    @staticmethod
+    def _final(words: tuple[EngineWord, ...], *, end_of_speech: bool) -> EngineResult:
+        confidence = min(w.confidence for w in words)
+        return EngineResult(
+            "final",
+            words[0].start,
+            words[-1].end,
+            words,
+            end_of_speech=end_of_speech,
+            confidence=confidence,
+            speaker=words[0].speaker,
+        )
+
+    def _next_utterance(self) -> None:
+        self._u += 1
+        self._base = self._covered = 0
+        self._started = False
