@@ -440,6 +440,7 @@ class WhisperStream(EngineStream):
         self._window_probs: list[tuple[int, float]] = []
         self._next_partial_at = 0
         self._last_partial = ""
+        self._early: _Decoded | None = None  # the final decoded ahead, during the pause
         # Compute budget (seconds of decoding this stream may still spend on partials).
         self._credit = self._cfg["max_credit_s"]
         self._partial_cost = 0.08  # running estimate, seconds
@@ -536,13 +537,15 @@ class WhisperStream(EngineStream):
         if p >= cfg["vad_threshold"]:
             self._voiced_windows += 1
             self._silence_from = None
+            self._early = None  # speech resumed: the early final was only a partial
         elif p < cfg["vad_threshold"] - 0.15 and self._silence_from is None:
             self._silence_from = start
-        if (
-            self._silence_from is not None
-            and end - self._silence_from >= cfg["end_silence_s"] * SAMPLE_RATE
-        ):
-            return self._finalize(end, end_of_speech=True)
+        if self._silence_from is not None:
+            silent = end - self._silence_from
+            if silent >= cfg["end_silence_s"] * SAMPLE_RATE:
+                return self._finalize(end, end_of_speech=True)
+            if silent >= cfg["early_final_s"] * SAMPLE_RATE and self._early is None:
+                return self._decode_early(end)
         if end - self._utt_start >= cfg["max_utterance_s"] * SAMPLE_RATE:
             return self._force_cut(end)
         return []
@@ -582,6 +585,37 @@ class WhisperStream(EngineStream):
             if not final:
                 self._partial_cost = 0.5 * self._partial_cost + 0.5 * spent
 
+    def _decode_early(self, end: int) -> list[EngineResult]:
+        """Decode the final as soon as a pause begins; show it as a partial meanwhile.
+
+        If the pause lasts until the endpoint, ``_finalize`` returns this decode at once, so
+        the final's latency is the endpoint wait alone. If speech resumes first, the work
+        still served as the freshest partial.
+        """
+        decoded = self._decode(self._utt_start, end, final=True)
+        if decoded is None:
+            return []
+        self._early = decoded
+        self._next_partial_at = self._n + int(self._cfg["partial_interval_s"] * SAMPLE_RATE)
+        return self._partial_result(decoded, end)
+
+    def _partial_result(self, decoded: _Decoded, end: int) -> list[EngineResult]:
+        if not decoded.text or decoded.text == self._last_partial or _is_artefact(decoded):
+            return []
+        self._last_partial = decoded.text
+        self.stats["partials"] += 1
+        start_s, end_s = self._utt_start / SAMPLE_RATE, end / SAMPLE_RATE
+        return [
+            EngineResult(
+                kind="partial",
+                start=start_s,
+                end=end_s,
+                words=_spread_words(decoded.text, self._onset / SAMPLE_RATE, end_s),
+                end_of_speech=False,
+                extra={"approximate_word_times": True},
+            )
+        ]
+
     def _maybe_partial(self) -> list[EngineResult]:
         if self._n < self._next_partial_at:
             return []
@@ -593,21 +627,9 @@ class WhisperStream(EngineStream):
             self.stats["partials_skipped"] += 1
             return []
         decoded = self._decode(self._utt_start, self._n, final=False)
-        if decoded is None or not decoded.text or decoded.text == self._last_partial:
+        if decoded is None:
             return []
-        self._last_partial = decoded.text
-        self.stats["partials"] += 1
-        start, end = self._utt_start / SAMPLE_RATE, self._n / SAMPLE_RATE
-        return [
-            EngineResult(
-                kind="partial",
-                start=start,
-                end=end,
-                words=_spread_words(decoded.text, self._onset / SAMPLE_RATE, end),
-                end_of_speech=False,
-                extra={"approximate_word_times": True},
-            )
-        ]
+        return self._partial_result(decoded, self._n)
 
     def _force_cut(self, now: int) -> list[EngineResult]:
         """The utterance is too long: finalize up to its quietest recent window, keep the rest."""
@@ -629,8 +651,11 @@ class WhisperStream(EngineStream):
         start = self._utt_start
         voiced = self._voiced_windows * _VAD_WINDOW
         decoded = None
-        if voiced >= cfg["min_speech_s"] * SAMPLE_RATE and end > start:
+        if self._early is not None and not continue_speech:
+            decoded = self._early  # decoded when the pause began; nothing was said since
+        elif voiced >= cfg["min_speech_s"] * SAMPLE_RATE and end > start:
             decoded = self._decode(start, end, final=True)
+        self._early = None
         self._prev_end = end
         if continue_speech:
             self._utt_start = end
@@ -731,6 +756,7 @@ class WhisperEngine(Engine):
         num_workers: int = 1,
         final_beam_size: int = 1,
         end_silence_s: float = 0.4,
+        early_final_s: float = 0.15,
         first_partial_s: float = 0.5,
         partial_interval_s: float = 0.6,
         compute_budget: float = 0.12,
@@ -745,6 +771,7 @@ class WhisperEngine(Engine):
             "num_workers": (num_workers, 1, 16),
             "final_beam_size": (final_beam_size, 1, 10),
             "end_silence_s": (end_silence_s, 0.1, 5.0),
+            "early_final_s": (early_final_s, 0.0, 5.0),
             "first_partial_s": (first_partial_s, 0.1, 10.0),
             "partial_interval_s": (partial_interval_s, 0.1, 10.0),
             "compute_budget": (compute_budget, 0.0, 10.0),
@@ -761,6 +788,11 @@ class WhisperEngine(Engine):
                 or not (lo <= value <= hi)
             ):
                 raise ConfigurationError(f"WhisperEngine({key}={value!r}): expected {lo}..{hi}")
+        if early_final_s >= end_silence_s:
+            raise ConfigurationError(
+                f"WhisperEngine(early_final_s={early_final_s!r}) must be below "
+                f"end_silence_s={end_silence_s!r}: the final is decoded during the pause"
+            )
         if not isinstance(compute_type, str) or not compute_type:
             raise ConfigurationError(
                 f"WhisperEngine(compute_type={compute_type!r}): expected e.g. 'int8'"
@@ -774,6 +806,7 @@ class WhisperEngine(Engine):
         self.settings = {
             "final_beam_size": int(final_beam_size),
             "end_silence_s": float(end_silence_s),
+            "early_final_s": float(early_final_s),
             "first_partial_s": float(first_partial_s),
             "partial_interval_s": float(partial_interval_s),
             "compute_budget": float(compute_budget),

@@ -1,0 +1,329 @@
+"""The offline whisper engine as a streaming recognizer, on the shared real speech.
+
+The slow tests load the bundled tiny.en model once (module fixture) and stream WAV files in
+50 ms chunks, as the server does. They check the contract the protocol front ends rely on
+(event order, times on the audio clock, punctuated finals) and loose accuracy (WER against the
+approximate transcripts in the shared README). Timings are the benchmark's business
+(``benchmarks/engine.py``), never asserted here.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livetx_widgets.errors import ConfigurationError
+from livetx_widgets.server.engine import EngineResult
+from livetx_widgets.server.wer import normalize_words, wer
+from livetx_widgets.server.whisper_engine import WhisperEngine, _Decoded, _is_artefact, _Resampler
+
+CHUNK_S = 0.05
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return data, w.getframerate()
+
+
+def reference(shared_dir: Path, name: str) -> str:
+    text = (shared_dir / "audio" / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"^- `{re.escape(name)}`:\s*\"(.*?)\"", text, flags=re.S | re.M)
+    assert match, f"no transcript for {name} in the shared README"
+    return " ".join(match.group(1).split())
+
+
+def stream_pcm(stream, samples: np.ndarray, rate: int, *, close: bool = True):
+    """Feed int16 samples in 50 ms chunks; return every result in order."""
+    step = round(CHUNK_S * rate)
+    pcm = samples.astype("<i2").tobytes()
+    out: list[EngineResult] = []
+    for off in range(0, len(pcm), 2 * step):
+        out += stream.feed(pcm[off : off + 2 * step])
+    if close:
+        out += stream.close()
+    return out
+
+
+def finals_of(results) -> list[EngineResult]:
+    return [r for r in results if r.kind == "final"]
+
+
+def text_of(results) -> str:
+    return " ".join(r.text for r in finals_of(results))
+
+
+def check_order_and_times(results, duration: float) -> None:
+    """speech_started < partials < final per utterance; times monotone and inside the audio."""
+    open_utterance = False
+    last_end = 0.0
+    last_final_end = 0.0
+    for r in results:
+        assert 0.0 <= r.start <= r.end <= duration + 0.01, r
+        assert r.end >= last_end - 1e-6, f"result ends before the previous one: {r}"
+        last_end = r.end
+        if r.kind == "speech_started":
+            open_utterance = True  # an utterance may be dropped (noise): no final then
+        elif r.kind == "partial":
+            assert open_utterance, f"partial without a speech_started first: {r}"
+            assert r.text
+        else:
+            assert open_utterance, f"final without a speech_started first: {r}"
+            open_utterance = False
+            assert r.start >= last_final_end - 1e-6, "finals overlap"
+            last_final_end = r.end
+            assert r.words, "a final has words"
+            previous = r.start
+            for w in r.words:
+                assert r.start - 1e-6 <= w.start <= w.end <= r.end + 1e-6, (w, r)
+                assert w.start >= previous - 1e-6, f"word times go backwards in {r.text!r}"
+                previous = w.start
+                assert w.text and w.text == w.text.strip()
+
+
+def check_punctuated(results) -> None:
+    finals = finals_of(results)
+    assert finals
+    for r in finals:
+        first = next(ch for ch in r.text if ch.isalpha())
+        assert first.isupper(), f"final not cased: {r.text!r}"
+    ended = sum(r.text[-1] in ".?!" for r in finals)
+    assert ended >= max(1, len(finals) // 2), [r.text for r in finals]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = WhisperEngine().load()
+    yield eng
+    eng.close()
+
+
+# -- whole recordings ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["short-16k.wav", "dialogue-16k.wav"])
+def test_streams_recording_in_order_with_low_wer(engine, shared_dir, name):
+    samples, rate = read_wav(shared_dir / "audio" / name)
+    results = stream_pcm(engine.open_stream(rate), samples, rate)
+    check_order_and_times(results, len(samples) / rate)
+    check_punctuated(results)
+    assert any(r.kind == "partial" for r in results), "partials while speaking"
+    starts = [r for r in results if r.kind == "speech_started"]
+    assert len(starts) >= len(finals_of(results)) >= 1
+    error = wer(reference(shared_dir, name), text_of(results))
+    assert error < 0.35, (error, text_of(results))
+
+
+@pytest.mark.slow
+def test_dialogue_turns_become_separate_finals_with_endpoints(engine, dialogue_wav):
+    samples, rate = read_wav(dialogue_wav)
+    finals = finals_of(stream_pcm(engine.open_stream(rate), samples, rate))
+    assert len(finals) >= 6, [f.text for f in finals]  # pauses between turns end utterances
+    assert all(f.end_of_speech for f in finals[:-1])
+    assert all(0.0 < f.confidence <= 1.0 for f in finals)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_other_sample_rates_are_resampled(engine, short_wav, shared_dir, rate):
+    samples, src_rate = read_wav(short_wav)
+    n_out = int(len(samples) * rate / src_rate)
+    t_src = np.arange(len(samples)) / src_rate
+    resampled = np.interp(np.arange(n_out) / rate, t_src, samples.astype(np.float64))
+    results = stream_pcm(engine.open_stream(rate), np.round(resampled), rate)
+    check_order_and_times(results, n_out / rate)
+    error = wer(reference(shared_dir, "short-16k.wav"), text_of(results))
+    assert error < 0.35, (rate, error, text_of(results))
+
+
+@pytest.mark.slow
+def test_flush_finalizes_the_open_utterance_mid_speech(engine, short_wav, shared_dir):
+    samples, rate = read_wav(short_wav)
+    cut = int(2.0 * rate)  # inside the sentence
+    stream = engine.open_stream(rate)
+    before = stream_pcm(stream, samples[:cut], rate, close=False)
+    assert not finals_of(before), "no pause yet, so no final yet"
+    flushed = stream.flush()
+    assert [r.kind for r in flushed] == ["final"]
+    final = flushed[0]
+    assert final.end_of_speech is False
+    assert final.end <= cut / rate + 1e-6
+    assert wer("I do. I think that America", final.text) < 0.5, final.text
+    assert stream.flush() == [], "nothing left open"
+    after = stream_pcm(stream, samples[cut:], rate)
+    check_order_and_times(before + flushed + after, len(samples) / rate)
+    whole = final.text + " " + text_of(after)
+    assert wer(reference(shared_dir, "short-16k.wav"), whole) < 0.35, whole
+
+
+@pytest.mark.slow
+def test_silence_and_faint_noise_produce_no_final(engine):
+    rate = 16000
+    rng = np.random.default_rng(7)
+    silence = np.zeros(2 * rate)
+    hiss = rng.normal(0.0, 60.0, 3 * rate)  # about -55 dBFS of white noise
+    results = stream_pcm(engine.open_stream(rate), np.concatenate([silence, hiss]), rate)
+    assert not [r for r in results if r.kind in ("partial", "final")], results
+
+
+@pytest.mark.slow
+def test_two_streams_share_one_engine_from_two_threads(engine, short_wav, dialogue_wav):
+    jobs = {name: read_wav(path) for name, path in (("a", short_wav), ("b", dialogue_wav))}
+    sequential = {
+        name: [f.text for f in finals_of(stream_pcm(engine.open_stream(r), s, r))]
+        for name, (s, r) in jobs.items()
+    }
+    barrier = threading.Barrier(len(jobs), timeout=60)
+    outcome: dict[str, object] = {}
+    spans: dict[str, tuple[float, float]] = {}
+
+    def work(name: str) -> None:
+        import time
+
+        samples, rate = jobs[name]
+        try:
+            stream = engine.open_stream(rate)
+            barrier.wait()
+            t0 = time.monotonic()
+            outcome[name] = [f.text for f in finals_of(stream_pcm(stream, samples, rate))]
+            spans[name] = (t0, time.monotonic())
+        except BaseException as exc:  # reported below, in the test's thread
+            outcome[name] = exc
+
+    threads = [threading.Thread(target=work, args=(name,), name=f"stream-{name}") for name in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a stream thread hung"
+    for name in jobs:
+        assert not isinstance(outcome[name], BaseException), outcome[name]
+        assert outcome[name] == sequential[name], name
+    (a0, a1), (b0, b1) = spans["a"], spans["b"]
+    assert a0 < b1 and b0 < a1, "the two streams ran at the same time"
+
+
+@pytest.mark.slow
+def test_stream_misuse_is_a_clear_error(engine):
+    stream = engine.open_stream(16000)
+    with pytest.raises(ConfigurationError, match="bytes"):
+        stream.feed("not audio")
+    assert stream.feed(b"\x00") == []  # half a sample is kept for the next feed
+    assert stream.close() == []
+    with pytest.raises(ConfigurationError, match="closed"):
+        stream.feed(b"\x00\x00")
+    with pytest.raises(ConfigurationError, match="English-only"):
+        engine.open_stream(16000, language="fr")
+    assert engine.open_stream(16000, language="en-US").close() == []
+    for bad in (0, 16000.0, True, "16000"):
+        with pytest.raises(ConfigurationError, match="sample_rate"):
+            engine.open_stream(bad)
+
+
+# -- loading and configuration (no model needed) ---------------------------------------------
+
+
+def test_model_name_not_in_cache_is_refused_without_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigurationError, match="never downloads"):
+        WhisperEngine("small.en").load()
+
+
+def test_model_path_must_be_a_complete_model_directory(tmp_path):
+    with pytest.raises(ConfigurationError, match="not a directory"):
+        WhisperEngine(str(tmp_path / "nowhere")).load()
+    (tmp_path / "model.bin").write_bytes(b"")
+    with pytest.raises(ConfigurationError, match=r"tokenizer\.json"):
+        WhisperEngine(tmp_path).load()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"cpu_threads": 0},
+        {"end_silence_s": "0.4"},
+        {"max_utterance_s": 60},
+        {"early_final_s": 0.5, "end_silence_s": 0.4},
+        {"compute_type": ""},
+        {"final_beam_size": True},
+    ],
+)
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ConfigurationError):
+        WhisperEngine(**kwargs)
+
+
+# -- pieces ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
+def test_resampler_is_chunk_invariant_and_keeps_a_tone(rate):
+    t = np.arange(rate) / rate  # one second of a 440 Hz tone
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    whole = _Resampler(rate)
+    expected = np.concatenate([whole.process(tone), whole.drain()])
+    chunked = _Resampler(rate)
+    rng = np.random.default_rng(rate)
+    parts, i = [], 0
+    while i < len(tone):
+        n = int(rng.integers(1, 3000))
+        parts.append(chunked.process(tone[i : i + n]))
+        i += n
+    parts.append(chunked.drain())
+    got = np.concatenate(parts)
+    assert abs(len(got) - 16000) <= 1
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    t16 = np.arange(len(got)) / 16000
+    ideal = 0.5 * np.sin(2 * np.pi * 440 * t16)
+    middle = slice(200, -200)  # the edges see the silence before and after the tone
+    assert np.max(np.abs(got[middle] - ideal[middle])) < 0.01
+
+
+def test_downsampling_removes_what_would_alias():
+    rate = 48000
+    t = np.arange(rate) / rate
+    high = (0.5 * np.sin(2 * np.pi * 12000 * t)).astype(np.float32)  # above 8 kHz
+    r = _Resampler(rate)
+    out = np.concatenate([r.process(high), r.drain()])[400:-400]
+    assert np.sqrt(np.mean(out**2)) < 0.01  # folded back to 4 kHz without the filter
+
+
+def decoded(text: str, no_speech: float = 0.01, logprob: float = -0.2) -> _Decoded:
+    return _Decoded(text, (), no_speech, logprob, "en", 10.0)
+
+
+def test_hallucination_guard():
+    assert _is_artefact(decoded(""))
+    assert _is_artefact(decoded(" ... "))
+    assert _is_artefact(decoded("Thanks for watching!"))
+    assert _is_artefact(decoded("Thank you.", no_speech=0.5))
+    assert not _is_artefact(decoded("Thank you."))  # said with confidence: keep it
+    assert _is_artefact(decoded("Anything at all.", no_speech=0.8, logprob=-1.5))
+    assert not _is_artefact(decoded("Do you hear me?"))
+
+
+def test_wer_normalizes_case_and_punctuation():
+    assert normalize_words("Ah, that's a good story? — Yes!") == [
+        "ah",
+        "that's",
+        "a",
+        "good",
+        "story",
+        "yes",
+    ]
+    assert wer("Do you hear me?", "do you hear me") == 0.0
+    assert wer("do you hear me", "do you see me") == 0.25
+    assert wer("do you hear me", "you hear me now please") == 0.75
+    assert wer("", "") == 0.0
+    assert wer("", "noise") == 1.0
