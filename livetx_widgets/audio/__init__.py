@@ -19,7 +19,7 @@ from .base import CHUNK_MS, SAMPLE_RATE, SAMPLE_WIDTH, AudioSource, chunk_bytes,
 from .browser import BrowserMicrophone
 from .microphone import InputDevice, Microphone, list_devices
 from .queued import QueueSource
-from .resample import Resampler, resample
+from .resampler import Resampler, resample
 from .wav import WavFile
 
 __all__ = [

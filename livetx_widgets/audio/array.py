@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from .base import SAMPLE_RATE
 from .finite import FiniteSource
-from .resample import _check_rate, resample, to_mono_float
+from .resampler import check_rate, resample, to_mono_float
 
 
 class ArraySource(FiniteSource):
@@ -38,7 +38,7 @@ class ArraySource(FiniteSource):
                 array = np.asarray(array)
             except (TypeError, ValueError) as exc:
                 raise ConfigurationError(f"ArraySource needs a numpy array: {exc}") from exc
-        rate = _check_rate("sample_rate", sample_rate)
+        rate = check_rate("sample_rate", sample_rate)
         mono = to_mono_float(array)
         self.input_rate = rate
         self.duration_s = len(mono) / rate

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import AudioDeviceError, ConfigurationError
 from .base import SAMPLE_RATE, AudioSource, chunk_bytes
 from .finite import check_chunk_ms
-from .resample import Resampler
+from .resampler import Resampler
 
 _INSTALL_HINT = (
     'pyaudio is not installed: pip install "livetx-widgets[mic]" '

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from .base import SAMPLE_RATE, SAMPLE_WIDTH, AudioSource, chunk_bytes
 from .finite import check_chunk_ms
-from .resample import Resampler, _check_rate
+from .resampler import Resampler, check_rate
 
 _BYTES_PER_S = SAMPLE_RATE * SAMPLE_WIDTH
 
@@ -52,7 +52,7 @@ class QueueSource(AudioSource):
         max_backlog_s: float = 600.0,
     ) -> None:
         super().__init__()
-        self.input_rate = _check_rate("sample_rate", sample_rate)
+        self.input_rate = check_rate("sample_rate", sample_rate)
         self.chunk_ms = check_chunk_ms(chunk_ms)
         if not isinstance(max_backlog_s, (int, float)) or not max_backlog_s > 0:
             raise ConfigurationError(
@@ -80,7 +80,7 @@ class QueueSource(AudioSource):
     # -- producer side ----------------------------------------------------------------------
     def push(self, data, sample_rate: int | None = None) -> None:
         """Queue audio; returns at once. Thread-safe; ignored after ``end()``/``stop()``."""
-        rate = self.input_rate if sample_rate is None else _check_rate("sample_rate", sample_rate)
+        rate = self.input_rate if sample_rate is None else check_rate("sample_rate", sample_rate)
         with self._push_lock:
             if self._ended or self._stopped:
                 return

@@ -12,7 +12,7 @@ import numpy as np
 
 from .base import SAMPLE_RATE
 from .finite import FiniteSource
-from .resample import Resampler
+from .resampler import Resampler
 from .wavreader import WavReader
 
 _BLOCK_S = 0.1  # input read per step: small enough to start fast, big enough to be cheap

@@ -32,7 +32,7 @@ ZERO_CROSSINGS = 64
 KAISER_BETA = 8.0
 
 _MAX_CHANNELS = 64  # a (channels, n) array passed as (n, channels) trips this, see to_mono_float
-_BLOCK_ELEMENTS = 1 << 20  # gathered input values per vectorised step (bounds peak memory)
+_BLOCK_ELEMENTS = 1 << 16  # gathered input values per vectorised step (bounds peak memory)
 
 
 def to_mono_float(samples) -> np.ndarray:
@@ -76,7 +76,7 @@ def float_to_int16(f: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(f * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def _check_rate(name: str, rate) -> int:
+def check_rate(name: str, rate) -> int:
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer, float)):
         raise ConfigurationError(f"{name} must be a positive number of Hz, got {rate!r}")
     if rate != int(rate) or int(rate) <= 0:
@@ -116,8 +116,8 @@ class Resampler:
     """
 
     def __init__(self, in_rate: int, out_rate: int = SAMPLE_RATE) -> None:
-        self.in_rate = _check_rate("in_rate", in_rate)
-        self.out_rate = _check_rate("out_rate", out_rate)
+        self.in_rate = check_rate("in_rate", in_rate)
+        self.out_rate = check_rate("out_rate", out_rate)
         g = gcd(self.in_rate, self.out_rate)
         self._up = self.out_rate // g
         self._down = self.in_rate // g
