@@ -17,7 +17,9 @@ from ..errors import ConfigurationError, LivetxError
 from ..events import Event, ProviderErrorEvent
 
 #: Query parameters that carry a credential and must never be shown.
-SECRET_QUERY_KEYS = frozenset({"token", "key", "api_key", "access_token"})
+SECRET_QUERY_KEYS = frozenset(
+    {"token", "key", "api_key", "access_token", "webhook_auth_header_value"}
+)
 
 
 def redact_url(url: str) -> str:
@@ -63,8 +65,7 @@ def unknown_option_error(provider: str, name: str, valid) -> ConfigurationError:
     hint = closest_name(name, valid)
     suggestion = f" Did you mean {hint!r}?" if hint else ""
     return ConfigurationError(
-        f"{provider} has no option {name!r}.{suggestion} "
-        f"Valid options: {', '.join(sorted(valid))}."
+        f"{provider} has no option {name!r}.{suggestion} Valid options: {', '.join(sorted(valid))}."
     )
 
 
