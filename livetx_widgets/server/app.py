@@ -119,6 +119,7 @@ class LivetxServer:
         limit = self._faults.connections
         faults = self._faults if limit is None or index - self._faults_from <= limit else NO_FAULTS
         pairs = parse_qsl(query, keep_blank_values=True)
+        request_id = str(uuid.uuid4())
         ctx = ConnectionContext(
             index=index,
             protocol=protocol,
@@ -130,12 +131,13 @@ class LivetxServer:
                 query=redact_query(pairs),
                 headers=redact_headers(request.headers.raw_items()),
                 faults_applied=faults is not NO_FAULTS,
+                request_id=request_id,
             ),
             engine=self.engine,
             executor=self._executor,
             options=self.options,
             faults=faults,
-            request_id=str(uuid.uuid4()),
+            request_id=request_id,
             headers={k.lower(): v for k, v in request.headers.raw_items()},
         )
         connection.livetx = ctx  # read by the subprotocol selector and the handler

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import re
 import uuid
 from collections.abc import Mapping
@@ -53,6 +54,8 @@ ENCODINGS = frozenset({
 })  # fmt: skip
 REDACT_VALUES = frozenset({"true", "false", "pci", "numbers", "aggressive_numbers", "ssn"})
 DEFAULT_ENDPOINTING_MS = 10
+#: With ``utterance_end_ms``, the gap after the last word is checked every 20 ms of audio.
+UTTERANCE_END_STEP_S = 0.02
 INVALID_AUTH = "Invalid credentials."
 
 
@@ -298,13 +301,42 @@ class DeepgramSession(StreamSession):
             if data is None:
                 return
         for i, pcm in enumerate(self.decoder.decode(data)):
-            if not pcm:
+            await self._feed(i, pcm)
+
+    async def _feed(self, i: int, pcm: bytes) -> None:
+        """Feed channel ``i`` and send ``UtteranceEnd`` when it falls due.
+
+        With ``utterance_end_ms`` on, the audio is fed in pieces that end on a fixed grid of the
+        audio clock (``UTTERANCE_END_STEP_S``) and at the exact due points, so the check runs at
+        the same clock positions, and gives the same messages in the same order, however the
+        client framed its audio and however many frames were joined while the engine was busy.
+        """
+        ch = self.chans[i]
+        step = self._utterance_end_step
+        while pcm:  # each pass consumes audio, or sends the due UtteranceEnd (then none is due)
+            due = self._utterance_end_due(ch)
+            if due is not None and due <= ch.pcm_bytes:
+                await self._send_utterance_end(i)
                 continue
-            ch = self.chans[i]
-            results = await self.engine_call(ch.stream.feed, pcm)
-            ch.pcm_bytes += len(pcm)
+            cut = len(pcm)
+            if step:
+                cut = min(cut, step - ch.pcm_bytes % step)
+            if due is not None:
+                cut = min(cut, due - ch.pcm_bytes)
+            part, pcm = pcm[:cut], pcm[cut:]
+            results = await self.engine_call(ch.stream.feed, part)
+            ch.pcm_bytes += len(part)
             await self._emit(i, results)
-            await self._check_utterance_end(i)
+        due = self._utterance_end_due(ch)
+        if due is not None and due <= ch.pcm_bytes:
+            await self._send_utterance_end(i)
+
+    @property
+    def _utterance_end_step(self) -> int:
+        """Bytes between UtteranceEnd checks (0: UtteranceEnd is off)."""
+        if self.p.utterance_end_ms is None or not self.p.interim_results:
+            return 0
+        return 2 * max(1, round(UTTERANCE_END_STEP_S * self.rate))
 
     async def _start_audio(self, data: bytes) -> bytes | None:
         """Settle the format on the first audio frame and open one engine stream per output."""
@@ -432,19 +464,23 @@ class DeepgramSession(StreamSession):
                 }
             )
 
-    async def _check_utterance_end(self, i: int) -> None:
-        ch, gap_ms = self.chans[i], self.p.utterance_end_ms
-        if not (gap_ms is not None and self.p.interim_results and ch.utterance_end_pending):
-            return
-        if self._clock(ch) - ch.last_word_end >= gap_ms / 1000:
-            ch.utterance_end_pending = False
-            await self.send(
-                {
-                    "type": "UtteranceEnd",
-                    "channel": [i, self.total],
-                    "last_word_end": _seconds(ch.last_word_end),
-                }
-            )
+    def _utterance_end_due(self, ch: _Channel) -> int | None:
+        """Byte position of the channel's audio at which an ``UtteranceEnd`` is due, if any."""
+        gap_ms = self.p.utterance_end_ms
+        if gap_ms is None or not self.p.interim_results or not ch.utterance_end_pending:
+            return None
+        return 2 * math.ceil(round((ch.last_word_end + gap_ms / 1000) * self.rate, 6))
+
+    async def _send_utterance_end(self, i: int) -> None:
+        ch = self.chans[i]
+        ch.utterance_end_pending = False
+        await self.send(
+            {
+                "type": "UtteranceEnd",
+                "channel": [i, self.total],
+                "last_word_end": _seconds(ch.last_word_end),
+            }
+        )
 
     def _clock(self, ch: _Channel) -> float:
         return ch.pcm_bytes / (2 * self.rate)

@@ -84,6 +84,11 @@ class SessionRecord:
     closed_at: float | None = None
     done: bool = False
 
+    @property
+    def control_types(self) -> tuple[str | None, ...]:
+        """The ``type`` of each control message, in order (``None`` for unparseable text)."""
+        return tuple(c.get("type") if isinstance(c, dict) else None for c in self.controls)
+
 
 class SessionLog:
     """All records of one server. Written by the loop thread, read from any thread."""

@@ -1,0 +1,159 @@
+"""Helpers for the server tests: a raw WebSocket client (websockets' sync client, never the
+package's own session code), audio makers and a standard script with known timings.
+
+Tests reach the helpers through the ``h`` fixture (this module), because test modules cannot
+import a conftest under ``--import-mode=importlib``.
+
+Every wait is bounded by ``TIMEOUT`` (a single network round trip or a short protocol timer
+must finish well within it); shortened protocol timers use ``SHORT``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from livetx_widgets.server import LocalServer
+
+#: Upper bound of any single wait in these tests (seconds).
+TIMEOUT = 5.0
+#: Shortened protocol timers (Deepgram idle timeout, fault timers) in these tests.
+SHORT = 0.3
+RATE = 16000
+
+#: Two utterances, 1.5 s apart. With the default 0.5 s endpoint, "Hello world." is final once
+#: the audio clock reaches 1.4 s and "Second turn." at 3.5 s.
+SCRIPT = {
+    "words": [
+        {"text": "Hello", "start": 0.2, "end": 0.5, "confidence": 0.9},
+        {"text": "world.", "start": 0.5, "end": 0.9, "confidence": 0.8},
+        {"text": "Second", "start": 2.4, "end": 2.7, "speaker": 1},
+        {"text": "turn.", "start": 2.7, "end": 3.0, "speaker": 1},
+    ]
+}
+
+
+def silence(seconds: float, rate: int = RATE) -> bytes:
+    """s16le mono zeros (the script engine only counts bytes)."""
+    return b"\0\0" * round(seconds * rate)
+
+
+def chunks(pcm: bytes, ms: int = 50, rate: int = RATE, width: int = 2) -> list[bytes]:
+    size = rate * width * ms // 1000
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+def wav_pcm(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (RATE, 1, 2)
+        return w.readframes(w.getnframes())
+
+
+def url(srv: LocalServer, path: str, **params) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+    return f"{srv.url}{path}" + (f"?{query}" if query else "")
+
+
+def dg_url(srv: LocalServer, **params) -> str:
+    defaults = {"model": "nova-3", "encoding": "linear16", "sample_rate": RATE}
+    return url(srv, "/v1/listen", **{**defaults, **params})
+
+
+def aai_url(srv: LocalServer, **params) -> str:
+    defaults = {"sample_rate": RATE, "speech_model": "u3-rt-pro"}
+    return url(srv, "/v3/ws", **{**defaults, **params})
+
+
+def open_ws(address: str, key: str | None = "test-key", scheme: str | None = "Token",
+            **kwargs) -> ClientConnection:  # fmt: skip
+    """Connect with ``Authorization: <scheme> <key>`` (``scheme=None``: the raw key)."""
+    headers = dict(kwargs.pop("additional_headers", {}))
+    if key is not None:
+        headers["Authorization"] = f"{scheme} {key}" if scheme else key
+    return connect(address, additional_headers=headers, open_timeout=TIMEOUT,
+                   close_timeout=TIMEOUT, **kwargs)  # fmt: skip
+
+
+def recv_json(ws: ClientConnection, timeout: float = TIMEOUT) -> dict:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def drain(ws: ClientConnection, timeout: float = TIMEOUT) -> tuple[list[dict], int | None, str]:
+    """Read until the server closes: ``(messages, close code, close reason)``. The code is
+    ``None`` when the connection ended without a close frame from the server."""
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    for _ in range(10_000):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            messages.append(json.loads(ws.recv(timeout=remaining)))
+        except ConnectionClosed as exc:
+            received = exc.rcvd
+            return messages, (received.code if received else None), (
+                received.reason if received else ""
+            )
+        except TimeoutError:
+            break
+    raise AssertionError(f"server did not close within {timeout} s; got {messages}")
+
+
+def until(ws: ClientConnection, predicate: Callable[[dict], bool],
+          timeout: float = TIMEOUT) -> list[dict]:  # fmt: skip
+    """Read messages up to and including the first one matching ``predicate``."""
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    for _ in range(10_000):
+        message = recv_json(ws, max(0.0, deadline - time.monotonic()))
+        messages.append(message)
+        if predicate(message):
+            return messages
+    raise AssertionError("too many messages")
+
+
+def of_type(messages: list[dict], kind: str) -> list[dict]:
+    return [m for m in messages if m.get("type") == kind]
+
+
+def assert_still_open(ws: ClientConnection, wait: float = SHORT) -> None:
+    """Nothing arrives within ``wait`` seconds and the connection is not closed."""
+    with pytest.raises(TimeoutError):
+        ws.recv(timeout=wait)
+
+
+@pytest.fixture
+def server_factory():
+    """``server_factory(**LocalServer kwargs)`` starts a server that is closed after the test."""
+    servers: list[LocalServer] = []
+
+    def make(**kwargs) -> LocalServer:
+        kwargs.setdefault("script", SCRIPT)
+        srv = LocalServer(**kwargs).start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.close()
+
+
+@pytest.fixture
+def server(server_factory) -> LocalServer:
+    """The script engine with ``SCRIPT``, any key accepted, a short Deepgram idle timeout."""
+    return server_factory(idle_timeout_s=TIMEOUT)
+
+
+@pytest.fixture
+def h():
+    """This module: ``h.dg_url(...)``, ``h.drain(ws)``, ``h.SCRIPT``, ``h.TIMEOUT``..."""
+    return sys.modules[__name__]

@@ -1,0 +1,370 @@
+"""AssemblyAI /v3/ws over real loopback sockets, with websockets' sync client as the client."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+
+def begin(h, ws) -> dict:
+    message = h.recv_json(ws)
+    assert message["type"] == "Begin"
+    return message
+
+
+def send_audio(h, ws, seconds: float, chunk_ms: int = 100) -> None:
+    for chunk in h.chunks(h.silence(seconds), chunk_ms):
+        ws.send(chunk)
+
+
+def terminate(h, ws) -> tuple[list[dict], int | None, str]:
+    ws.send(json.dumps({"type": "Terminate"}))
+    return h.drain(ws)
+
+
+@pytest.fixture
+def fast(server_factory):
+    """Rate check off: tests stream seconds of audio in milliseconds."""
+    return server_factory(rate_limit=False)
+
+
+# ----------------------------------------------------------------------------- auth
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_raw_key_in_header_or_token_in_query_is_accepted(server_factory, h, how):
+    srv = server_factory(api_key="sekret")
+    if how == "header":
+        ws = h.open_ws(h.aai_url(srv), key="sekret", scheme=None)
+    else:
+        ws = h.open_ws(h.aai_url(srv, token="sekret"), key=None)
+    with ws:
+        begin(h, ws)
+        messages, code, reason = terminate(h, ws)
+    assert (code, reason) == (1000, "Session Ended")
+    record = srv.wait_idle(h.TIMEOUT)[0]
+    assert (record.auth, record.authorized) == (how, True)
+    assert "sekret" not in repr(record)
+    if how == "query":
+        assert record.query["token"] == ["***"]
+    else:
+        assert record.headers["Authorization"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"key": "wrong", "scheme": None}, "Unauthorized Connection: Invalid API key"),
+        ({"key": "sekret", "scheme": "Bearer"}, "Unauthorized Connection: Invalid API key"),
+        ({"key": None}, "Unauthorized Connection: Missing Authorization header"),
+    ],
+    ids=["wrong-key", "bearer-prefix", "missing"],
+)
+def test_bad_auth_is_101_then_error_frame_then_1008(server_factory, h, kwargs, error):
+    srv = server_factory(api_key="sekret")
+    with h.open_ws(h.aai_url(srv), **kwargs) as ws:  # the upgrade itself succeeds
+        messages, code, reason = h.drain(ws)
+    assert messages == [{"type": "Error", "error_code": 1008, "error": error}]
+    assert (code, reason) == (1008, "See Error message for details")
+    record = srv.wait_idle(h.TIMEOUT)[0]
+    assert (record.http_status, record.authorized, record.close_code) == (101, False, 1008)
+
+
+def test_bad_token_in_query_is_refused(server_factory, h):
+    srv = server_factory(api_key="sekret")
+    with h.open_ws(h.aai_url(srv, token="nope"), key=None) as ws:
+        messages, code, _ = h.drain(ws)
+    assert messages[0]["error"] == "Unauthorized Connection: Invalid API key" and code == 1008
+
+
+def test_without_api_key_no_key_is_needed(server, h):
+    with h.open_ws(h.aai_url(server), key=None) as ws:
+        begin(h, ws)
+
+
+# ---------------------------------------------------------------------- parameters
+def test_begin_carries_id_expiry_and_configuration(fast, h):
+    headers = {"AssemblyAI-Version": "2025-05-12"}
+    with h.open_ws(h.aai_url(fast), scheme=None, additional_headers=headers) as ws:
+        message = begin(h, ws)
+    assert list(message) == ["type", "id", "expires_at", "configuration"]
+    assert uuid.UUID(message["id"])
+    assert isinstance(message["expires_at"], int)
+    assert abs(message["expires_at"] - (time.time() + 3 * 3600)) < 60
+    config = message["configuration"]
+    assert (config["model"], config["api_version"]) == ("u3-rt-pro", "2025-05-12")
+    assert fast.sessions[0].request_id == message["id"]
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"speaker_labels": "yes"}, "speaker_labels"),
+        ({"sample_rate": "16000.5"}, "sample_rate"),
+        ({"keyterms_prompt": "foo"}, "JSON-encoded array"),
+        ({"keyterms_prompt": '"foo"'}, "JSON array"),
+        ({"keyterms_prompt": "[1, 2]"}, "string"),
+        ({"inactivity_timeout": "2"}, "minimum"),
+        ({"encoding": "pcm_f32le"}, "encoding"),
+        ({"encoding": "opus"}, "livetx serve decodes only"),
+        ({"end_of_turn_confidence_threshold": "1.5"}, "maximum"),
+        ({"llm_gateway": "[]"}, "JSON-encoded object"),
+    ],
+)
+def test_bad_parameter_values_are_refused_at_the_upgrade(fast, h, params, fragment):
+    with pytest.raises(InvalidStatus) as info:
+        h.open_ws(h.aai_url(fast, **params), scheme=None)
+    response = info.value.response
+    assert response.status_code == 400
+    assert fragment in json.loads(response.body)["error"]
+
+
+def test_booleans_any_case_and_json_lists_are_read(fast, h):
+    params = {
+        "speaker_labels": "True", "language_detection": "TRUE", "format_turns": "False",
+        "keyterms_prompt": json.dumps(["foo", "bar baz"]), "language_codes": '["de"]',
+        "min_turn_silence": 160, "max_turn_silence": 1280, "unknown_thing": "ignored",
+    }  # fmt: skip
+    with h.open_ws(h.aai_url(fast, **params), scheme=None) as ws:
+        assert begin(h, ws)["configuration"]["speaker_labels"] is True
+        send_audio(h, ws, 1.5)
+        messages = h.until(ws, lambda m: m.get("end_of_turn"))
+    final = messages[-1]
+    assert final["speaker_label"] == "UNKNOWN"  # the script's first words have no speaker
+    assert all(w["speaker"] == "UNKNOWN" for w in final["words"])
+    assert (final["language_code"], final["language_confidence"]) == ("de", 1.0)
+
+
+# ------------------------------------------------------------------------- turns
+def test_turns_follow_u3_semantics_and_terminate_ends_the_session(fast, h):
+    with h.open_ws(h.aai_url(fast, speaker_labels="true"), scheme=None) as ws:
+        begin(h, ws)
+        send_audio(h, ws, 4.0)
+        messages, code, reason = terminate(h, ws)
+    assert (code, reason) == (1000, "Session Ended")
+    assert [m["type"] for m in messages] == [
+        "SpeechStarted", "Turn", "Turn", "Turn", "SpeechStarted", "Turn", "Turn", "Turn",
+        "Termination",
+    ]  # fmt: skip
+    turns = h.of_type(messages, "Turn")
+    for turn in turns:
+        assert list(turn)[-1] == "type"  # observed key order: type last
+        final = turn["end_of_turn"]
+        assert turn["turn_is_formatted"] is final
+        assert turn["end_of_turn_confidence"] == (1 if final else 0)
+        assert turn["utterance"] == (turn["transcript"] if final else "")
+        assert all(w["word_is_final"] is final for w in turn["words"])
+        assert all(isinstance(w["start"], int) and isinstance(w["end"], int) for w in turn["words"])
+    assert [(t["turn_order"], t["end_of_turn"], t["transcript"]) for t in turns] == [
+        (0, False, "Hello"), (0, False, "Hello world"), (0, True, "Hello world."),
+        (1, False, "Second"), (1, False, "Second turn"), (1, True, "Second turn."),
+    ]  # fmt: skip
+    assert turns[2]["words"] == [
+        {"start": 200, "end": 500, "text": "Hello", "confidence": 0.9, "word_is_final": True,
+         "speaker": "UNKNOWN"},
+        {"start": 500, "end": 900, "text": "world.", "confidence": 0.8, "word_is_final": True,
+         "speaker": "UNKNOWN"},
+    ]  # fmt: skip
+    assert turns[5]["speaker_label"] == "B"  # script speaker 1
+    started = h.of_type(messages, "SpeechStarted")
+    assert [s["timestamp"] for s in started] == [200, 2400]
+    assert messages[-1] == {
+        "type": "Termination", "audio_duration_seconds": 4, "session_duration_seconds": 0
+    }  # fmt: skip
+
+
+def test_terminate_flushes_the_turn_in_flight(fast, h):
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        send_audio(h, ws, 0.6)
+        messages, code, _ = terminate(h, ws)
+    finals = [m for m in messages if m.get("end_of_turn")]
+    assert [f["transcript"] for f in finals] == ["Hello"]
+    assert messages[-1]["type"] == "Termination" and code == 1000
+
+
+def test_universal_streaming_model_sends_no_speech_started(fast, h):
+    with h.open_ws(h.aai_url(fast, speech_model="universal-streaming-english"), scheme=None) as ws:
+        assert begin(h, ws)["configuration"]["model"] == "universal-streaming-english"
+        send_audio(h, ws, 2.0)
+        messages, _, _ = terminate(h, ws)
+    assert not h.of_type(messages, "SpeechStarted")
+    assert len(h.of_type(messages, "Turn")) == 3
+
+
+def test_force_endpoint_ends_the_turn_now(fast, h):
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        send_audio(h, ws, 0.6)
+        ws.send(json.dumps({"type": "ForceEndpoint"}))
+        forced = h.until(ws, lambda m: m.get("end_of_turn"))[-1]
+        assert (forced["turn_order"], forced["transcript"]) == (0, "Hello")
+        send_audio(h, ws, 1.0)  # the rest of the utterance continues as the next turn
+        later = h.until(ws, lambda m: m.get("end_of_turn"))
+        assert later[0]["type"] == "SpeechStarted" and later[0]["timestamp"] == 500
+        assert (later[-1]["turn_order"], later[-1]["transcript"]) == (1, "world.")
+        ws.send(json.dumps({"type": "ForceEndpoint"}))  # nothing open: nothing to say
+        h.assert_still_open(ws)
+
+
+def test_update_configuration_is_applied_without_reply(fast, h):
+    update = {"type": "UpdateConfiguration", "keyterms_prompt": ["cardiology", "Dr. Patel"],
+              "max_turn_silence": 5000, "min_turn_silence": 200, "something_new": 1}  # fmt: skip
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        ws.send(json.dumps(update))
+        h.assert_still_open(ws)
+        messages, code, _ = terminate(h, ws)
+    assert code == 1000
+    assert fast.wait_idle(h.TIMEOUT)[0].controls[0] == update
+
+
+def test_keepalive_is_accepted_silently(fast, h):
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        ws.send(json.dumps({"type": "KeepAlive"}))
+        h.assert_still_open(ws)
+
+
+# ----------------------------------------------------------------------- 3006/3007
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("not json", "Invalid JSON: not json"),
+        ('{"type": "Flush"}', "Invalid Message Type: Flush"),
+        ('["Terminate"]', 'Invalid Message: ["Terminate"]'),
+        ('{"kind": "Terminate"}', 'Invalid Message: {"kind": "Terminate"}'),
+        ('{"type": "UpdateConfiguration", "max_turn_silence": "5000"}',
+         "Invalid Message: max_turn_silence has the wrong type (str)"),
+        ('{"type": "UpdateConfiguration", "keyterms_prompt": "x"}', "Invalid Message:"),
+        ('{"type": "UpdateConfiguration", "min_turn_silence": true}', "Invalid Message:"),
+    ],
+)
+def test_bad_client_json_closes_with_3006(fast, h, text, error):
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        ws.send(text)
+        messages, code, reason = h.drain(ws)
+    assert messages[0]["type"] == "Error" and messages[0]["error_code"] == 3006
+    assert messages[0]["error"].startswith(error)
+    assert code == 3006 and reason == messages[0]["error"]
+
+
+def test_long_error_text_gets_the_generic_close_reason(fast, h):
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        ws.send("x" * 200)
+        messages, code, reason = h.drain(ws)
+    assert messages[0]["error"] == "Invalid JSON: " + "x" * 200
+    assert (code, reason) == (3006, "See Error message for details")
+
+
+@pytest.mark.parametrize(("ms", "shown"), [(20, 20), (49, 49), (1200, 1200)])
+def test_chunks_outside_50_to_1000_ms_close_with_3007(fast, h, ms, shown):
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        ws.send(h.silence(0.1))
+        ws.send(h.silence(ms / 1000))
+        messages, code, reason = h.drain(ws)
+    expected = f"Input duration violation: {shown} ms. Expected between 50 and 1000 ms"
+    assert messages[-1] == {"type": "Error", "error_code": 3007, "error": expected}
+    assert (code, reason) == (3007, expected)
+
+
+def test_chunk_limits_themselves_are_fine(fast, h):
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        ws.send(h.silence(0.05))
+        ws.send(h.silence(1.0))
+        messages, code, _ = terminate(h, ws)
+    assert code == 1000
+
+
+def test_mulaw_chunk_duration_is_one_byte_per_sample(fast, h):
+    with h.open_ws(h.aai_url(fast, encoding="pcm_mulaw", sample_rate=8000), scheme=None) as ws:
+        begin(h, ws)
+        for _ in range(10):
+            ws.send(b"\xff" * 800)  # 100 ms at 8 kHz
+        messages, code, _ = terminate(h, ws)
+    assert code == 1000 and messages[-1]["audio_duration_seconds"] == 1
+    assert h.of_type(messages, "Turn")[-1]["transcript"] == "Hello world."
+
+
+def test_audio_faster_than_real_time_closes_with_3007(server_factory, h):
+    srv = server_factory(rate_burst_s=0.5)  # rate check on by default
+    with h.open_ws(h.aai_url(srv), scheme=None) as ws:
+        begin(h, ws)
+        for chunk in h.chunks(h.silence(2.0), 100):
+            ws.send(chunk)
+        messages, code, reason = h.drain(ws)
+    error = messages[-1]
+    assert error["type"] == "Error" and error["error_code"] == 3007
+    found = re.fullmatch(
+        r"Audio Transmission Rate Exceeded: Received (\d+\.\d) sec\. audio in (\d+\.\d) sec",
+        error["error"],
+    )
+    assert found, error
+    audio_s, wall_s = float(found[1]), float(found[2])
+    assert audio_s >= wall_s + 0.5 and audio_s < 2.0  # caught as soon as the burst ran out
+    assert (code, reason) == (3007, error["error"])
+    record = srv.wait_idle(h.TIMEOUT)[0]
+    assert record.close_code == 3007 and record.audio_frames >= 6
+
+
+def test_audio_at_real_time_passes_the_rate_check(server_factory, h):
+    srv = server_factory(rate_burst_s=0.3)
+    with h.open_ws(h.aai_url(srv), scheme=None) as ws:
+        begin(h, ws)
+        t0 = time.monotonic()
+        for i, chunk in enumerate(h.chunks(h.silence(1.0), 100)):
+            # Paced at 1x: frame i leaves no earlier than i * 100 ms after the first.
+            delay = t0 + i * 0.1 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            ws.send(chunk)
+        messages, code, _ = terminate(h, ws)
+    assert code == 1000 and messages[-1]["audio_duration_seconds"] == 1
+
+
+# ------------------------------------------------------------------ inactivity
+def test_inactivity_timeout_ends_with_termination(server_factory, h):
+    srv = server_factory(rate_limit=False, inactivity_unit_s=h.SHORT / 5)
+    with h.open_ws(h.aai_url(srv, inactivity_timeout=5), scheme=None) as ws:
+        begin(h, ws)
+        send_audio(h, ws, 0.6)
+        t0 = time.monotonic()
+        messages, code, reason = h.drain(ws)
+        waited = time.monotonic() - t0
+    assert (code, reason) == (1000, "Session Ended")
+    assert messages[-1]["type"] == "Termination"
+    assert [m["transcript"] for m in messages if m.get("end_of_turn")] == ["Hello"]
+    assert h.SHORT * 0.8 <= waited < h.TIMEOUT
+
+
+def test_keepalive_resets_the_inactivity_timer(server_factory, h):
+    srv = server_factory(rate_limit=False, inactivity_unit_s=h.SHORT / 5)
+    with h.open_ws(h.aai_url(srv, inactivity_timeout=5), scheme=None) as ws:
+        begin(h, ws)
+        for _ in range(6):
+            ws.send(json.dumps({"type": "KeepAlive"}))
+            h.assert_still_open(ws, h.SHORT / 2)
+        messages, code, _ = terminate(h, ws)
+    assert code == 1000 and [m["type"] for m in messages] == ["Termination"]
+
+
+def test_inactivity_close_code_is_configurable(server_factory, h):
+    srv = server_factory(inactivity_unit_s=h.SHORT / 5, inactivity_close_code=3005)
+    with h.open_ws(h.aai_url(srv, inactivity_timeout=5), scheme=None) as ws:
+        begin(h, ws)
+        messages, code, _ = h.drain(ws)
+    assert messages[-1]["error_code"] == 3005 and code == 3005
+
+
+def test_no_inactivity_timeout_unless_asked(server_factory, h):
+    srv = server_factory(idle_timeout_s=h.SHORT)  # the Deepgram timer must not apply here
+    with h.open_ws(h.aai_url(srv), scheme=None) as ws:
+        begin(h, ws)
+        h.assert_still_open(ws, 2 * h.SHORT)
