@@ -169,6 +169,7 @@ class Microphone(AudioSource):
 
     live = True
     realtime = True
+    _PREFER_16K = True  # tests turn this off to exercise the convert-from-native path
 
     def __init__(self, device: int | str | None = None, *, chunk_ms: int = 50) -> None:
         super().__init__()
@@ -223,8 +224,8 @@ class Microphone(AudioSource):
 
     def _open(self, pa, pyaudio) -> None:
         info = _choose(_input_devices(pa), self.device)
-        candidates = [(SAMPLE_RATE, 1)]
         native = int(info.default_sample_rate)
+        candidates = [(SAMPLE_RATE, 1)] if self._PREFER_16K else []
         candidates += [(native, 1), (native, min(2, info.max_input_channels))]
         errors = []
         for rate, channels in dict.fromkeys(candidates):  # ordered, without repeats
@@ -348,9 +349,10 @@ class Microphone(AudioSource):
             with quiet_stderr():
                 try:
                     if stream is not None:
-                        for close in (stream.stop_stream, stream.close):
-                            with suppress(OSError):  # device gone; terminate() still runs
-                                close()
+                        # close() on a running stream aborts it (pending buffers discarded),
+                        # where stop_stream() would first wait for a whole buffer to fill.
+                        with suppress(OSError):  # device gone; terminate() still runs
+                            stream.close()
                 finally:
                     if pa is not None:
                         pa.terminate()
