@@ -38,8 +38,8 @@ class Frame:
 def _translate(what: str, safe_url: str) -> Iterator[None]:
     try:
         yield
-    except LivetxError:
-        raise
+    except (LivetxError, websocket.WebSocketBadStatusException):
+        raise  # a refused upgrade is mapped by the codec, which knows the provider's codes
     except websocket.WebSocketTimeoutException as exc:
         raise ConnectError(
             f"Timed out while {what} {safe_url}. Check the URL and your network; "

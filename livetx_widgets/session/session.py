@@ -170,7 +170,8 @@ class TranscriptionSession:
         self._conn_started = 0.0  # monotonic time the current connection opened
         self._close_sent_gen = -1  # connection generation that got the closing messages
         self._closing = False
-        self._deadline: float | None = None
+        self._close_timeout: float | None = None
+        self._deadline: float | None = None  # set when the closing messages are sent
         self._aborted = False
         self._paused = False
         self._paused_since: float | None = None
@@ -271,10 +272,10 @@ class TranscriptionSession:
             self._listeners.close()
             raise
         self._set_state("connecting")
-        self._receiver = threading.Thread(target=self._receive_loop, name="livetx-receiver")
         self._sender = threading.Thread(target=self._send_loop, name="livetx-sender")
-        self._receiver.start()
+        self._receiver = threading.Thread(target=self._receive_loop, name="livetx-receiver")
         self._sender.start()
+        self._receiver.start()  # last: it joins the sender when the session ends
         return self
 
     def pause(self) -> None:
@@ -328,7 +329,9 @@ class TranscriptionSession:
                 self._source.stop()
             return self.transcript
         self.request_stop(timeout)
-        if not self._ended.wait(timeout + 1.0):
+        # Flushing audio already taken may take up to MAX_PENDING_S (paced) before the
+        # closing messages go out and ``timeout`` starts; past that, stop waiting.
+        if not self._ended.wait(timeout + MAX_PENDING_S + 1.0):
             self._abort("stop() timed out")
             self._ended.wait(2.0)
         if self._receiver is not None:
@@ -367,15 +370,17 @@ class TranscriptionSession:
         self._listeners.emit("status", state)
 
     def _begin_close(self, timeout: float) -> None:
+        """Start the graceful end: flush pending audio, then send the closing messages.
+
+        ``timeout`` counts from the moment the closing messages go out (see ``_pump``): it
+        bounds the wait for the provider's summary, not the flush of audio already taken.
+        """
         with self._cv:
             if self._ended.is_set():
                 return
-            deadline = time.monotonic() + timeout
-            if not self._closing:
-                self._closing = True
-                self._deadline = deadline
-            elif self._deadline is not None:
-                self._deadline = min(self._deadline, deadline)
+            if self._close_timeout is None or timeout < self._close_timeout:
+                self._close_timeout = timeout
+            self._closing = True
             self._cv.notify_all()
         self._set_state("stopping")
 
@@ -402,7 +407,10 @@ class TranscriptionSession:
                 if closing and deadline is not None and time.monotonic() > deadline:
                     self._abort("the provider did not send its closing message in time")
                     break
-                if source_open and not closing and not (backlogged and not self._source.live):
+                # A finite source waits while paused or while the socket lags behind; a live
+                # one is always drained (audio read while paused is discarded).
+                hold = not self._source.live and (paused or backlogged)
+                if source_open and not closing and not hold:
                     try:
                         chunk = self._source.read(timeout=TICK_S)
                     except LivetxError as exc:  # e.g. the microphone vanished
@@ -477,6 +485,8 @@ class TranscriptionSession:
                 )
                 if send_close:
                     self._close_sent_gen = gen
+                    if self._deadline is None:
+                        self._deadline = time.monotonic() + (self._close_timeout or 0.0)
             if send_close:
                 for message in conn.codec.close_messages():
                     conn.send_text(message)

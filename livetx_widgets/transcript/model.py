@@ -218,6 +218,33 @@ class Transcript:
         self._segments[position] = replace(last, end_of_turn=True)
         return True
 
+    def commit_partials(self) -> list[Segment]:
+        """Keep what was only heard as partials, when a session ends without their finals.
+
+        Each pending partial becomes a segment with ``is_final=False`` (the DataFrame's
+        ``is_final`` column tells them apart), so a dropped connection or a provider that
+        never sent its last final loses no words. Returns the new segments.
+        """
+        committed = []
+        with self._lock:
+            for partial in list(self._partials.values()):
+                final = FinalTranscript(
+                    text=partial.text,
+                    words=partial.words,
+                    start=partial.start,
+                    end=partial.end,
+                    confidence=partial.confidence,
+                    speaker=partial.speaker,
+                    channel=partial.channel,
+                    segment_key=partial.segment_key,
+                )
+                segment = self._apply_final(final, None, None)
+                if segment is not None:
+                    segment = replace(segment, is_final=False)
+                    self._segments[segment.segment_id] = segment
+                    committed.append(segment)
+        return committed
+
     def clear_partials(self) -> None:
         """Drop every pending partial (e.g. when a session stops without final results)."""
         with self._lock:

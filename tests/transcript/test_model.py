@@ -397,3 +397,19 @@ def test_public_names():
     from livetx_widgets.transcript import Word as ReExported
 
     assert ReExported is events.Word
+
+
+def test_commit_partials_keeps_unfinished_words_marked_not_final():
+    from livetx_widgets.events import FinalTranscript, PartialTranscript
+    from livetx_widgets.transcript import Transcript
+
+    t = Transcript(provider="deepgram")
+    t.apply(FinalTranscript("One.", start=0.0, end=1.0, segment_key="a"))
+    t.apply(PartialTranscript("two thr", start=1.0, end=1.8, segment_key="b"))
+    committed = t.commit_partials()
+    assert [s.text for s in committed] == ["two thr"]
+    assert [(s.text, s.is_final) for s in t] == [("One.", True), ("two thr", False)]
+    assert t.partial_text == ""
+    df = t.to_dataframe()
+    assert list(df["is_final"]) == [True, False]
+    assert t.commit_partials() == []
