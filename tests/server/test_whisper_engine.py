@@ -167,6 +167,25 @@ def test_flush_finalizes_the_open_utterance_mid_speech(engine, short_wav, shared
 
 
 @pytest.mark.slow
+def test_long_utterance_is_cut_into_forced_finals(dialogue_wav, shared_dir):
+    samples, rate = read_wav(dialogue_wav)
+    eng = WhisperEngine(max_utterance_s=2.5)
+    results = stream_pcm(eng.open_stream(rate), samples, rate)
+    finals = finals_of(results)
+    forced = [i for i, f in enumerate(finals) if not f.end_of_speech]
+    assert forced, [f.text for f in finals]
+    for i in forced:
+        assert finals[i].end - finals[i].start <= 2.5 + 0.05
+        if i + 1 < len(finals):
+            assert finals[i + 1].start == pytest.approx(finals[i].end), "speech goes on"
+    # No speech_started for a continuation: voice did not start again.
+    assert len([r for r in results if r.kind == "speech_started"]) < len(finals)
+    error = wer(reference(shared_dir, "dialogue-16k.wav"), text_of(results))
+    assert error < 0.35, (error, text_of(results))
+    eng.close()
+
+
+@pytest.mark.slow
 def test_silence_and_faint_noise_produce_no_final(engine):
     rate = 16000
     rng = np.random.default_rng(7)
