@@ -481,7 +481,15 @@ class WhisperStream(EngineStream):
         # Compute budget (seconds of decoding this stream may still spend on partials).
         self._credit = 0.0
         self._partial_cost = 0.08  # running estimate, seconds
-        self.stats = {"partials": 0, "partials_skipped": 0, "finals": 0, "decode_s": 0.0}
+        #: Counters for benchmarks and tests: results, skipped partials, decode seconds.
+        self.stats = {
+            "partials": 0,
+            "partials_skipped": 0,
+            "finals": 0,
+            "decode_s": 0.0,
+            "partial_decode_s": 0.0,
+            "partial_decode_max_s": 0.0,
+        }
 
     # -- public API ------------------------------------------------------------------------
 
@@ -621,6 +629,10 @@ class WhisperStream(EngineStream):
             self.stats["decode_s"] += spent
             if not final:
                 self._partial_cost = 0.5 * self._partial_cost + 0.5 * spent
+                self.stats["partial_decode_s"] += spent
+                self.stats["partial_decode_max_s"] = max(
+                    spent, self.stats["partial_decode_max_s"]
+                )
 
     def _decode_early(self, end: int) -> list[EngineResult]:
         """Decode the final as soon as a pause begins; show it as a partial meanwhile.

@@ -186,6 +186,21 @@ def test_long_utterance_is_cut_into_forced_finals(dialogue_wav, shared_dir):
 
 
 @pytest.mark.slow
+def test_partials_never_spend_more_than_the_budget(dialogue_wav, shared_dir):
+    """With no budget, only first partials may borrow (0.25 s in all); finals are unaffected."""
+    samples, rate = read_wav(dialogue_wav)
+    eng = WhisperEngine(compute_budget=0.0)
+    stream = eng.open_stream(rate)
+    results = stream_pcm(stream, samples, rate)
+    stats = stream.stats
+    assert stats["partials_skipped"] > 0
+    assert stats["partial_decode_s"] <= 0.25 + stats["partial_decode_max_s"] + 1e-6, stats
+    error = wer(reference(shared_dir, "dialogue-16k.wav"), text_of(results))
+    assert error < 0.35, (error, text_of(results))
+    eng.close()
+
+
+@pytest.mark.slow
 def test_silence_and_faint_noise_produce_no_final(engine):
     rate = 16000
     rng = np.random.default_rng(7)
