@@ -20,6 +20,7 @@ internal-error close); other connections never notice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -94,15 +95,17 @@ class StreamSession:
     # ----------------------------------------------------------------------- running
     async def run(self) -> None:
         try:
-            if not await self.open():
-                return
-            self._start_fault_timers()
-            self._spawn(self._process_loop())
+            if await self.open():
+                self._start_fault_timers()
+                self._spawn(self._process_loop())
+            # Also after a refused open: keep reading until the close handshake completes.
             await self._receive_loop()
         except ConnectionClosed:
             pass
         except Exception as exc:
             await self.fail(exc)
+            with contextlib.suppress(ConnectionClosed):
+                await self._receive_loop()  # input is only recorded now (closing is set)
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -205,9 +208,12 @@ class StreamSession:
         try:
             if error is not None:
                 await self._send_text(json.dumps(error), str(error.get("type")))
-            await self.ws.close(code, reason)
         except ConnectionClosed:
-            pass
+            return
+        # The handshake runs in a task of its own while the receiver keeps reading: a client
+        # that is still streaming would otherwise fill the incoming queue, reading would pause,
+        # and its answering close frame would sit unread until close_timeout.
+        self._spawn(self.ws.close(code, reason))
 
     async def finish(self, message: dict, code: int, reason: str = "") -> None:
         """Send the terminal message and close, unless a fault delays or withholds them."""

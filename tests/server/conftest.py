@@ -83,6 +83,18 @@ def open_ws(address: str, key: str | None = "test-key", scheme: str | None = "To
                    close_timeout=TIMEOUT, **kwargs)  # fmt: skip
 
 
+def send_all(ws: ClientConnection, frames) -> int:
+    """Send frames until done or until the server has closed; return how many were sent."""
+    sent = 0
+    for frame in frames:
+        try:
+            ws.send(frame)
+        except ConnectionClosed:
+            break
+        sent += 1
+    return sent
+
+
 def recv_json(ws: ClientConnection, timeout: float = TIMEOUT) -> dict:
     return json.loads(ws.recv(timeout=timeout))
 
@@ -100,8 +112,10 @@ def drain(ws: ClientConnection, timeout: float = TIMEOUT) -> tuple[list[dict], i
             messages.append(json.loads(ws.recv(timeout=remaining)))
         except ConnectionClosed as exc:
             received = exc.rcvd
-            return messages, (received.code if received else None), (
-                received.reason if received else ""
+            return (
+                messages,
+                (received.code if received else None),
+                (received.reason if received else ""),
             )
         except TimeoutError:
             break

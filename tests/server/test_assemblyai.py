@@ -43,7 +43,7 @@ def test_raw_key_in_header_or_token_in_query_is_accepted(server_factory, h, how)
         ws = h.open_ws(h.aai_url(srv, token="sekret"), key=None)
     with ws:
         begin(h, ws)
-        messages, code, reason = terminate(h, ws)
+        _messages, code, reason = terminate(h, ws)
     assert (code, reason) == (1000, "Session Ended")
     record = srv.wait_idle(h.TIMEOUT)[0]
     assert (record.auth, record.authorized) == (how, True)
@@ -217,7 +217,7 @@ def test_update_configuration_is_applied_without_reply(fast, h):
         begin(h, ws)
         ws.send(json.dumps(update))
         h.assert_still_open(ws)
-        messages, code, _ = terminate(h, ws)
+        _messages, code, _ = terminate(h, ws)
     assert code == 1000
     assert fast.wait_idle(h.TIMEOUT)[0].controls[0] == update
 
@@ -237,8 +237,10 @@ def test_keepalive_is_accepted_silently(fast, h):
         ('{"type": "Flush"}', "Invalid Message Type: Flush"),
         ('["Terminate"]', 'Invalid Message: ["Terminate"]'),
         ('{"kind": "Terminate"}', 'Invalid Message: {"kind": "Terminate"}'),
-        ('{"type": "UpdateConfiguration", "max_turn_silence": "5000"}',
-         "Invalid Message: max_turn_silence has the wrong type (str)"),
+        (
+            '{"type": "UpdateConfiguration", "max_turn_silence": "5000"}',
+            "Invalid Message: max_turn_silence has the wrong type (str)",
+        ),
         ('{"type": "UpdateConfiguration", "keyterms_prompt": "x"}', "Invalid Message:"),
         ('{"type": "UpdateConfiguration", "min_turn_silence": true}', "Invalid Message:"),
     ],
@@ -279,7 +281,7 @@ def test_chunk_limits_themselves_are_fine(fast, h):
         begin(h, ws)
         ws.send(h.silence(0.05))
         ws.send(h.silence(1.0))
-        messages, code, _ = terminate(h, ws)
+        _messages, code, _ = terminate(h, ws)
     assert code == 1000
 
 
@@ -297,8 +299,7 @@ def test_audio_faster_than_real_time_closes_with_3007(server_factory, h):
     srv = server_factory(rate_burst_s=0.5)  # rate check on by default
     with h.open_ws(h.aai_url(srv), scheme=None) as ws:
         begin(h, ws)
-        for chunk in h.chunks(h.silence(2.0), 100):
-            ws.send(chunk)
+        h.send_all(ws, h.chunks(h.silence(2.0), 100))
         messages, code, reason = h.drain(ws)
     error = messages[-1]
     assert error["type"] == "Error" and error["error_code"] == 3007
@@ -368,3 +369,18 @@ def test_no_inactivity_timeout_unless_asked(server_factory, h):
     with h.open_ws(h.aai_url(srv), scheme=None) as ws:
         begin(h, ws)
         h.assert_still_open(ws, 2 * h.SHORT)
+
+
+def test_error_close_completes_while_the_client_keeps_streaming(fast, h):
+    """The server keeps reading during its close handshake, so a client still sending audio
+    cannot stall the close until the 5 s close timeout."""
+    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
+        begin(h, ws)
+        ws.send("not json")
+        # 40 frames, more than the server's receive queue (unless it closed first).
+        h.send_all(ws, h.chunks(h.silence(4.0), 100))
+        _messages, code, _ = h.drain(ws)
+        assert code == 3006
+    t0 = time.monotonic()
+    fast.wait_idle(h.TIMEOUT)
+    assert time.monotonic() - t0 < 1.0

@@ -204,7 +204,8 @@ def test_without_interim_results_only_finals_and_without_punctuate_raw_words(ser
     results = h.of_type(messages, "Results")
     assert all(r["is_final"] for r in results)
     assert [r["channel"]["alternatives"][0]["transcript"] for r in results] == [
-        "hello world", "second turn"
+        "hello world",
+        "second turn",
     ]
     assert "punctuated_word" not in results[0]["channel"]["alternatives"][0]["words"][0]
     assert not h.of_type(messages, "SpeechStarted") and not h.of_type(messages, "UtteranceEnd")
@@ -324,7 +325,7 @@ def test_multichannel_gives_results_per_channel(server, h):
             ws.send(chunk)
         ws.send(json.dumps({"type": "Finalize", "channel": 1}))
         ws.send(json.dumps({"type": "CloseStream"}))
-        messages, code, _ = h.drain(ws)
+        messages, _code, _ = h.drain(ws)
     results = h.of_type(messages, "Results")
     # One final per channel (at 1.4 s), then the empty answer to Finalize on channel 1.
     assert sorted(r["channel_index"][0] for r in results) == [0, 1, 1]
