@@ -146,30 +146,27 @@ class LivetxServer:
         return self._assemblyai_upgrade(connection, request, ctx, pairs)
 
     def _deepgram_upgrade(self, connection, request, ctx, pairs) -> Response | None:
+        def refuse(status: int, err_code: str, err_msg: str) -> Response:
+            body = deepgram_protocol.refusal_body(err_code, err_msg, ctx.request_id)
+            return _json_response(connection, status, body, {"dg-error": err_msg})
+
         try:
             ctx.params = deepgram_protocol.parse_query(pairs)
         except QueryError as exc:
-            return deepgram_protocol.refusal(
-                connection, 400, "INVALID_QUERY_PARAMETER", str(exc), ctx.request_id
-            )
+            return refuse(400, "INVALID_QUERY_PARAMETER", str(exc))
         ok, method = deepgram_protocol.authenticate(request.headers, self.options.api_key)
         ok = ok and not ctx.faults.refuse_auth
         ctx.authorized = ok
         ctx.update(auth=method, authorized=ok)
         if not ok:
-            return deepgram_protocol.refusal(
-                connection, 401, "INVALID_AUTH", deepgram_protocol.INVALID_AUTH, ctx.request_id
-            )
+            return refuse(401, "INVALID_AUTH", deepgram_protocol.INVALID_AUTH)
         return None
 
     def _assemblyai_upgrade(self, connection, request, ctx, pairs) -> Response | None:
         try:
             ctx.params = assemblyai_protocol.parse_query(pairs)
         except QueryError as exc:
-            response = connection.respond(400, json.dumps({"error": str(exc)}))
-            del response.headers["Content-Type"]
-            response.headers["Content-Type"] = "application/json"
-            return response
+            return _json_response(connection, 400, {"error": str(exc)})
         ok, method, error = assemblyai_protocol.authenticate(
             request.headers, pairs, self.options.api_key
         )
@@ -211,6 +208,18 @@ class LivetxServer:
         finally:
             ctx.update(done=True, closed_at=time.time())
             logger.info("%s session %d ended", ctx.protocol, ctx.index)
+
+
+def _json_response(
+    connection: ServerConnection, status: int, payload: dict, headers: dict | None = None
+) -> Response:
+    """An HTTP refusal with a JSON body (both services refuse upgrades with JSON)."""
+    response = connection.respond(status, json.dumps(payload))
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 async def run_until_stopped(

@@ -1,10 +1,11 @@
 """Deepgram ``/v1/listen`` as a server, written from ``shared/protocols/deepgram-live-v1.md``.
 
-What the upgrade decides (``parse_query``, ``authenticate``, ``refusal``): every documented
+What the upgrade decides (``parse_query``, ``authenticate``): every documented
 query parameter is read with its type (HTTP 400 ``INVALID_QUERY_PARAMETER`` otherwise; unknown
 names are ignored); credentials come from ``Authorization: Token|Bearer KEY`` (scheme in any
-case) or the ``token, KEY`` subprotocol, whose first element is echoed; a refusal is HTTP 401
-with a ``dg-error`` header and Deepgram's JSON body. Every response carries ``dg-request-id``.
+case) or the ``token, KEY`` subprotocol, whose first element is echoed; the app refuses with
+HTTP 401, a ``dg-error`` header and Deepgram's JSON body (``refusal_body``). Every response
+carries ``dg-request-id``.
 
 What the session does (``DeepgramSession``): no greeting; interim ``Results``
 (``interim_results=true``) as the engine's partials arrive, each restating the whole segment;
@@ -25,7 +26,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
 import math
 import re
 import uuid
@@ -33,9 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.http11 import Response
 
 from .engine import EngineResult, EngineStream, EngineWord
 from .params import Pairs, QueryError, as_bool, as_choice, as_int, every, last
@@ -189,17 +187,9 @@ def authenticate(headers: Headers, api_key: str | None) -> tuple[bool, str | Non
     return False, method
 
 
-def refusal(
-    connection: ServerConnection, status: int, err_code: str, err_msg: str, request_id: str
-) -> Response:
-    """Deepgram's refused upgrade: JSON body, ``dg-error`` header (``dg-request-id`` is added
-    to every response by the app)."""
-    body = json.dumps({"err_code": err_code, "err_msg": err_msg, "request_id": request_id})
-    response = connection.respond(status, body)
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    response.headers["dg-error"] = err_msg
-    return response
+def refusal_body(err_code: str, err_msg: str, request_id: str) -> dict:
+    """Deepgram's JSON body of a refused upgrade (its ``err_msg`` also goes in ``dg-error``)."""
+    return {"err_code": err_code, "err_msg": err_msg, "request_id": request_id}
 
 
 def _seconds(value: float) -> float:

@@ -189,8 +189,12 @@ class StreamSession:
     # ----------------------------------------------------------------------- sending
     async def send(self, message: dict) -> None:
         """Send one JSON message, unless the server already decided to close."""
+        await self.send_text(json.dumps(message), str(message.get("type")))
+
+    async def send_text(self, text: str, kind: str) -> None:
+        """Send one text frame (recorded as ``kind``), unless the server decided to close."""
         if not self.closing:
-            await self._send_text(json.dumps(message), str(message.get("type")))
+            await self._send_text(text, kind)
 
     async def _send_text(self, text: str, kind: str) -> None:
         async with self._send_lock:
@@ -261,8 +265,8 @@ class StreamSession:
             self.drop()
         if f.close_after_frames == n:
             await self.fault_close()
-        if f.malformed_after_frames == n and not self.closing:
-            await self._send_text(MALFORMED_FRAME, "(malformed)")
+        if f.malformed_after_frames == n:
+            await self.send_text(MALFORMED_FRAME, "(malformed)")
         if f.unknown_type_after_frames == n:
             await self.send({"type": UNKNOWN_MESSAGE_TYPE, "detail": "fault injection"})
 
