@@ -798,8 +798,10 @@ class WhisperEngine(Engine):
     ``min_context_s`` is the shortest encoder window; ``min_speech_s`` of voiced windows is
     needed before anything is decoded; ``preroll_s`` of audio before the onset is included;
     ``vad_threshold`` is Silero's speech probability; ``final_beam_size`` is the beam of final
-    decodes (partials are greedy; beam 2 fixed a word on the dialogue recording for ~30 ms
-    more per final, paid during the pause, so it does not add to the final's latency).
+    decodes (partials are greedy). Beam 2 fixed one word of the dialogue recording for ~30 ms
+    more per final (paid during the pause, so not in the final's latency), but in dense
+    dialogue that cost came out of the partial budget and delayed first partials, so the
+    default is greedy.
     ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2.
 
     ``open_stream(sample_rate, language=None)`` takes any rate from 4 kHz to 384 kHz (resampled
@@ -816,7 +818,7 @@ class WhisperEngine(Engine):
         cpu_threads: int = 2,
         compute_type: str = "int8",
         num_workers: int = 1,
-        final_beam_size: int = 2,
+        final_beam_size: int = 1,
         end_silence_s: float = 0.4,
         early_final_s: float = 0.15,
         first_partial_s: float = 0.5,
