@@ -1,0 +1,484 @@
+"""``LiveTranscriber``: live transcription as a notebook widget (anywidget).
+
+The widget is a thin shell around :class:`~livetx_widgets.session.TranscriptionSession`: the
+session streams and keeps the transcript; the widget shows it. State the front end needs is a
+handful of small synced traits (status, elapsed time, level, partial text, menus); finals go
+out as custom messages carrying only new segments, and a view that renders asks for the last
+``max_rows`` (see ``wire.py``), so nothing sent grows with the transcript and the transcript
+is not stored in the notebook file. Every change to the widget goes through one ``Updater``
+(see ``updater.py``), which batches and throttles them from one flusher thread.
+
+API keys live in a private dict, never in a trait: they cannot reach the front end, the saved
+notebook, the repr or a log. When the chosen provider has no key, the front end shows a
+password field whose value comes to the kernel as a custom message and is cleared at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..audio import AudioSource, BrowserMicrophone, Microphone, WavFile, list_devices
+from ..errors import AudioDeviceError, ConfigurationError, LivetxError
+from ..session import SessionMetadata, TranscriptionSession
+from ..transcript import Transcript
+from .choices import (
+    MODEL_OPTION,
+    SOURCE_WORDS,
+    check_provider,
+    env_key,
+    models_for,
+    reject_unknown_kwargs,
+)
+from .updater import STATUS_TEXT, Updater
+from .wire import plain_error
+
+_STATIC = Path(__file__).parent / "static"
+_KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
+_BROWSER_NOT_YET = (
+    "Recording from the browser's microphone is not available in this version yet. "
+    "Choose the kernel microphone or a WAV file, or pass source=<an AudioSource>."
+)
+_PARAMETERS = (
+    "provider", "model", "source", "device", "file", "realtime", "api_key", "url", "options",
+    "local_engine", "local_options", "max_rows", "stop_timeout",
+)  # fmt: skip
+
+
+class LiveTranscriber(anywidget.AnyWidget):
+    """Live speech transcription in a notebook cell: choose, Start, speak, Stop.
+
+    Args (keyword only; a misspelled name raises ``TypeError`` naming the closest one):
+        provider: ``"auto"`` (the provider whose key is set, else the offline engine),
+            ``"deepgram"``, ``"assemblyai"`` or ``"local"`` (the offline engine of
+            ``livetx serve``, started in the background).
+        model: the provider's model (Deepgram ``model``, AssemblyAI ``speech_model``).
+        source: ``"auto"`` (the kernel's microphone when it has one, else the browser's),
+            ``"kernel"``, ``"browser"``, ``"file"`` (with ``file=``), a WAV path, or any
+            ``AudioSource`` object, used as is.
+        device: the kernel microphone: an index or part of a name (``None``: the default).
+        file: the WAV file for ``source="file"`` (any rate or channel count).
+        realtime: play a file at the pace of speech (``True``) or as fast as the provider
+            accepts (``False``, for batch runs).
+        api_key: the provider's key; by default ``DEEPGRAM_API_KEY``/``ASSEMBLYAI_API_KEY``.
+        url: another endpoint, e.g. a ``livetx serve`` at ``ws://127.0.0.1:8765``.
+        options: provider connection options, e.g. ``{"diarize": True}``.
+        local_engine / local_options: the offline engine (``"whisper"``, or ``"script"``
+            with ``local_options={"script": ...}`` for deterministic demos and tests).
+        max_rows: transcript rows a view keeps (older ones are summarised as a count).
+        stop_timeout: seconds Stop waits for the provider's last results.
+
+    ``start()`` returns at once; the notebook stays usable while it records. Each Start
+    begins a new session with a fresh transcript; earlier ones stay in ``sessions``.
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    # State shown by the front end: small values only (see the module docstring).
+    status = traitlets.Unicode("idle").tag(sync=True)
+    status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    notice = traitlets.Unicode("").tag(sync=True)
+    running = traitlets.Bool(False).tag(sync=True)
+    run = traitlets.Int(0).tag(sync=True)
+    session_id = traitlets.Unicode("").tag(sync=True)
+    elapsed = traitlets.Float(0.0).tag(sync=True)
+    level = traitlets.Float(0.0).tag(sync=True)
+    progress = traitlets.Float(-1.0).tag(sync=True)
+    time_left = traitlets.Float(0.0).tag(sync=True)
+    partial = traitlets.Unicode("").tag(sync=True)
+    n_finals = traitlets.Int(0).tag(sync=True)
+    n_partials = traitlets.Int(0).tag(sync=True)
+    # Choices the user makes in the front end.
+    provider = traitlets.Unicode("auto").tag(sync=True)
+    model = traitlets.Unicode("").tag(sync=True)
+    models = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    source_kind = traitlets.Unicode("kernel").tag(sync=True)
+    source_label = traitlets.Unicode("").tag(sync=True)
+    file = traitlets.Unicode("").tag(sync=True)
+    devices = traitlets.List(traitlets.Dict()).tag(sync=True)
+    device = traitlets.Int(-1).tag(sync=True)
+    needs_key = traitlets.Bool(False).tag(sync=True)
+    key_env = traitlets.Unicode("").tag(sync=True)
+    max_rows = traitlets.Int(200).tag(sync=True)
+
+    def __init__(
+        self,
+        *,
+        provider: str = "auto",
+        model: str | None = None,
+        source: AudioSource | str | os.PathLike = "auto",
+        device: int | str | None = None,
+        file: str | os.PathLike | None = None,
+        realtime: bool = True,
+        api_key: str | None = None,
+        url: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        local_engine: str = "whisper",
+        local_options: Mapping[str, Any] | None = None,
+        max_rows: int = 200,
+        stop_timeout: float = 10.0,
+        **unexpected: Any,
+    ) -> None:
+        reject_unknown_kwargs(type(self).__name__, unexpected, _PARAMETERS)
+        provider = check_provider(provider)
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+            raise ConfigurationError(f"max_rows must be a positive int, got {max_rows!r}")
+        # Private, never synced: keys by provider, the custom source, session objects.
+        self._keys: dict[str, str] = {}
+        if api_key:
+            if provider not in _KEY_ENV:
+                raise ConfigurationError(
+                    'api_key= needs provider="deepgram" or provider="assemblyai" '
+                    "(with auto or local there is no way to tell which service it is for)."
+                )
+            self._keys[provider] = str(api_key)
+        self._url = url
+        self._options = dict(options or {})
+        self._local_engine = local_engine
+        self._local_options = dict(local_options or {})
+        self._realtime = bool(realtime)
+        self._stop_timeout = float(stop_timeout)
+        self._custom_source: AudioSource | None = None
+        self._device_arg: int | str | None = device
+        self._session: TranscriptionSession | None = None
+        self._start_error: LivetxError | None = None
+        self._sessions: list[TranscriptionSession] = []
+        self._empty = Transcript(provider=provider)
+        self._updater = Updater(self)
+        kind, path = _source_kind(source, file)
+        if kind == "custom":
+            self._custom_source = source  # type: ignore[assignment]
+        super().__init__(max_rows=max_rows, file=path)
+        # Observed traits are set after construction so their observers run in order.
+        self.provider = provider
+        self._provider_changed({"new": provider})
+        if model:
+            self.model = str(model)
+        if kind in ("auto", "kernel"):
+            self._refresh_devices()
+            if kind == "auto":
+                kind = "kernel" if self.devices else "browser"
+        self.source_label = repr(source) if kind == "custom" else ""
+        self.source_kind = kind
+        self.on_msg(self._on_front_end_msg)
+
+    # -- public API -----------------------------------------------------------------------
+    @property
+    def session(self) -> TranscriptionSession | None:
+        """The current (or last) session, ``None`` before the first Start."""
+        return self._session
+
+    @property
+    def sessions(self) -> list[TranscriptionSession]:
+        """Every session this widget started, oldest first."""
+        return list(self._sessions)
+
+    @property
+    def last_error(self) -> LivetxError | None:
+        """The error that ended (or prevented) the last Start, typed; ``None`` if none.
+
+        A session's own error is also in ``session.error``; an error that prevented the
+        session from being created at all (no key, a missing file) is only here.
+        """
+        if self._start_error is not None:
+            return self._start_error
+        return self._session.error if self._session is not None else None
+
+    @property
+    def transcript(self) -> Transcript:
+        """The current (or last) session's transcript; an empty one before any Start."""
+        return self._session.transcript if self._session is not None else self._empty
+
+    @property
+    def metadata(self) -> SessionMetadata:
+        """A snapshot of the current (or last) session's metadata."""
+        if self._session is None:
+            return SessionMetadata(provider=self.provider, model=self.model)
+        return self._session.metadata
+
+    def to_dataframe(self):
+        """``transcript.to_dataframe()``: one row per final segment (a snapshot while live)."""
+        return self.transcript.to_dataframe()
+
+    def start(self) -> LiveTranscriber:
+        """Start a new session and return at once (Start button).
+
+        Local problems (no microphone, a missing file, no API key) are shown in the widget
+        *and* raised here, so a script notices them; the Start button only shows them.
+        Remote problems (a refused key, a lost connection) arrive later, in the widget and
+        in ``session.error``. Starting while recording does nothing.
+        """
+        error = self._start()
+        if error is not None:
+            raise error
+        return self
+
+    def stop(self, timeout: float | None = None) -> Transcript:
+        """End the session gracefully (Stop button), wait for it, return its transcript.
+
+        Waits up to ``timeout`` (default ``stop_timeout``) for the provider's last results.
+        Never raises for remote faults; they are in ``session.error`` and in the widget.
+        """
+        session = self._session
+        if session is None:
+            return self.transcript
+        session.stop(self._stop_timeout if timeout is None else timeout)
+        self._updater.join()
+        return session.transcript
+
+    def pause(self) -> None:
+        """Stop sending audio without ending the session (Pause button)."""
+        if self._session is not None and self._session.running:
+            self._session.pause()
+
+    def resume(self) -> None:
+        if self._session is not None and self._session.running:
+            self._session.resume()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the session ends by itself (a file source); True if it has.
+
+        For headless notebooks: ``w.start(); w.wait(60)``. The widget is up to date when
+        this returns True.
+        """
+        session = self._session
+        if session is None:
+            return True
+        if not session.wait(timeout):
+            return False
+        return self._updater.join(timeout)
+
+    def close(self) -> None:
+        """Stop any session (without waiting for its last results), then close the widget."""
+        session = getattr(self, "_session", None)  # None if __init__ failed half way
+        if session is not None and session.running:
+            session.stop(timeout=0.0)
+        updater = getattr(self, "_updater", None)
+        if updater is not None:
+            updater.join()
+        super().close()
+
+    def __repr__(self) -> str:
+        return (
+            f"LiveTranscriber(provider={self.provider!r}, source={self.source_kind!r}, "
+            f"status={self.status!r}, segments={len(self.transcript)})"
+        )
+
+    # -- starting -------------------------------------------------------------------------
+    def _start(self) -> LivetxError | None:
+        """Start a session; returns (and shows) the local error that prevented it."""
+        if self._session is not None and self._session.running:
+            return None
+        self._updater.join()  # the previous session's flusher has ended; reap it
+        self._start_error = None
+        try:
+            session = self._new_session()
+        except LivetxError as exc:
+            self._start_error = exc
+            self._show_error(exc)
+            return exc
+        self._session = session
+        self._sessions.append(session)
+        self._updater.attach(session, self.run + 1, connecting_text=self._connecting_text())
+        self._updater.apply(
+            run=self.run + 1, status="connecting", status_text=self._connecting_text(),
+            error="", notice="", running=True, session_id="", elapsed=0.0, level=0.0,
+            partial="", n_finals=0, n_partials=0,
+            progress=0.0 if session.source.duration_s and not session.source.live else -1.0,
+            time_left=float(session.source.duration_s or 0.0),
+        )  # fmt: skip
+        try:
+            session.start()
+        except LivetxError as exc:
+            self._show_error(exc)
+            return exc
+        self._updater.begin()
+        return None
+
+    def _new_session(self) -> TranscriptionSession:
+        provider = self.provider
+        if self.needs_key:
+            raise ConfigurationError(
+                f"No API key for {provider}: paste it in the key field (it stays in this "
+                f"kernel's memory only) or set {_KEY_ENV[provider]}, then press Start."
+            )
+        options = dict(self._options)
+        name = MODEL_OPTION.get(provider)
+        if name and self.model and name not in options:
+            options[name] = self.model
+        return TranscriptionSession(
+            provider,
+            source=self._make_source(),
+            api_key=self._keys.get(provider),
+            url=self._url,
+            options=options,
+            local_engine=self._local_engine,
+            local_options=self._local_options,
+            stop_timeout=self._stop_timeout,
+            **self._updater.listeners(),
+        )
+
+    def _make_source(self) -> AudioSource:
+        kind = self.source_kind
+        if kind == "custom" and self._custom_source is not None:
+            return self._custom_source
+        if kind == "file":
+            if not self.file:
+                raise ConfigurationError("Choose a WAV file first (type its path in the box).")
+            return WavFile(self.file, realtime=self._realtime)
+        if kind == "kernel":
+            device = self._device_arg
+            if self.device >= 0:
+                device = self.device
+            return Microphone(device)
+        if kind == "browser":
+            raise ConfigurationError(_BROWSER_NOT_YET)
+        raise ConfigurationError(f"Unknown source {kind!r}.")
+
+    def _connecting_text(self) -> str:
+        if self.provider == "local" or (self.provider == "auto" and not self._any_key()):
+            return "Starting the offline engine…"
+        return "Connecting…"
+
+    def _show_error(self, error: BaseException) -> None:
+        self._updater.apply(
+            status="error", status_text=STATUS_TEXT["error"], running=False,
+            error=plain_error(error, self._secrets()), level=0.0,
+        )  # fmt: skip
+
+    # -- keys -----------------------------------------------------------------------------
+    def _secrets(self) -> list[str]:
+        """Every key this widget could use (to mask them out of anything shown)."""
+        keys = list(self._keys.values())
+        keys += [k for k in (env_key(p) for p in _KEY_ENV) if k]
+        return keys
+
+    def _any_key(self) -> bool:
+        return any(self._keys.get(p) or env_key(p) for p in _KEY_ENV)
+
+    def _refresh_key_state(self) -> None:
+        provider = self.provider
+        missing = (
+            provider in _KEY_ENV
+            and self._url is None
+            and not self._keys.get(provider)
+            and not env_key(provider)
+        )
+        self._updater.apply(needs_key=bool(missing), key_env=_KEY_ENV.get(provider, ""))
+
+    def _set_key(self, value: Any) -> None:
+        provider = self.provider
+        key = value.strip() if isinstance(value, str) else ""
+        if provider not in _KEY_ENV or not key:
+            return
+        self._keys[provider] = key
+        self._refresh_key_state()
+        self._updater.apply(
+            notice="Key received. It is kept in this kernel's memory only.", error=""
+        )
+
+    # -- devices --------------------------------------------------------------------------
+    def _refresh_devices(self) -> None:
+        try:
+            found = list_devices()
+        except AudioDeviceError:
+            found = []
+        devices = [{"index": d.index, "name": d.name, "default": d.is_default} for d in found]
+        self._updater.apply(devices=devices)
+        if isinstance(self._device_arg, int):
+            self._updater.apply(device=self._device_arg)
+        elif isinstance(self._device_arg, str):
+            wanted = self._device_arg.casefold()
+            match = next((d["index"] for d in devices if wanted in d["name"].casefold()), -1)
+            if match >= 0:  # else keep the name: Microphone() says what is available
+                self._updater.apply(device=match)
+
+    # -- front end ------------------------------------------------------------------------
+    def set_state(self, sync_data: dict) -> None:
+        """A trait changed in the front end: apply it under the updater's lock."""
+        with self._updater.lock:
+            super().set_state(sync_data)
+
+    @traitlets.observe("provider")
+    def _provider_changed(self, change: dict) -> None:
+        provider = check_provider(change["new"])
+        models = models_for(provider)
+        model = self.model if self.model in models else (models[0] if models else "")
+        self._updater.apply(models=models, model=model)
+        self._refresh_key_state()
+
+    @traitlets.observe("source_kind")
+    def _source_kind_changed(self, change: dict) -> None:
+        if change["new"] == "kernel" and not self.devices:
+            self._refresh_devices()
+        if change["new"] == "browser":
+            self._updater.apply(notice=_BROWSER_NOT_YET)
+        elif self.notice == _BROWSER_NOT_YET:
+            self._updater.apply(notice="")
+
+    @traitlets.observe("device")
+    def _device_changed(self, change: dict) -> None:
+        self._device_arg = None if change["new"] < 0 else change["new"]
+
+    def _on_front_end_msg(self, _widget: Any, content: Any, buffers: list) -> None:
+        """Actions from the front end. Runs on the kernel's thread; never blocks for long."""
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "hello":
+            self._updater.send(self._updater.tail_message(self.max_rows))
+        elif kind == "start":
+            self._start()  # errors are shown in the widget, not raised into a cell
+        elif kind == "stop":
+            if self._session is not None:
+                self._session.request_stop(self._stop_timeout)  # the flusher sees the end
+        elif kind == "pause":
+            self.pause()
+        elif kind == "resume":
+            self.resume()
+        elif kind == "key":
+            self._set_key(content.get("value"))
+        elif kind == "devices":
+            self._refresh_devices()
+        elif kind == "audio":
+            self._on_browser_audio(content, buffers)
+
+    def _on_browser_audio(self, content: dict, buffers: list) -> None:
+        """Audio captured by the browser (16 kHz s16le buffers) for a BrowserMicrophone."""
+        session = self._session
+        source = session.source if session is not None else None
+        if isinstance(source, BrowserMicrophone) and session.running:
+            rate = content.get("rate")
+            for buffer in buffers:
+                source.push(bytes(buffer), sample_rate=rate if isinstance(rate, int) else None)
+
+
+def _source_kind(source: Any, file: Any) -> tuple[str, str]:
+    """``source=``/``file=`` -> (kind, file path): auto, kernel, browser, file or custom."""
+    path = os.fspath(file) if file is not None else ""
+    if isinstance(source, AudioSource):
+        return "custom", path
+    if isinstance(source, os.PathLike):
+        return "file", os.fspath(source)
+    if isinstance(source, str):
+        if source in SOURCE_WORDS:
+            if source == "file" and not path:
+                raise ConfigurationError('source="file" needs file="path/to/audio.wav".')
+            return source, path
+        if source.lower().endswith(".wav") or os.sep in source:
+            return "file", source
+        raise ConfigurationError(
+            f"Unknown source {source!r}. Use one of {', '.join(SOURCE_WORDS)}, a WAV file path "
+            "or an AudioSource (Microphone, WavFile, ArraySource, BrowserMicrophone)."
+        )
+    raise ConfigurationError(
+        f"source must be a word ({', '.join(SOURCE_WORDS)}), a WAV path or an AudioSource, "
+        f"not {type(source).__name__}."
+    )
