@@ -1,4 +1,4 @@
-"""The ``livetx`` command: ``livetx serve`` (and, as they land, ``transcribe`` and ``demo``).
+"""The ``livetx`` command: ``livetx transcribe`` and ``livetx serve``.
 
 Each subcommand is a pair of functions, ``_add_<name>_parser(subparsers)`` that declares its
 flags and ``_cmd_<name>(args) -> int`` that runs it, registered in ``SUBCOMMANDS``. Heavy
@@ -103,8 +103,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-#: name -> function adding its parser. Others add ``transcribe`` and ``demo`` here.
-SUBCOMMANDS = {"serve": _add_serve_parser}
+def _add_transcribe_parser(subparsers) -> None:
+    from .terminal import add_parser
+
+    add_parser(subparsers)
+
+
+#: name -> function adding its parser.
+SUBCOMMANDS = {"transcribe": _add_transcribe_parser, "serve": _add_serve_parser}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -150,7 +150,8 @@ class Printer:
         elif isinstance(event, FinalTranscript):
             if event.text:
                 self._clear_partial()
-                self.out.write(f"[{_clock(event.start)}] {event.text}\n")
+                start = event.words[0].start if event.words else event.start
+                self.out.write(f"[{_clock(start)}] {event.text}\n")
         elif isinstance(event, PartialTranscript) and self.tty:
             width = max(20, shutil.get_terminal_size().columns - 1)
             self.out.write("\r\033[K" + event.text[-width:])
@@ -185,12 +186,20 @@ class Printer:
                 record = {"type": "Error", "error": type(error).__name__, "message": str(error)}
                 self.out.write(json.dumps(record) + "\n")
         else:
-            summary = ", ".join(f"{k}={metadata.get(k)}" for k in SUMMARY_KEYS)
+            summary = ", ".join(f"{k}={_short(metadata.get(k))}" for k in SUMMARY_KEYS)
             err.write(f"-- session: {summary}\n")
             if error is not None:
                 err.write(f"error: {error}\n")
         self.out.flush()
         err.flush()
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    return value
 
 
 def _clock(seconds: float) -> str:
@@ -233,8 +242,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         err.write(f"error: {exc}\n")
         return exit_code_for(exc)
     with _graceful_interrupt(session.request_stop):
-        for event in events:
-            printer.event(event)
+        try:
+            for event in events:
+                printer.event(event)
+        except BrokenPipeError:  # e.g. piped into `head`: stop quietly, nobody is reading
+            session.stop()
+            _silence_stdout()
+            return EXIT_OK
     session.stop()
     metadata = session.metadata.to_dict()
     printer.finish(metadata, session.error, err)
@@ -245,6 +259,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             err.write(f"error: {exc}\n")
             return exit_code_for(exc)
     return exit_code_for(session.error)
+
+
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _device(value: str | None) -> int | str | None:

@@ -1,0 +1,141 @@
+"""``livetx transcribe`` against ``livetx serve`` (script engine), in-process and as a program."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from livetx_widgets.cli import main
+from livetx_widgets.server import LocalServer
+from livetx_widgets.transcript import Transcript
+
+SCRIPT = {
+    "turns": [
+        {"text": "First sentence here.", "start": 0.3, "end": 1.5},
+        {"text": "And a second one.", "start": 2.0, "end": 3.2},
+    ]
+}
+LIVETX = [sys.executable, "-m", "livetx_widgets.cli"]
+
+
+@pytest.fixture
+def server():
+    with LocalServer(engine="script", script=SCRIPT, rate_limit=False) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("provider", ["deepgram", "assemblyai"])
+def test_prints_finals_as_plain_lines_when_not_a_tty(provider, server, short_wav, capsys):
+    args = ["--provider", provider, "--url", server.url, "--file", str(short_wav)]
+    code = main(["transcribe", *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.splitlines() == ["[00:00.3] First sentence here.", "[00:02.0] And a second one."]
+    assert f"provider={provider}" in err and "terminal_message=True" in err
+
+
+def test_json_mode_prints_one_event_per_line(server, short_wav, capsys):
+    code = main(["transcribe", "--provider", "deepgram", "--url", server.url,
+                 "--file", str(short_wav), "--json"])  # fmt: skip
+    out, _ = capsys.readouterr()
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    types = [r["type"] for r in records]
+    assert "PartialTranscript" in types and types[-1] == "Metadata"
+    finals = [r["text"] for r in records if r["type"] == "FinalTranscript" and r["text"]]
+    assert finals == ["First sentence here.", "And a second one."]
+    assert records[-1]["terminal_message"] is True
+
+
+@pytest.mark.parametrize("suffix", [".json", ".srt", ".vtt", ".csv", ".txt"])
+def test_out_saves_the_transcript(suffix, server, short_wav, tmp_path, capsys):
+    out_file = tmp_path / f"t{suffix}"
+    code = main(["transcribe", "--provider", "assemblyai", "--url", server.url,
+                 "--file", str(short_wav), "--out", str(out_file)])  # fmt: skip
+    assert code == 0
+    text = out_file.read_text()
+    assert "First sentence here." in text and "And a second one." in text
+    if suffix == ".json":
+        assert Transcript.from_json(text).text == "First sentence here. And a second one."
+
+
+def test_options_are_passed_and_typed(server, short_wav, capsys):
+    code = main(["transcribe", "--provider", "deepgram", "--url", server.url, "--file",
+                 str(short_wav), "-o", "diarize=true", "-o", "keyterm=foo", "-o", "keyterm=bar",
+                 "-o", "endpointing=300"])  # fmt: skip
+    assert code == 0
+    query = server.sessions[0].query
+    assert query["diarize"] == ["true"]
+    assert query["keyterm"] == ["foo", "bar"]
+    assert query["endpointing"] == ["300"]
+
+
+def test_exit_codes_tell_errors_apart(short_wav, tmp_path, monkeypatch, capsys):
+    with LocalServer(engine="script", api_key="right", rate_limit=False) as srv:
+        url = srv.url
+        monkeypatch.setenv("DEEPGRAM_API_KEY", "wrong-key")
+        assert main(["transcribe", "--provider", "deepgram", "--url", url,
+                     "--file", str(short_wav)]) == 3  # fmt: skip
+    _, err = capsys.readouterr()
+    assert "wrong-key" not in err
+    # The server is gone: nothing listens on that port any more.
+    assert main(["transcribe", "--provider", "deepgram", "--url", url,
+                 "--file", str(short_wav)]) == 4  # fmt: skip
+    assert main(["transcribe", "--provider", "deepgram", "--url", url,
+                 "--file", str(tmp_path / "missing.wav")]) == 2  # fmt: skip
+    assert main(["transcribe", "--provider", "deepgram", "--url", url, "--file",
+                 str(short_wav), "-o", "interim_result=true"]) == 2  # fmt: skip
+    _, err = capsys.readouterr()
+    assert "interim_results" in err  # the closest valid name
+    with pytest.raises(SystemExit) as exc:
+        main(["transcribe", "--provider", "nope"])
+    assert exc.value.code == 2
+
+
+def test_missing_microphone_is_exit_code_5(monkeypatch, capsys, tmp_path):
+    # No PulseAudio daemon is reachable at this path: PortAudio finds no such input device.
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/none")
+    code = main(["transcribe", "--provider", "local", "--mic", "--device", "no-such-mic"])
+    _, err = capsys.readouterr()
+    assert code == 5, err
+    assert "audio input device" in err and 'source="browser"' in err
+
+
+def test_ctrl_c_stops_gracefully_and_prints_everything(short_wav, tmp_path):
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(SCRIPT))
+    with LocalServer(engine="script", script=SCRIPT, rate_limit=False) as srv:
+        proc = subprocess.Popen(
+            [*LIVETX, "transcribe", "--provider", "deepgram", "--url", srv.url,
+             "--file", str(short_wav), "--realtime"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        try:
+            first = proc.stdout.readline()  # blocks until the first final (~1.5 s of audio)
+            assert first.strip() == "[00:00.3] First sentence here."
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "-- session:" in err and "terminal_message=True" in err
+    assert srv.sessions[0].control_types[-1] == "CloseStream"
+
+
+def test_livetx_console_script_is_installed():
+    exe = Path(sys.executable).parent / "livetx"
+    started = time.monotonic()
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "transcribe" in out.stdout and "serve" in out.stdout
+    assert time.monotonic() - started < 30
