@@ -207,18 +207,18 @@ class LiveTranscriber(anywidget.AnyWidget):
         """``transcript.to_dataframe()``: one row per final segment (a snapshot while live)."""
         return self.transcript.to_dataframe()
 
-    def start(self) -> LiveTranscriber:
+    def start(self) -> None:
         """Start a new session and return at once (Start button).
 
         Local problems (no microphone, a missing file, no API key) are shown in the widget
         *and* raised here, so a script notices them; the Start button only shows them.
         Remote problems (a refused key, a lost connection) arrive later, in the widget and
-        in ``session.error``. Starting while recording does nothing.
+        in ``session.error``. Starting while recording does nothing. Returns ``None`` so
+        that ``w.start()`` at the end of a cell does not display the widget a second time.
         """
         error = self._start()
         if error is not None:
             raise error
-        return self
 
     def stop(self, timeout: float | None = None) -> Transcript:
         """End the session gracefully (Stop button), wait for it, return its transcript.

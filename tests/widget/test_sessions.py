@@ -35,9 +35,11 @@ def test_file_session_fills_transcript_traits_and_messages(script_widget, h):
 
 def test_start_again_starts_a_fresh_session(script_widget, h):
     w = script_widget()
-    first = w.start().session
+    w.start()
+    first = w.session
     assert w.wait(30)
-    second = w.start().session
+    w.start()
+    second = w.session
     assert second is not first and w.run == 2
     assert w.wait(30)
     assert w.sessions == [first, second]
@@ -72,8 +74,10 @@ def test_stop_and_pause_messages_from_the_front_end(script_widget, h):
 
 def test_start_while_running_does_nothing(script_widget, h):
     w = script_widget(source=QueueSource())
-    session = w.start().session
-    assert w.start().session is session and w.run == 1
+    w.start()
+    session = w.session
+    w.start()
+    assert w.session is session and w.run == 1
     w.stop(timeout=5)
 
 

@@ -15,8 +15,8 @@ const PROVIDERS = [
   ["local", "Offline"],
 ];
 const SOURCES = [
-  ["kernel", "Kernel microphone"],
-  ["browser", "Browser microphone"],
+  ["kernel", "Kernel mic"],
+  ["browser", "Browser mic"],
   ["file", "WAV file"],
   ["custom", "Custom source"],
 ];
