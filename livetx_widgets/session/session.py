@@ -166,6 +166,8 @@ class TranscriptionSession:
         self._ledger = AudioLedger(replay_buffer_s)
         self._conn: Connection | None = None
         self._conn_gen = 0
+        self._failed_attempts = 0  # reconnection attempts in a row without progress
+        self._acked_at_reconnect = 0
         self._conn_offset = 0  # ledger offset where the current connection's clock starts
         self._conn_started = 0.0  # monotonic time the current connection opened
         self._close_sent_gen = -1  # connection generation that got the closing messages
@@ -580,43 +582,53 @@ class TranscriptionSession:
             return error
 
     def _reconnect(self, error: LivetxError) -> bool:
-        """Reconnect after ``error`` if it is worth it; False ends the session with it."""
+        """Reconnect after ``error`` if it is worth it; False ends the session with it.
+
+        ``max_reconnects`` bounds the attempts in a row that make no progress: a connection
+        that opens but drops again before any new audio was acknowledged counts as a failed
+        attempt, so a link that keeps dropping cannot loop forever, while a long session
+        with an occasional drop reconnects every time.
+        """
         with self._cv:
             old = self._conn
             self._conn = None
-            self._partial_keys_drop()
+            self.transcript.clear_partials()  # a dead connection's partials never finalize
         if old is not None:
             old.abort()
         if not self._retryable(error) or self.max_reconnects <= 0:
             self._fail(error)
             return False
         self._set_state("reconnecting")
-        delay = 0.25
         last: LivetxError = error
-        for _attempt in range(self.max_reconnects):
+        while True:
             with self._cv:
+                if self._ledger.acked > self._acked_at_reconnect:
+                    self._failed_attempts = 0
+                self._acked_at_reconnect = self._ledger.acked
+                if self._failed_attempts >= self.max_reconnects:
+                    break
+                self._failed_attempts += 1
+                delay = min(0.25 * 2 ** (self._failed_attempts - 1), 4.0)
+                self._cv.wait_for(lambda: self._aborted, timeout=delay)  # stop() wakes it
                 if self._aborted:
-                    return False
-                self._cv.wait(delay)  # woken early by stop()/abort
-                if self._aborted:
+                    self._fail(error)  # stopping while the link is down: say why it ended
                     return False
             try:
                 self._connect(first=False)
             except (ConnectError, ConnectionLostError) as exc:
                 last = exc
-                delay = min(delay * 2, 4.0)
                 continue
             except LivetxError as exc:
                 self._fail(exc)
                 return False
             with self._cv:
                 self._meta.reconnects += 1
-                ok = self._conn is not None
-            return ok
+                return self._conn is not None
         self._fail(
             ConnectionLostError(
-                f"Lost the connection to {self._meta.url} and could not reconnect after "
-                f"{self.max_reconnects} attempts ({last}). The transcript so far is kept.",
+                f"Lost the connection to {self._meta.url}; {self.max_reconnects} reconnection "
+                f"attempts in a row made no progress (last: {last}). The transcript so far "
+                "is kept.",
                 getattr(error, "code", None),
                 getattr(error, "reason", None),
             )
@@ -630,10 +642,6 @@ class TranscriptionSession:
         if isinstance(error, ConnectionLostError | ConnectError):
             return True
         return isinstance(error, ProviderError) and error.code in RETRYABLE_CODES
-
-    def _partial_keys_drop(self) -> None:
-        """Partials of a dead connection will never be finalized: forget them (lock held)."""
-        self.transcript.clear_partials()
 
     # -- events ---------------------------------------------------------------------------
     def _dispatch(self, event: Event) -> None:

@@ -14,6 +14,7 @@ from livetx_widgets import (
     AuthenticationError,
     ConfigurationError,
     ConnectError,
+    ConnectionLostError,
     TranscriptionSession,
     WavFile,
 )
@@ -172,25 +173,66 @@ def test_malformed_frames_are_survived(provider, wav5, h):
 
 
 def test_pause_sends_keepalive_past_the_idle_limit(wav5, h):
-    with LocalServer(engine="script", script=h.script, rate_limit=False, idle_timeout_s=1.0) as srv:
+    """Paused for longer than Deepgram's real 10 s NET-0001 limit: KeepAlive holds it open."""
+    with LocalServer(engine="script", script=h.script, rate_limit=False) as srv:
+        assert srv.options.idle_timeout_s == 10.0
         session = TranscriptionSession(
-            "deepgram", source=WavFile(wav5, realtime=True), url=srv.url, keepalive_s=0.3
+            "deepgram", source=WavFile(wav5, realtime=True), url=srv.url
         ).start()
         assert h.wait_until(lambda: session.state == "live")
         session.pause()
         assert session.state == "paused"
-        # Longer than the server's (shortened) 1 s NET-0001 idle limit.
-        assert not session.wait(2.5)
+        assert not session.wait(11.5)  # still running after the idle limit has passed
         assert session.error is None
         session.resume()
         assert session.wait(15)
         transcript = session.stop()
         records = srv.sessions
     assert session.error is None
-    assert session.metadata.keepalives_sent >= 3
+    assert session.metadata.keepalives_sent >= 2
+    assert records[0].close_code == 1000  # closed normally, never by NET-0001
     keepalives = [c for c in records[0].controls if c == {"type": "KeepAlive"}]
-    assert len(keepalives) >= 3
+    assert len(keepalives) >= 2
     assert transcript.text.split() == h.script_words
+    assert session.metadata.paused_s >= 11.0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_server_error_close_is_retried(provider, wav5, h):
+    faults = Faults(close_after_frames=30, close_code=1011, close_reason="NET-0000", connections=1)
+    with LocalServer(engine="script", script=h.script, faults=faults, rate_limit=False) as srv:
+        session = run_session(provider, srv.url, wav5)
+        transcript = session.stop()
+    assert session.error is None, session.error
+    assert session.metadata.reconnects == 1
+    assert transcript.text.split() == h.script_words
+
+
+def test_connection_lost_for_good_keeps_what_was_transcribed(tmp_path, h):
+    # Every connection drops after 3.5 s of its audio. The first sentence (final at ~2.7 s)
+    # gets through; the second is final only at ~9.5 s, so each new connection replays from
+    # the last acknowledged audio and drops again before making progress. The session gives
+    # up after max_reconnects such attempts and keeps the first sentence.
+    script = {
+        "turns": [
+            {"text": "The first sentence.", "start": 0.3, "end": 2.2},
+            {"text": "A long second sentence that never gets its final.", "start": 3.0, "end": 9.0},
+        ]
+    }
+    wav = h.tone_wav(tmp_path / "ten.wav", 10.0)
+    faults = Faults(drop_after_frames=70)
+    with LocalServer(engine="script", script=script, faults=faults, rate_limit=False) as srv:
+        errors = []
+        session = run_session("deepgram", srv.url, wav, max_reconnects=2, on_error=errors.append)
+        transcript = session.stop()
+        connections = len(srv.sessions)
+    assert isinstance(session.error, ConnectionLostError)
+    assert "made no progress" in str(session.error)
+    assert errors == [session.error]
+    assert connections == 3  # the first, then max_reconnects attempts without progress
+    assert session.state == "error"
+    assert [s.text for s in transcript if s.is_final] == ["The first sentence."]
+    assert not h.livetx_threads()
 
 
 def test_listener_exceptions_do_not_kill_the_session(server, wav5, h):
