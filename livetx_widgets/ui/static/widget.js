@@ -199,6 +199,16 @@ function render({ model, el }) {
     scrollIfStuck(stuck);
   }
 
+  function showRun() {
+    // A new session (Start again): its transcript replaces the view at once.
+    if (model.get("run") > rowsRun) {
+      clearRows();
+      rowsRun = model.get("run");
+      total = 0;
+      showCounts();
+    }
+  }
+
   function showCounts() {
     const hidden = total - ids.length;
     earlier.textContent = hidden > 0 ? `${hidden} earlier segment${hidden === 1 ? "" : "s"} not shown (all are in w.transcript)` : "";
@@ -329,6 +339,7 @@ function render({ model, el }) {
     ["change:needs_key change:key_env", showKey],
     ["change:notice change:error", showMessages],
     ["change:partial change:n_finals", showPartial],
+    ["change:run", showRun],
   ];
   for (const [events, handler] of handlers) model.on(events, handler);
   model.on("msg:custom", onCustom);
