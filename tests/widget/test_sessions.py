@@ -144,8 +144,10 @@ def test_connection_lost_for_good_keeps_the_transcript(make_widget, tmp_path, h)
     srv = LocalServer(engine="script", script=h.script, faults=faults, rate_limit=False)
     srv.start()
     try:
+        # Real-time pacing: the first final (at 2.7 s of audio) is sent 0.8 s before the drop.
+        # As fast as possible, the drop can abort the socket before that final is flushed.
         w = make_widget(provider="deepgram", url=srv.url, api_key="k", source=wav,
-                        realtime=False)  # fmt: skip
+                        realtime=True)  # fmt: skip
         w.start()
         assert h.wait_until(lambda: len(w.transcript) >= 1, timeout=15)
         srv.wait_for(lambda records: any(r.done for r in records), timeout=15)
