@@ -637,6 +637,6 @@ class UI:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def h() -> type[UI]:
     return UI

@@ -9,7 +9,7 @@
 // distinctive, so the widget can be built by concatenating capture.js and widget.js.
 //
 // Exports:
-//   captureSupport() -> null | {kind, message}     why capture cannot work on this page
+//   captureSupport() -> null | string            why capture cannot work on this page
 //   listInputDevices() -> [{deviceId, label, groupId, isDefault}]
 //   startCapture({deviceId, chunkMs, onChunk, onLevel, onError}) -> handle
 //       handle: {stop(), sampleRate, inputSampleRate, deviceId, deviceLabel, chunkMs}
@@ -97,9 +97,15 @@ function captureFail(kind, detail, cause) {
   return new CaptureError(kind, CAPTURE_MESSAGES[kind](detail), cause);
 }
 
-// Why capture cannot work here, or null when it can. Cheap and side-effect free, so the
-// widget can grey out the "Browser microphone" choice with the reason as its tooltip.
+// Why capture cannot work here (a message for the user), or null when it can. Cheap and
+// side-effect free, so the widget can grey out the "Browser microphone" choice with the
+// reason as its tooltip. startCapture throws the same message as a CaptureError.
 export function captureSupport() {
+  const problem = captureProblem();
+  return problem ? problem.message : null;
+}
+
+function captureProblem() {
   const nav = globalThis.navigator;
   const hasMediaDevices = !!(nav && nav.mediaDevices && nav.mediaDevices.getUserMedia);
   if (globalThis.isSecureContext === false) return captureFail("insecure");
@@ -144,7 +150,7 @@ export function describeCaptureError(err) {
 // The audio inputs the browser offers. Labels are empty until the page has been granted the
 // microphone once (a browser privacy rule); they are then filled as "Microphone N".
 export async function listInputDevices() {
-  const problem = captureSupport();
+  const problem = captureProblem();
   if (problem) throw problem;
   let devices;
   try {
@@ -187,7 +193,7 @@ export async function startCapture({
       `chunkMs must be a whole number of milliseconds from 20 to 1000, not ${chunkMs}.`,
     );
   }
-  const problem = captureSupport();
+  const problem = captureProblem();
   if (problem) throw problem;
 
   // Synchronous part: still inside the user's click, so the browser lets the context run.
@@ -299,7 +305,9 @@ export async function startCapture({
     report(captureFail("failed", `the audio processor crashed (${event.message || "error"})`));
   if (track) track.addEventListener("ended", () => report(captureFail("ended")));
   ctx.onstatechange = () => {
-    if (!stopped && ctx.state === "closed") report(captureFail("ended"));
+    if (!stopped && ctx.state === "closed") {
+      report(captureFail("failed", "the browser closed the audio processing (AudioContext)"));
+    }
   };
   source.connect(node);
 
