@@ -107,7 +107,8 @@ function render({ model, el }) {
   keyInput.placeholder = "API key";
   const keyButton = h("button", "livetx-key-button", "Use key");
   keyButton.type = "submit";
-  keyRow.append(keyLabel, keyInput, keyButton);
+  const keyHint = h("span", "livetx-key-hint");
+  keyRow.append(keyLabel, keyInput, keyButton, keyHint);
 
   const notice = h("div", "livetx-notice");
   const error = h("div", "livetx-error");
@@ -253,7 +254,7 @@ function render({ model, el }) {
     const state = model.get("status");
     const running = model.get("running");
     root.dataset.status = state;
-    dot.className = `livetx-dot livetx-${state}${BUSY.has(state) ? " livetx-pulse" : ""}`;
+    dot.className = `livetx-dot livetx-s-${state}${BUSY.has(state) ? " livetx-pulse" : ""}`;
     let text = model.get("status_text");
     const sid = model.get("session_id");
     if (sid && (state === "live" || state === "paused" || state === "stopped")) {
@@ -288,7 +289,7 @@ function render({ model, el }) {
     keyRow.hidden = !needs;
     const env = model.get("key_env");
     keyLabel.textContent = "API key";
-    keyInput.title = env ? `Or set ${env} in the kernel's environment` : "";
+    keyHint.textContent = `kept in the kernel's memory only${env ? ` · or set ${env}` : ""}`;
   }
 
   function showMessages() {
@@ -323,12 +324,26 @@ function render({ model, el }) {
   source.addEventListener("change", () => setTrait("source_kind", source.value));
   device.addEventListener("change", () => setTrait("device", Number(device.value)));
   file.addEventListener("change", () => setTrait("file", file.value.trim()));
-  keyRow.addEventListener("submit", (event) => {
-    event.preventDefault();
+  const sendKey = () => {
     const value = keyInput.value;
     keyInput.value = ""; // the key never stays in the page
     if (value.trim()) send({ type: "key", value });
+  };
+  keyRow.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendKey();
   });
+  // Typing in the widget's fields must not trigger notebook shortcuts (Enter, "d d", ...).
+  for (const input of [keyInput, file]) {
+    input.addEventListener("keydown", (event) => {
+      event.stopPropagation();
+      if (event.key === "Enter") {
+        event.preventDefault();
+        if (input === keyInput) sendKey();
+        else input.blur(); // commits the path ("change")
+      }
+    });
+  }
 
   // -- wiring ---------------------------------------------------------------------------
   const handlers = [
