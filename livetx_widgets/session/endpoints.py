@@ -79,8 +79,6 @@ def start_local_server(endpoint: Endpoint):
         raise ConfigurationError(
             'provider="local" needs the server extra: pip install "livetx-widgets[offline]"'
         ) from exc
-    server = LocalServer(
-        engine=endpoint.local_engine, rate_limit=False, **endpoint.local_options
-    )
+    server = LocalServer(engine=endpoint.local_engine, rate_limit=False, **endpoint.local_options)
     server.start()
     return server, server.url

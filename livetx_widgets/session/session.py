@@ -23,14 +23,13 @@ import contextlib
 import logging
 import threading
 import time
-import wave
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..audio.base import SAMPLE_RATE, AudioSource, chunk_bytes
+from ..audio.base import AudioSource, chunk_bytes
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -55,6 +54,7 @@ from .connection import Connection
 from .ledger import BYTES_PER_SECOND, AudioLedger
 from .listeners import Listeners
 from .metadata import SessionMetadata
+from .recorder import Recorder
 
 log = logging.getLogger("livetx_widgets.session")
 
@@ -184,6 +184,7 @@ class TranscriptionSession:
         self._pending_error: LivetxError | None = None
         self._level = 0.0
         self._local_server = None
+        self._recorder: Recorder | None = None
         self._sender: threading.Thread | None = None
         self._receiver: threading.Thread | None = None
         self._t0_mono = 0.0
@@ -265,7 +266,8 @@ class TranscriptionSession:
         self._meta.started_at = time.time()
         try:
             self._source.start()
-            self._recorder = self._open_recorder()
+            if self._record_to is not None:
+                self._recorder = Recorder(self._record_to)
         except LivetxError as exc:
             self._error = exc
             self._meta.error = str(exc)
@@ -437,7 +439,8 @@ class TranscriptionSession:
         finally:
             with contextlib.suppress(Exception):
                 self._source.stop()
-            self._close_recorder()
+            if self._recorder is not None:
+                self._recorder.close()
 
     def _take(self, chunk: bytes) -> None:
         """Put a chunk from the source in the ledger (and the WAV recording).
@@ -457,7 +460,8 @@ class TranscriptionSession:
                 if len(piece) < min_bytes:
                     piece = piece + bytes(min_bytes - len(piece))
                 self._ledger.append(piece)
-                self._record(piece)
+                if self._recorder is not None:
+                    self._recorder.write(piece)
 
     def _pump(self) -> None:
         """Send pending audio, then closing messages or a KeepAlive, on the current connection."""
@@ -481,9 +485,7 @@ class TranscriptionSession:
                 self._last_send = time.monotonic()
             with self._cv:
                 send_close = (
-                    self._closing
-                    and self._close_sent_gen != gen
-                    and not self._ledger.has_pending()
+                    self._closing and self._close_sent_gen != gen and not self._ledger.has_pending()
                 )
                 if send_close:
                     self._close_sent_gen = gen
@@ -592,7 +594,6 @@ class TranscriptionSession:
         with self._cv:
             old = self._conn
             self._conn = None
-            self.transcript.clear_partials()  # a dead connection's partials never finalize
         if old is not None:
             old.abort()
         if not self._retryable(error) or self.max_reconnects <= 0:
@@ -621,6 +622,9 @@ class TranscriptionSession:
             except LivetxError as exc:
                 self._fail(exc)
                 return False
+            # The replay re-creates the dead connection's partials; until a new connection
+            # is up they stay, so that giving up still keeps them (see commit_partials).
+            self.transcript.clear_partials()
             with self._cv:
                 self._meta.reconnects += 1
                 return self._conn is not None
@@ -740,31 +744,3 @@ class TranscriptionSession:
         self._set_state("error" if self._error is not None else "stopped")
         self._ended.set()
         self._listeners.close()
-
-    # -- recording ------------------------------------------------------------------------
-    _recorder: wave.Wave_write | None = None
-
-    def _open_recorder(self) -> wave.Wave_write | None:
-        if self._record_to is None:
-            return None
-        try:
-            self._record_to.parent.mkdir(parents=True, exist_ok=True)
-            rec = wave.open(str(self._record_to), "wb")  # noqa: SIM115 -- closed by the sender
-        except OSError as exc:
-            raise ConfigurationError(
-                f"Cannot write the recording to {self._record_to}: {exc.strerror}"
-            ) from None
-        rec.setnchannels(1)
-        rec.setsampwidth(2)
-        rec.setframerate(SAMPLE_RATE)
-        return rec
-
-    def _record(self, chunk: bytes) -> None:
-        if self._recorder is not None:
-            self._recorder.writeframes(chunk)
-
-    def _close_recorder(self) -> None:
-        if self._recorder is not None:
-            with contextlib.suppress(Exception):
-                self._recorder.close()
-            self._recorder = None
