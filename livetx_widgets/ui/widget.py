@@ -15,7 +15,10 @@ password field whose value comes to the kernel as a custom message and is cleare
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -300,6 +303,7 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._show_error(exc)
             return exc
         self._updater.begin()
+        _RUNNING.add(self)
         return None
 
     def _new_session(self) -> TranscriptionSession:
@@ -458,6 +462,27 @@ class LiveTranscriber(anywidget.AnyWidget):
             rate = content.get("rate")
             for buffer in buffers:
                 source.push(bytes(buffer), sample_rate=rate if isinstance(rate, int) else None)
+
+
+# Widgets whose session may still run. When the kernel shuts down (restart, "Shut Down
+# Kernel"), the interpreter joins every non-daemon thread before ``atexit`` handlers run, so a
+# session on a live microphone would hold the kernel until it is killed. This hook runs before
+# that join (the one concurrent.futures uses) and stops those sessions without waiting.
+_RUNNING: weakref.WeakSet[LiveTranscriber] = weakref.WeakSet()
+
+
+def _stop_sessions_at_exit() -> None:
+    for widget in list(_RUNNING):
+        session = widget._session
+        if session is not None and session.running:
+            with contextlib.suppress(Exception):
+                session.stop(timeout=0.0)
+                widget._updater.join(5.0)
+
+
+_register_atexit = getattr(threading, "_register_atexit", None)
+if _register_atexit is not None:  # CPython >= 3.9
+    _register_atexit(_stop_sessions_at_exit)
 
 
 def _source_kind(source: Any, file: Any) -> tuple[str, str]:
