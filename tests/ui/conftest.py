@@ -40,10 +40,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -322,6 +324,9 @@ class PageLog:
     errors: list[str] = field(default_factory=list)
 
 
+_LOGS: dict[int, PageLog] = {}  # by id(page), for UI.page_log
+
+
 def new_page(browser, *, microphone: bool = True, viewport=(1280, 900)):
     """A fresh context and page; returns ``(context, page, log)``."""
     context = browser.new_context(
@@ -333,6 +338,7 @@ def new_page(browser, *, microphone: bool = True, viewport=(1280, 900)):
     log = PageLog()
     page.on("console", lambda m: log.console.append(f"{m.type}: {m.text}"))
     page.on("pageerror", lambda e: log.errors.append(str(e)))
+    _LOGS[id(page)] = log
     return context, page, log
 
 
@@ -351,6 +357,7 @@ def page(browser, request):
             print("page console:\n  " + "\n  ".join(log.console[-40:]))
             print("page errors:\n  " + "\n  ".join(log.errors[-20:]))
         context.close()
+        _LOGS.pop(id(pg), None)
 
 
 # -- a loopback static server ------------------------------------------------------------------
@@ -457,18 +464,57 @@ class UI:
         return path
 
     @staticmethod
-    def write_notebook(server: JupyterServer, name: str, cells: list[str]) -> str:
+    def read_wav(path: Path) -> np.ndarray:
+        """A 16 kHz mono 16-bit WAV as floats in [-1, 1)."""
+        with wave.open(str(path), "rb") as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+            return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768.0
+
+    @staticmethod
+    def loop_alignment(captured: np.ndarray, loop: np.ndarray) -> tuple[float, int]:
+        """Where a looping WAV (``loop``, 16 kHz) starts in audio captured from it.
+
+        Compares 10 ms RMS envelopes of one loop-length of the capture and of the loop by
+        normalized circular correlation (the fake microphone loops, and capture starts at an
+        arbitrary point of it). Returns ``(best correlation, lag in samples)``; speech that
+        came through intact correlates above 0.9, a wrong rate or other audio far lower.
+        """
+        if len(captured) < len(loop):
+            raise AssertionError(f"capture too short: {len(captured)} < {len(loop)} samples")
+
+        def envelope(x: np.ndarray) -> np.ndarray:
+            n = len(x) // 160
+            return np.sqrt((x[: n * 160].reshape(n, 160) ** 2).mean(axis=1))
+
+        ref, got = envelope(loop), envelope(captured[: len(loop)])
+        ref, got = ref - ref.mean(), got - got.mean()
+        corr = np.real(np.fft.ifft(np.fft.fft(got) * np.conj(np.fft.fft(ref))))
+        corr /= np.linalg.norm(got) * np.linalg.norm(ref)
+        lag = int(np.argmax(corr))
+        return float(corr[lag]), lag * 160
+
+    @staticmethod
+    def page_log(page) -> PageLog:
+        """Console lines and uncaught errors of a page made by ``page`` / ``new_page``."""
+        return _LOGS[id(page)]
+
+    @staticmethod
+    def write_notebook(
+        server: JupyterServer, name: str, cells: list[str], *, kernelspec: bool = True
+    ) -> str:
         """Write a Python 3 notebook with these code cells into the server's root dir.
 
-        The kernelspec is set, so neither front end asks which kernel to start.
+        With the kernelspec set (the default) neither front end asks which kernel to start;
+        ``kernelspec=False`` writes a notebook that makes them ask.
         """
         import nbformat
 
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {
-            "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python",
-        }  # fmt: skip
-        nb.metadata["language_info"] = {"name": "python"}
+        if kernelspec:
+            nb.metadata["kernelspec"] = {
+                "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python",
+            }  # fmt: skip
+            nb.metadata["language_info"] = {"name": "python"}
         nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
         nbformat.write(nb, str(server.root / name))
         return name

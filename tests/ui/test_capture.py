@@ -135,12 +135,6 @@ def pcm_of(chunks: list[dict]) -> np.ndarray:
     return np.frombuffer(data, dtype="<i2").astype(np.float64) / 32768.0
 
 
-def read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (RATE, 1, 2)
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768.0
-
-
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
@@ -148,24 +142,6 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
         w.setframerate(rate)
         w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     return path
-
-
-def envelope(x: np.ndarray, frame: int = 160) -> np.ndarray:
-    """RMS per 10 ms frame."""
-    n = len(x) // frame
-    return np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
-
-
-def loop_alignment(captured: np.ndarray, loop: np.ndarray) -> tuple[float, int]:
-    """Best normalized circular correlation of one loop's envelope against the first loop-length
-    of the capture's, and the lag (in samples) where the loop starts within the capture."""
-    ref = envelope(loop)
-    got = envelope(captured[: len(loop)])[: len(ref)]
-    ref, got = ref[: len(got)] - ref[: len(got)].mean(), got - got.mean()
-    corr = np.real(np.fft.ifft(np.fft.fft(got) * np.conj(np.fft.fft(ref))))
-    corr /= np.linalg.norm(got) * np.linalg.norm(ref)
-    lag = int(np.argmax(corr))
-    return float(corr[lag]), lag * 160
 
 
 # -- a real capture of the fake microphone -----------------------------------------------------
@@ -225,11 +201,11 @@ def test_chunks_are_100_ms_of_16_khz_s16le_with_contiguous_sequence_numbers(reco
     assert 0.5 * (len(full) - 1) * 0.1 <= span_s <= 2.0 * (len(full) - 1) * 0.1
 
 
-def test_the_captured_audio_is_the_speech_looping(recording, short_wav):
+def test_the_captured_audio_is_the_speech_looping(recording, short_wav, h):
     captured = pcm_of(recording["chunks"])
-    loop = read_wav(short_wav)
+    loop = h.read_wav(short_wav)
     assert len(captured) > len(loop)
-    score, _lag = loop_alignment(captured, loop)
+    score, _lag = h.loop_alignment(captured, loop)
     assert score > 0.9, f"envelope correlation {score:.3f}: not the WAV's speech"
     # Same loudness (no gain control, no resampler gain error): within 2 dB.
     ratio = np.sqrt(np.mean(captured[: len(loop)] ** 2) / np.mean(loop**2))
@@ -255,12 +231,12 @@ def test_stop_releases_the_microphone_and_the_context(recording):
 
 
 @pytest.mark.slow
-def test_offline_whisper_understands_the_captured_audio(recording, short_wav):
+def test_offline_whisper_understands_the_captured_audio(recording, short_wav, h):
     from livetx_widgets.server.whisper_engine import WhisperEngine
 
     captured = pcm_of(recording["chunks"])
-    loop = read_wav(short_wav)
-    _score, lag = loop_alignment(captured, loop)
+    loop = h.read_wav(short_wav)
+    _score, lag = h.loop_alignment(captured, loop)
     # The capture is periodic: rotate one loop-length so it starts where the file starts.
     window = captured[: len(loop)]
     one_loop = np.concatenate([window[lag:], window[:lag]])
@@ -307,7 +283,7 @@ def test_a_chosen_device_and_50_ms_chunks(page, site):
     }
 
 
-def test_a_device_that_is_gone_says_so_and_leaves_nothing_open(page, site):
+def test_a_device_that_is_gone_says_so_and_leaves_nothing_open(page, site, h):
     open_page(page, site)
     result = click_start(page, deviceId="no-such-device")
     assert not result["ok"]
@@ -315,6 +291,7 @@ def test_a_device_that_is_gone_says_so_and_leaves_nothing_open(page, site):
     assert "not available any more" in result["message"]
     assert "Pick another one" in result["message"]
     assert page.evaluate("() => window.t.released()")["contexts"] == ["closed"]
+    assert h.page_log(page).errors == []  # no unhandled rejection left behind
 
 
 @pytest.mark.parametrize(
@@ -378,6 +355,7 @@ def test_denied_permission_says_how_to_allow_it(launch_chromium, short_wav, site
         assert result["message"].startswith("Microphone permission was denied. Allow the")
         assert "press Start again" in result["message"]
         assert page.evaluate("() => window.t.released()")["contexts"] == ["closed"]
+        assert _log.errors == []
     finally:
         context.close()
 

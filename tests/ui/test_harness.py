@@ -61,3 +61,12 @@ def test_helpers_fail_with_a_clear_message(lab_server, page, h):
         h.wait_for_output(page, "never printed", cell=0, timeout_s=1.0)
     with pytest.raises(AssertionError, match="ZeroDivisionError"):
         h.kernel_eval(lab_server, name, "1 / 0")
+
+
+def test_a_notebook_without_a_kernelspec_gets_its_kernel_dialog_accepted(jupyter, page, h):
+    name = h.write_notebook(
+        jupyter, f"no-kernelspec-{jupyter.kind}.ipynb", ["print(6 * 7)"], kernelspec=False
+    )
+    h.open_notebook(page, jupyter, name)
+    h.run_cell(page, 0)
+    h.wait_for_output(page, "42", cell=0)

@@ -205,6 +205,7 @@ export async function startCapture({
     throw describeCaptureError(err);
   }
   const resumed = ctx.state === "running" ? Promise.resolve() : ctx.resume();
+  resumed.catch(() => {}); // awaited below; no "unhandled rejection" if we fail before that
 
   let stream = null;
   let source = null;
