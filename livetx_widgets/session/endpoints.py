@@ -31,6 +31,16 @@ class Endpoint:
     local_options: dict[str, Any] = field(default_factory=dict)
 
 
+def model_label(endpoint: Endpoint, codec_model: str) -> str:
+    """The model name to show: the provider's, or the offline engine's for ``local``."""
+    if endpoint.provider != "local":
+        return codec_model
+    model = endpoint.local_options.get("model")
+    if endpoint.local_engine == "whisper":
+        return f"whisper {model or 'tiny.en'} (offline)"
+    return f"{endpoint.local_engine}{f' {model}' if model else ''} (offline)"
+
+
 def resolve(
     provider: str,
     *,

@@ -160,7 +160,7 @@ class TranscriptionSession:
         self._cv = threading.Condition()
         self._meta = SessionMetadata(
             provider=self._endpoint.provider,
-            model=self._codec.model,
+            model=endpoints.model_label(self._endpoint, self._codec.model),
             params=dict(self._codec.params),
         )
         self._ledger = AudioLedger(replay_buffer_s)

@@ -215,6 +215,11 @@ def test_assemblyai_sdk_sees_3007_when_streaming_too_fast(server_factory, h, sho
     client.connect(aai.RealTimeParameters(sample_rate=16000, speech_model="u3-rt-pro"))
     client.stream(h.chunks(h.wav_pcm(short_wav)[: 32000 * 3], 100))  # 3 s at once
     srv.wait_for(lambda rs: rs and rs[0].done, h.TIMEOUT)
+    # The SDK reports the Error frame from its own reader thread, which may still be busy
+    # when the server is done: wait for it (bounded) before disconnecting.
+    deadline = time.monotonic() + h.TIMEOUT
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.01)
     client.disconnect()
     assert [e.code for e in errors] == [3007]
     assert "Audio Transmission Rate Exceeded" in str(errors[0])

@@ -309,3 +309,19 @@ def test_start_stop_cycles_leave_no_thread_and_no_socket(server, h):
         assert session.error is None, (i, session.error)
     assert not h.livetx_threads()
     assert h.wait_until(lambda: h.open_fds() <= before + 2, timeout=5), (before, h.open_fds())
+
+
+def test_local_provider_names_the_offline_engine(h):
+    session = TranscriptionSession(
+        "local", source=ArraySource(np.zeros(16000 * 5)), local_engine="script",
+        local_options={"script": h.script},
+    ).start()  # fmt: skip
+    assert session.wait(20)
+    transcript = session.stop()
+    assert session.error is None
+    assert session.metadata.provider == "local"
+    assert session.metadata.model == "script (offline)"
+    assert transcript.text.split() == h.script_words
+    assert TranscriptionSession("local", source=ArraySource(np.zeros(10))).metadata.model == (
+        "whisper tiny.en (offline)"
+    )
