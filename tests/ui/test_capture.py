@@ -44,10 +44,16 @@ if (navigator.mediaDevices) {
     return s;
   };
 }
+// ?rate=N runs the AudioContext at N Hz (Chromium resamples the microphone to it), so the
+// worklet's resampler meets other ratios than the device's 44.1 kHz.
 const AC = window.AudioContext;
+const forcedRate = Number(new URLSearchParams(location.search).get("rate")) || undefined;
 if (AC) {
   window.AudioContext = class extends AC {
-    constructor(o) { super(o); seen.contexts.push(this); }
+    constructor(o) {
+      super(forcedRate ? { ...o, sampleRate: forcedRate } : o);
+      seen.contexts.push(this);
+    }
   };
 }
 
@@ -108,8 +114,8 @@ def site(static_server, h):
     return static_server
 
 
-def open_page(page, site, host: str = "127.0.0.1") -> None:
-    page.goto(site.url("/", host=host))
+def open_page(page, site, host: str = "127.0.0.1", query: str = "") -> None:
+    page.goto(site.url("/", host=host) + query)
     page.wait_for_function("() => window.t && window.t.ready === true")
 
 
@@ -360,17 +366,25 @@ def test_denied_permission_says_how_to_allow_it(launch_chromium, short_wav, site
         context.close()
 
 
-def test_the_resampler_removes_what_would_alias(launch_chromium, site, h, tmp_path_factory):
+@pytest.mark.parametrize("context_rate", [None, 48000, 96000])
+def test_the_resampler_removes_what_would_alias(
+    launch_chromium, site, h, tmp_path_factory, context_rate
+):
     """A 1 kHz tone passes at unit gain; an 11 kHz tone, which plain decimation to 16 kHz
-    would fold onto 5 kHz, is gone."""
+    would fold onto 5 kHz, is gone. At the device's rate (44.1 kHz: 160/441, a polyphase
+    ratio) and at integer ratios (3 and 6)."""
     rate, seconds = 48000, 3.0
     t = np.arange(int(rate * seconds)) / rate
     tones = 0.25 * np.sin(2 * np.pi * 1000 * t) + 0.25 * np.sin(2 * np.pi * 11000 * t)
-    wav = write_wav(tmp_path_factory.mktemp("tones") / "tones-48k.wav", tones, rate)
+    wav = tmp_path_factory.getbasetemp() / "tones-48k.wav"
+    if not wav.exists():  # one file, so one browser for every parameter
+        write_wav(wav, tones, rate)
     context, page, _log = h.new_page(launch_chromium(wav))
     try:
-        open_page(page, site)
-        assert click_start(page, chunkMs=100)["ok"]
+        open_page(page, site, query=f"?rate={context_rate}" if context_rate else "")
+        started = click_start(page, chunkMs=100)
+        assert started["ok"], started
+        assert started["inputSampleRate"] == (context_rate or started["inputSampleRate"])
         wait_chunks(page, 20)
         stop(page)
         x = pcm_of(page.evaluate("() => window.t.collect()"))[RATE // 2 : RATE // 2 + RATE]

@@ -10,12 +10,17 @@
 //
 // Exports:
 //   captureSupport() -> null | string            why capture cannot work on this page
-//   listInputDevices() -> [{deviceId, label, groupId, isDefault}]
+//   listInputDevices() -> [{deviceId, label, labelled, groupId, isDefault}]
 //   startCapture({deviceId, chunkMs, onChunk, onLevel, onError}) -> handle
 //       handle: {stop(), sampleRate, inputSampleRate, deviceId, deviceLabel, chunkMs}
 //       onChunk(pcm: ArrayBuffer, meta: {seq, capturedAt, contextTime, samples, last})
 //       onLevel({rms, peak, dbfs})        ~20 times a second, from the 16 kHz signal
-//       onError(CaptureError)             a failure after start (device gone, context died)
+//       onError(CaptureError)             a failure after start (device gone, context died);
+//                                         call stop() then, to release what is still open
+//   seq counts chunks from 0 for each startCapture (a gap means lost audio); capturedAt is
+//   Date.now() in the audio thread when the chunk's last sample arrived (epoch ms);
+//   contextTime is the AudioContext clock then (s); stop() flushes a last, shorter chunk
+//   (possibly empty) with last=true before it resolves.
 //   describeCaptureError(err) -> CaptureError   any getUserMedia / Web Audio error, mapped
 //   CaptureError: Error with .kind in CAPTURE_ERROR_KINDS and a message that says what to do
 //
@@ -77,7 +82,7 @@ const CAPTURE_MESSAGES = {
   ended: () =>
     "The microphone stopped delivering audio (it was unplugged, disabled, or its " +
     "permission was revoked). Reconnect it or pick another device, then press Start again.",
-  failed: (detail) => `The browser microphone could not start: ${detail}.`,
+  failed: (detail) => `The browser microphone failed: ${detail}.`,
 };
 
 // How long the browser may take to start a resumed AudioContext or to flush the worklet.
@@ -133,11 +138,9 @@ export function describeCaptureError(err) {
     case "DevicesNotFoundError": // old Chrome
       return captureFail("no-device", undefined, err);
     case "OverconstrainedError":
-    case "ConstraintNotSatisfiedError": {
+    case "ConstraintNotSatisfiedError":
       // Only the deviceId constraint is exact: the chosen device has gone away.
-      const e = new CaptureError("no-device", CAPTURE_MESSAGES["device-gone"](), err);
-      return e;
-    }
+      return new CaptureError("no-device", CAPTURE_MESSAGES["device-gone"](), err);
     case "NotReadableError":
     case "TrackStartError": // old Chrome
     case "AbortError":
@@ -248,7 +251,10 @@ export async function startCapture({
     source = ctx.createMediaStreamSource(stream);
     node = new AudioWorkletNode(ctx, "livetx-capture", {
       numberOfInputs: 1,
-      numberOfOutputs: 0, // a sink: pulled by the graph without playing anything back
+      // One silent output wired to the speakers: Chrome also pulls a node without outputs,
+      // but Safari only runs processors that lead to the destination. Nothing is audible.
+      numberOfOutputs: 1,
+      outputChannelCount: [1],
       channelCount: 1,
       channelCountMode: "explicit",
       channelInterpretation: "speakers", // the graph itself averages stereo to mono
@@ -311,6 +317,7 @@ export async function startCapture({
     }
   };
   source.connect(node);
+  node.connect(ctx.destination);
 
   // Stop: flush the partial last chunk (so no captured audio is lost), then release the
   // device, the graph and the context. Idempotent; resolves when everything is released.
