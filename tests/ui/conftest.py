@@ -16,7 +16,7 @@ Fixtures:
     ``page`` (function): a fresh context (``permissions=["microphone"]``) and page on
         ``browser``; a screenshot goes to ``artifacts/ui/`` when the test fails.
     ``static_server`` (module): a stdlib HTTP server on 127.0.0.1 for plain pages.
-    ``h``: the ``UI`` helpers below (test modules cannot import a conftest under
+    ``h`` (session): the ``UI`` helpers below (test modules cannot import a conftest under
         ``--import-mode=importlib``).
 
 Browser tests are marked ``ui``. Without /usr/bin/chromium (or Playwright) they are skipped
@@ -620,7 +620,11 @@ class UI:
                     timeout_s: float = OUTPUT_S) -> Any:  # fmt: skip
         """Run ``code`` (last line an expression) in the notebook's kernel through the server's
         kernel WebSocket, not the page: nothing appears in the notebook. Returns the value
-        through JSON; raises AssertionError with the traceback if the code fails."""
+        through JSON; raises AssertionError with the traceback if the code fails.
+
+        Like a cell, it runs on the kernel's shell thread: it waits behind a running cell, and
+        while it runs, the page's widget messages (browser audio included) wait behind it, so
+        never block in it waiting for something the page must send."""
         from websockets.sync.client import connect
 
         kid = server.kernel_id(notebook)
