@@ -506,42 +506,30 @@ class AssemblyAICodec(ProviderCodec):
         transcript = frames.string(data, "transcript", where)
         end_of_turn = frames.boolean(data, "end_of_turn", where)
         label = frames.optional_string(data, "speaker_label", where)
-        words = []
-        speakers = []
-        confidences = []
-        for i, item in enumerate(frames.array(data, "words", where, default=[])):
-            where_w = f"word {i} of Turn"
-            w = frames.element(item, where_w)
-            confidence = frames.optional_number(w, "confidence", where_w)
-            if confidence is not None:
-                confidences.append(confidence)
-            speaker = frames.optional_string(w, "speaker", where_w)
-            if speaker is not None:
-                speakers.append(speaker)
-            words.append(
-                Word(
-                    text=frames.string(w, "text", where_w),
-                    start=frames.number(w, "start", where_w) / 1000.0,
-                    end=frames.number(w, "end", where_w) / 1000.0,
-                    confidence=confidence,
-                    speaker=speaker,
-                )
-            )
+        items = frames.array(data, "words", where, default=[])
+        parsed = _words_fast(items) or _words_checked(items)
+        words, speakers, confidences = parsed
         if words:
             start, end = words[0].start, words[-1].end
             self._clock = max(self._clock, end)
         else:
             start = end = self._clock
+        offset = self.time_offset
+        if offset:
+            words = [
+                Word(w.text, w.start + offset, w.end + offset, w.confidence, w.speaker)
+                for w in words
+            ]
         cls = FinalTranscript if end_of_turn else PartialTranscript
         return [
             cls(
                 text=transcript,
                 words=tuple(words),
-                start=start,
-                end=end,
+                start=start + offset,
+                end=end + offset,
                 confidence=sum(confidences) / len(confidences) if confidences else None,
                 speaker=label if label is not None else frames.speaker_of(speakers),
-                segment_key=str(turn_order),
+                segment_key=f"{self.key_prefix}{turn_order}",
                 end_of_turn=end_of_turn,
                 raw=data,
             )
@@ -550,7 +538,8 @@ class AssemblyAICodec(ProviderCodec):
     def _speech_started(self, data: dict) -> list[Event]:
         return [
             SpeechStarted(
-                timestamp=frames.number(data, "timestamp", "SpeechStarted") / 1000.0,
+                timestamp=frames.number(data, "timestamp", "SpeechStarted") / 1000.0
+                + self.time_offset,
                 confidence=frames.optional_number(data, "confidence", "SpeechStarted"),
                 raw=data,
             )
@@ -621,6 +610,70 @@ class AssemblyAICodec(ProviderCodec):
         if data.get("turn_order") is not None:
             frames.integer(data, "turn_order", "LLMGatewayResponse")
         return []
+
+
+def _words_fast(items: list) -> tuple[list[Word], list[str], list[float]] | None:
+    """Words of a well-formed ``words`` list in one tight loop, or None at the first oddity.
+
+    Turns restate the whole turn on every update, so this loop is the codec's hot path. Same
+    checks as ``_words_checked`` with exact type tests and no per-word message formatting;
+    anything unexpected goes to the checked path, which names the wrong field. Times are
+    integer milliseconds on the wire, seconds here (on this connection's clock).
+    """
+    words: list[Word] = []
+    speakers: list[str] = []
+    confidences: list[float] = []
+    number, limit = frames.NUMBER_TYPES, frames.FINITE_LIMIT
+    for w in items:
+        if type(w) is not dict:
+            return None
+        text, start, end = w.get("text"), w.get("start"), w.get("end")
+        if (
+            type(text) is not str
+            or type(start) not in number
+            or type(end) not in number
+            or not (-limit < start < limit and -limit < end < limit)
+        ):
+            return None
+        confidence = w.get("confidence")
+        if confidence is not None:
+            if type(confidence) not in number or not (-limit < confidence < limit):
+                return None
+            confidence = float(confidence)
+            confidences.append(confidence)
+        speaker = w.get("speaker")
+        if speaker is not None:
+            if type(speaker) is not str:
+                return None
+            speakers.append(speaker)
+        words.append(Word(text, start / 1000.0, end / 1000.0, confidence, speaker))
+    return words, speakers, confidences
+
+
+def _words_checked(items: list) -> tuple[list[Word], list[str], list[float]]:
+    """The validating path: raises ``frames.Malformed`` naming the first wrong field."""
+    words: list[Word] = []
+    speakers: list[str] = []
+    confidences: list[float] = []
+    for i, item in enumerate(items):
+        where_w = f"word {i} of Turn"
+        w = frames.element(item, where_w)
+        confidence = frames.optional_number(w, "confidence", where_w)
+        if confidence is not None:
+            confidences.append(confidence)
+        speaker = frames.optional_string(w, "speaker", where_w)
+        if speaker is not None:
+            speakers.append(speaker)
+        words.append(
+            Word(
+                text=frames.string(w, "text", where_w),
+                start=frames.number(w, "start", where_w) / 1000.0,
+                end=frames.number(w, "end", where_w) / 1000.0,
+                confidence=confidence,
+                speaker=speaker,
+            )
+        )
+    return words, speakers, confidences
 
 
 _HANDLERS = {

@@ -90,6 +90,14 @@ class ProviderCodec:
         min_chunk_ms / max_chunk_ms: audio chunk duration the provider accepts per frame.
         finished: true once the provider's terminal message (Deepgram ``Metadata`` after
             CloseStream, AssemblyAI ``Termination``) has been decoded.
+
+    Attributes the caller sets per connection, before decoding its frames:
+        time_offset: seconds added to every decoded time. A session that reconnects starts a
+            new provider stream whose clock restarts at zero; offsetting by the audio the
+            earlier connections covered keeps one continuous clock.
+        key_prefix: prepended to every segment key, because keys such as AssemblyAI's turn
+            numbers restart on a new connection.
+    Applying both while the events are built costs nothing extra per frame.
     """
 
     name: str = ""
@@ -98,6 +106,8 @@ class ProviderCodec:
     min_chunk_ms: int = 20
     max_chunk_ms: int = 1000
     finished: bool = False
+    time_offset: float = 0.0
+    key_prefix: str = ""
 
     @property
     def params(self) -> dict[str, Any]:

@@ -468,38 +468,21 @@ class DeepgramCodec(ProviderCodec):
             words_raw = frames.array(alt, "words", where_alt, default=[])
         else:  # no hypothesis at all: an empty segment
             transcript, confidence, words_raw = "", None, []
-        words = []
-        speakers = []
-        for i, item in enumerate(words_raw):
-            where_w = f"word {i} of Results"
-            w = frames.element(item, where_w)
-            display = frames.optional_string(w, "punctuated_word", where_w)
-            if display is None:
-                display = frames.string(w, "word", where_w)
-            speaker = _speaker(w, where_w)
-            if speaker is not None:
-                speakers.append(speaker)
-            words.append(
-                Word(
-                    text=display,
-                    start=frames.number(w, "start", where_w),
-                    end=frames.number(w, "end", where_w),
-                    confidence=frames.optional_number(w, "confidence", where_w),
-                    speaker=speaker,
-                )
-            )
+        offset = self.time_offset
+        fast = _words_fast(words_raw, offset) if type(words_raw) is list else None
+        words, speakers = fast if fast is not None else _words_checked(words_raw, offset)
         cls = FinalTranscript if is_final else PartialTranscript
         extra = {"from_finalize": from_finalize} if is_final else {}
         return [
             cls(
                 text=transcript,
                 words=tuple(words),
-                start=start,
-                end=_segment_end(start, duration),
+                start=start + offset,
+                end=_segment_end(start, duration) + offset,
                 confidence=confidence,
                 speaker=frames.speaker_of(speakers),
                 channel=channel,
-                segment_key=f"{channel}:{start:.3f}",
+                segment_key=f"{self.key_prefix}{channel}:{start:.3f}",
                 end_of_turn=speech_final,
                 raw=data,
                 **extra,
@@ -527,7 +510,7 @@ class DeepgramCodec(ProviderCodec):
     def _speech_started(self, data: dict) -> list[Event]:
         return [
             SpeechStarted(
-                timestamp=frames.number(data, "timestamp", "SpeechStarted"),
+                timestamp=frames.number(data, "timestamp", "SpeechStarted") + self.time_offset,
                 channel=_channel(data, "channel", "SpeechStarted"),
                 raw=data,
             )
@@ -536,7 +519,8 @@ class DeepgramCodec(ProviderCodec):
     def _utterance_end(self, data: dict) -> list[Event]:
         return [
             UtteranceEnd(
-                last_word_end=frames.number(data, "last_word_end", "UtteranceEnd"),
+                last_word_end=frames.number(data, "last_word_end", "UtteranceEnd")
+                + self.time_offset,
                 channel=_channel(data, "channel", "UtteranceEnd"),
                 raw=data,
             )
@@ -597,6 +581,75 @@ def _channel(data: dict, key: str, where: str) -> int:
     raise frames.Malformed(
         f"'{key}' of {where} should be [channel, channels], got {frames.short_repr(value)}"
     )
+
+
+def _words_fast(items: list, offset: float) -> tuple[list[Word], list[str]] | None:
+    """Words of a well-formed ``words`` list in one tight loop, or None at the first oddity.
+
+    Results arrive several times a second, each restating its whole segment, so this loop is
+    the codec's hot path. It does the same checks as ``_words_checked`` with exact type tests
+    and no per-word message formatting; anything unexpected sends the frame to the checked
+    path, which says precisely what is wrong.
+    """
+    words: list[Word] = []
+    speakers: list[str] = []
+    number, limit = frames.NUMBER_TYPES, frames.FINITE_LIMIT
+    for w in items:
+        if type(w) is not dict:
+            return None
+        text = w.get("punctuated_word")
+        if text is None:
+            text = w.get("word")
+        start, end, confidence = w.get("start"), w.get("end"), w.get("confidence")
+        if (
+            type(text) is not str
+            or type(start) not in number
+            or type(end) not in number
+            or not (-limit < start < limit and -limit < end < limit)
+        ):
+            return None
+        if confidence is not None:
+            if type(confidence) not in number or not (-limit < confidence < limit):
+                return None
+            confidence = float(confidence)
+        speaker = w.get("speaker")
+        if speaker is not None:
+            if type(speaker) not in (int, str):
+                return None
+            speaker = str(speaker)
+            speakers.append(speaker)
+        words.append(Word(text, start + offset, end + offset, confidence, speaker))
+    return words, speakers
+
+
+def _words_checked(items: Any, offset: float) -> tuple[list[Word], list[str]]:
+    """The validating path: raises ``frames.Malformed`` naming the first wrong field."""
+    if not isinstance(items, list):
+        raise frames.Malformed(
+            f"'words' of Results.channel.alternatives[0] should be a list, "
+            f"got {frames.short_repr(items)}"
+        )
+    words: list[Word] = []
+    speakers: list[str] = []
+    for i, item in enumerate(items):
+        where_w = f"word {i} of Results"
+        w = frames.element(item, where_w)
+        display = frames.optional_string(w, "punctuated_word", where_w)
+        if display is None:
+            display = frames.string(w, "word", where_w)
+        speaker = _speaker(w, where_w)
+        if speaker is not None:
+            speakers.append(speaker)
+        words.append(
+            Word(
+                text=display,
+                start=frames.number(w, "start", where_w) + offset,
+                end=frames.number(w, "end", where_w) + offset,
+                confidence=frames.optional_number(w, "confidence", where_w),
+                speaker=speaker,
+            )
+        )
+    return words, speakers
 
 
 def _speaker(word: dict, where: str) -> str | None:

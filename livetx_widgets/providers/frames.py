@@ -17,6 +17,11 @@ from ..events import ProviderWarning
 
 _MISSING = object()
 
+#: For the per-frame fast paths: JSON numbers (``bool`` excluded by exact type checks) and a
+#: bound that rejects NaN and infinities in one comparison.
+NUMBER_TYPES = (int, float)
+FINITE_LIMIT = 1e15
+
 
 class Malformed(Exception):
     """A frame without the documented shape; the message says which field is wrong."""

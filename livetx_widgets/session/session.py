@@ -45,7 +45,6 @@ from ..events import (
     ProviderErrorEvent,
     SessionEnded,
     SessionStarted,
-    shift_event,
 )
 from ..providers import make_codec
 from ..transcript import Segment, Transcript
@@ -549,6 +548,9 @@ class TranscriptionSession:
             self._conn = conn
             self._conn_gen += 1
             self._conn_offset = offset
+            # Decoded times land on the session's clock and keys stay unique across connections.
+            codec.time_offset = offset / BYTES_PER_SECOND
+            codec.key_prefix = f"c{self._conn_gen}:"
             self._conn_started = time.monotonic()
             self._cv.notify_all()
         for event in codec.handshake_events(conn.response_headers):
@@ -649,10 +651,6 @@ class TranscriptionSession:
 
     # -- events ---------------------------------------------------------------------------
     def _dispatch(self, event: Event) -> None:
-        with self._cv:
-            offset_s = self._conn_offset / BYTES_PER_SECOND
-            prefix = f"c{self._conn_gen}:"
-        event = shift_event(event, offset_s, prefix)
         if isinstance(event, FinalTranscript):
             segment = self._apply_final(event)
             if segment is not None:
