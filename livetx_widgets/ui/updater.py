@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..audio import BrowserMicrophone
 from ..transcript import Segment
 from .wire import plain_error, segments_message
 
@@ -243,6 +244,11 @@ class Updater:
                 changes["error"] = plain_error(errors[-1], widget._secrets())
             changes["elapsed"] = round(time.monotonic() - self._t0, 1)
             changes["level"] = 0.0 if final else round(session.level, 4)
+            if isinstance(source, BrowserMicrophone):
+                # The page's ack (highest chunk received) and the kernel's queue.
+                changes["capture_stats"] = {
+                    **source.stats(), "capture": widget._capture or "", "run": self._run,
+                }  # fmt: skip
             duration = source.duration_s
             if duration and not source.live:
                 position = min(source.position_s, duration)

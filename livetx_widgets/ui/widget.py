@@ -11,6 +11,30 @@ is not stored in the notebook file. Every change to the widget goes through one 
 API keys live in a private dict, never in a trait: they cannot reach the front end, the saved
 notebook, the repr or a log. When the chosen provider has no key, the front end shows a
 password field whose value comes to the kernel as a custom message and is cleared at once.
+
+The browser microphone (``source="browser"``): the page captures (``static/capture.js``) and
+sends numbered ~100 ms chunks as custom messages with a binary buffer; the kernel queues them
+in a ``BrowserMicrophone`` (which fills holes with silence and drops repeats, see
+``audio/browser.py``). The exchange:
+
+* Start clicked with the browser source: the page starts capturing *inside the click* (the
+  browser only lets a page start audio from a user gesture), names this capture with a fresh
+  id and sends ``{"type": "start", "capture": id}``; the kernel starts the session bound to
+  that id and answers ``{"type": "start-result", "capture": id, "ok": ...}`` (not ok: the page
+  stops capturing; the error is in the widget). ``w.start()`` from code sends
+  ``{"type": "capture"}`` instead and binds to the first capture whose audio arrives (a page
+  that has been clicked before may start audio without a new click); audio of any other
+  capture gets ``{"type": "capture-stop", "capture": id}``.
+* ``{"type": "audio", "capture", "seq", "offset", "samples", "capturedAt", "last"}`` + PCM.
+  While a cell runs, the kernel reads no widget message, so chunks wait in the channel and
+  arrive as a burst afterwards: each lands at its own offset, so its timestamps are those of
+  when it was spoken. The flusher reports ``capture_stats`` (the highest ``seq`` received:
+  the page's ack, and the kernel's queue) at most 20 times a second; the page adds the audio
+  it sent but is not acknowledged and shows "kernel busy: N s of audio waiting".
+* Stop clicked: the page flushes its last chunk, then sends ``stop``; the kernel ends the
+  source (what is queued is still transcribed) and the session ends when it is drained.
+* ``{"type": "capture-error", "message"}``: the page's capture broke (permission revoked,
+  device unplugged); the session ends with an ``AudioDeviceError`` carrying that message.
 """
 
 from __future__ import annotations
@@ -43,10 +67,8 @@ from .wire import plain_error
 
 _STATIC = Path(__file__).parent / "static"
 _KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
-_BROWSER_NOT_YET = (
-    "Recording from the browser's microphone is not available in this version yet. "
-    "Choose the kernel microphone or a WAV file, or pass source=<an AudioSource>."
-)
+#: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
+_MAX_AUDIO_MSG_BYTES = 16000 * 2
 _PARAMETERS = (
     "provider", "model", "source", "device", "file", "realtime", "api_key", "url", "options",
     "local_engine", "local_options", "max_rows", "stop_timeout",
@@ -80,7 +102,9 @@ class LiveTranscriber(anywidget.AnyWidget):
     begins a new session with a fresh transcript; earlier ones stay in ``sessions``.
     """
 
-    _esm = _STATIC / "widget.js"
+    # anywidget serves a widget as ONE module, so capture.js (which imports nothing and
+    # keeps its top-level names distinct) is put in front of widget.js as text.
+    _esm = (_STATIC / "capture.js").read_text() + "\n" + (_STATIC / "widget.js").read_text()
     _css = _STATIC / "widget.css"
 
     # State shown by the front end: small values only (see the module docstring).
@@ -98,6 +122,8 @@ class LiveTranscriber(anywidget.AnyWidget):
     partial = traitlets.Unicode("").tag(sync=True)
     n_finals = traitlets.Int(0).tag(sync=True)
     n_partials = traitlets.Int(0).tag(sync=True)
+    # Browser microphone: the capture the kernel listens to, its ack and queue (see above).
+    capture_stats = traitlets.Dict().tag(sync=True)
     # Choices the user makes in the front end.
     provider = traitlets.Unicode("auto").tag(sync=True)
     model = traitlets.Unicode("").tag(sync=True)
@@ -149,6 +175,8 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._realtime = bool(realtime)
         self._stop_timeout = float(stop_timeout)
         self._custom_source: AudioSource | None = None
+        self._browser_source: BrowserMicrophone | None = None
+        self._capture: str | None = None  # the page capture the current session listens to
         self._device_arg: int | str | None = device
         self._session: TranscriptionSession | None = None
         self._start_error: LivetxError | None = None
@@ -156,7 +184,9 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._empty = Transcript(provider=provider)
         self._updater = Updater(self)
         kind, path = _source_kind(source, file)
-        if kind == "custom":
+        if isinstance(source, BrowserMicrophone):
+            kind, self._browser_source = "browser", source
+        elif kind == "custom":
             self._custom_source = source  # type: ignore[assignment]
         super().__init__(max_rows=max_rows, file=path)
         # Observed traits are set after construction so their observers run in order.
@@ -204,7 +234,13 @@ class LiveTranscriber(anywidget.AnyWidget):
         """A snapshot of the current (or last) session's metadata."""
         if self._session is None:
             return SessionMetadata(provider=self.provider, model=self.model)
-        return self._session.metadata
+        meta = self._session.metadata
+        source = self._session.source
+        if isinstance(source, BrowserMicrophone):
+            # What the page's channel did: chunks, holes filled with silence, repeats, lateness.
+            meta.raw["browser"] = source.stats()
+            meta.dropped_audio_s += source.dropped_s
+        return meta
 
     def to_dataframe(self):
         """``transcript.to_dataframe()``: one row per final segment (a snapshot while live)."""
@@ -232,7 +268,15 @@ class LiveTranscriber(anywidget.AnyWidget):
         session = self._session
         if session is None:
             return self.transcript
-        session.stop(self._stop_timeout if timeout is None else timeout)
+        timeout = self._stop_timeout if timeout is None else timeout
+        source = session.source
+        if isinstance(source, BrowserMicrophone) and session.running:
+            # Transcribe what the page already delivered (a backlog included) before closing.
+            # Audio the page sends while this cell runs waits behind it and is not included.
+            source.end()
+            self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
+            session.wait(timeout + source.backlog_s)
+        session.stop(timeout)
         self._updater.join()
         return session.transcript
 
@@ -275,12 +319,17 @@ class LiveTranscriber(anywidget.AnyWidget):
         )
 
     # -- starting -------------------------------------------------------------------------
-    def _start(self) -> LivetxError | None:
-        """Start a session; returns (and shows) the local error that prevented it."""
+    def _start(self, capture: str | None = None) -> LivetxError | None:
+        """Start a session; returns (and shows) the local error that prevented it.
+
+        ``capture``: the id of the page capture that feeds a browser-microphone session
+        (``None``: the first capture whose audio arrives).
+        """
         if self._session is not None and self._session.running:
             return None
         self._updater.join()  # the previous session's flusher has ended; reap it
         self._start_error = None
+        self._capture = capture
         try:
             session = self._new_session()
         except LivetxError as exc:
@@ -293,7 +342,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=self._connecting_text(),
             error="", notice="", running=True, session_id="", elapsed=0.0, level=0.0,
-            partial="", n_finals=0, n_partials=0,
+            partial="", n_finals=0, n_partials=0, capture_stats={},
             progress=0.0 if session.source.duration_s and not session.source.live else -1.0,
             time_left=float(session.source.duration_s or 0.0),
         )  # fmt: skip
@@ -304,6 +353,8 @@ class LiveTranscriber(anywidget.AnyWidget):
             return exc
         self._updater.begin()
         _RUNNING.add(self)
+        if isinstance(session.source, BrowserMicrophone) and capture is None:
+            self._updater.send({"type": "capture", "run": self.run})  # started from code
         return None
 
     def _new_session(self) -> TranscriptionSession:
@@ -343,7 +394,9 @@ class LiveTranscriber(anywidget.AnyWidget):
                 device = self.device
             return Microphone(device)
         if kind == "browser":
-            raise ConfigurationError(_BROWSER_NOT_YET)
+            return self._browser_source if self._browser_source is not None else (
+                BrowserMicrophone()
+            )
         raise ConfigurationError(f"Unknown source {kind!r}.")
 
     def _connecting_text(self) -> str:
@@ -422,10 +475,6 @@ class LiveTranscriber(anywidget.AnyWidget):
     def _source_kind_changed(self, change: dict) -> None:
         if change["new"] == "kernel" and not self.devices:
             self._refresh_devices()
-        if change["new"] == "browser":
-            self._updater.apply(notice=_BROWSER_NOT_YET)
-        elif self.notice == _BROWSER_NOT_YET:
-            self._updater.apply(notice="")
 
     @traitlets.observe("device")
     def _device_changed(self, change: dict) -> None:
@@ -439,10 +488,17 @@ class LiveTranscriber(anywidget.AnyWidget):
         if kind == "hello":
             self._updater.send(self._updater.tail_message(self.max_rows))
         elif kind == "start":
-            self._start()  # errors are shown in the widget, not raised into a cell
+            capture = content.get("capture")
+            capture = capture if isinstance(capture, str) and capture else None
+            error = self._start(capture)  # errors are shown in the widget, not raised
+            session = self._session
+            ok = error is None and session is not None and session.running
+            if capture is not None:
+                self._updater.send({"type": "start-result", "capture": capture, "ok": ok})
         elif kind == "stop":
-            if self._session is not None:
-                self._session.request_stop(self._stop_timeout)  # the flusher sees the end
+            self._request_stop()
+        elif kind == "capture-error":
+            self._on_capture_error(content)
         elif kind == "pause":
             self.pause()
         elif kind == "resume":
@@ -454,14 +510,62 @@ class LiveTranscriber(anywidget.AnyWidget):
         elif kind == "audio":
             self._on_browser_audio(content, buffers)
 
-    def _on_browser_audio(self, content: dict, buffers: list) -> None:
-        """Audio captured by the browser (16 kHz s16le buffers) for a BrowserMicrophone."""
+    def _request_stop(self) -> None:
+        """Stop button: end the session; a browser source is drained first (nothing lost)."""
+        session = self._session
+        if session is None or not session.running:
+            return
+        source = session.source
+        if isinstance(source, BrowserMicrophone):
+            # The page sent its last chunk before this message (one ordered channel): end
+            # the source; the session reads what is queued, then closes by itself.
+            source.end()
+            self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
+        else:
+            session.request_stop(self._stop_timeout)  # the flusher sees the end
+
+    def _browser_source_for(self, capture: Any) -> BrowserMicrophone | None:
+        """The running session's BrowserMicrophone if ``capture`` feeds it, else ``None``."""
         session = self._session
         source = session.source if session is not None else None
-        if isinstance(source, BrowserMicrophone) and session.running:
-            rate = content.get("rate")
-            for buffer in buffers:
-                source.push(bytes(buffer), sample_rate=rate if isinstance(rate, int) else None)
+        if not isinstance(source, BrowserMicrophone) or not session.running:
+            return None
+        if not isinstance(capture, str) or not capture:
+            return None
+        if self._capture is None:
+            self._capture = capture  # started from code: the first capture that speaks
+        if capture != self._capture:
+            self._updater.send({"type": "capture-stop", "capture": capture})
+            return None
+        return source
+
+    def _on_browser_audio(self, content: dict, buffers: list) -> None:
+        """A numbered chunk of 16 kHz s16le audio from the page, for the BrowserMicrophone.
+
+        Chunks of a capture the session does not listen to are refused (the page is told to
+        stop). Malformed messages are ignored: they come from our own front end.
+        """
+        source = self._browser_source_for(content.get("capture"))
+        if source is None or not buffers:
+            return
+        seq, offset = content.get("seq"), content.get("offset")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            return
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            offset = None
+        captured = content.get("capturedAt")
+        captured_at = captured / 1000.0 if isinstance(captured, (int, float)) else None
+        pcm = buffers[0]
+        if len(pcm) > _MAX_AUDIO_MSG_BYTES:
+            return
+        source.receive(pcm, seq=seq, offset=offset, captured_at=captured_at)
+
+    def _on_capture_error(self, content: dict) -> None:
+        """The page's capture broke: end the session with that message (plain words)."""
+        source = self._browser_source_for(content.get("capture"))
+        message = content.get("message")
+        if source is not None and isinstance(message, str) and message:
+            source.fail(message[:500])
 
 
 # Widgets whose session may still run. When the kernel shuts down (restart, "Shut Down

@@ -98,16 +98,6 @@ def test_start_button_shows_the_error_without_raising(make_widget, h):
     assert w.status == "error" and "Audio input problem" in w.error
 
 
-def test_browser_source_says_it_is_not_available_yet(make_widget):
-    w = make_widget(provider="local", source="browser")
-    assert "browser's microphone is not available" in w.notice
-    with pytest.raises(ConfigurationError):
-        w.start()
-    assert "browser's microphone is not available" in w.error
-    w.source_kind = "file"
-    assert w.notice == ""
-
-
 def test_missing_file_is_shown(make_widget, tmp_path):
     w = make_widget(provider="local", source="file", file=tmp_path / "nope.wav")
     with pytest.raises(ConfigurationError):

@@ -7,6 +7,16 @@
 // Actions (start, stop, pause, resume, key, devices) go to the kernel as custom messages.
 // An API key typed here is sent once and the field is cleared at once: it never stays in the
 // DOM and never becomes a trait.
+//
+// Browser microphone: this module is served after capture.js (one module, concatenated in
+// Python), so startCapture & co. are in scope. Start captures inside the click (browsers only
+// start audio from a user gesture) and sends numbered chunks ({type: "audio", capture, seq,
+// offset, samples, capturedAt, last} + PCM buffer). The kernel acknowledges the highest seq it
+// received in `capture_stats` (throttled); sent minus acknowledged plus the kernel's own queue
+// is the audio waiting, shown as "Kernel busy" while a cell keeps the kernel from reading.
+// Capture and sending go on meanwhile; past MAX_UNACKED_S of unacknowledged audio the page
+// stops sending (and counts it) so a dead kernel cannot make the page grow without bound: the
+// kernel fills that hole with silence, so later audio keeps its time.
 
 const PROVIDERS = [
   ["auto", "Auto"],
@@ -21,6 +31,11 @@ const SOURCES = [
   ["custom", "Custom source"],
 ];
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
+const CHUNK_MS = 100; // browser audio per message
+const MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged (10 min)
+const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much audio waiting...
+const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
+const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -54,9 +69,18 @@ function fillSelect(select, options, value) {
   select.value = String(value);
 }
 
+function livetxTimeout(promise, ms) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 function render({ model, el }) {
   const root = h("div", "livetx");
   el.appendChild(root);
+  const viewId = Math.random().toString(36).slice(2, 10);
 
   // -- controls -------------------------------------------------------------------------
   const bar = h("div", "livetx-bar");
@@ -68,14 +92,16 @@ function render({ model, el }) {
   source.title = "Audio source";
   const device = h("select", "livetx-device");
   device.title = "Kernel microphone";
+  const micSel = h("select", "livetx-browser-device");
+  micSel.title = "Browser microphone";
   const refresh = h("button", "livetx-refresh", "↻");
-  refresh.title = "List the kernel's microphones again";
+  refresh.title = "List the microphones again";
   const file = h("input", "livetx-file");
   file.type = "text";
   file.placeholder = "path/to/audio.wav";
   file.title = "WAV file on the kernel's machine";
   const custom = h("span", "livetx-custom");
-  bar.append(provider, modelSel, source, device, refresh, file, custom);
+  bar.append(provider, modelSel, source, device, micSel, refresh, file, custom);
 
   const actions = h("div", "livetx-actions");
   const start = h("button", "livetx-start", "● Start");
@@ -111,6 +137,8 @@ function render({ model, el }) {
   keyRow.append(keyLabel, keyInput, keyButton, keyHint);
 
   const notice = h("div", "livetx-notice");
+  const busy = h("div", "livetx-busy");
+  busy.setAttribute("role", "status");
   const error = h("div", "livetx-error");
   error.setAttribute("role", "alert");
 
@@ -122,7 +150,7 @@ function render({ model, el }) {
   box.append(earlier, list, partial, empty);
 
   const footer = h("div", "livetx-footer");
-  root.append(bar, actions, progress, keyRow, notice, error, box, footer);
+  root.append(bar, actions, progress, keyRow, notice, busy, error, box, footer);
 
   // -- transcript rows (at most max_rows in the DOM) ------------------------------------
   let rowsRun = -1;
@@ -187,6 +215,21 @@ function render({ model, el }) {
   }
 
   function onCustom(msg) {
+    if (msg && msg.type === "start-result") {
+      if (!msg.ok && cap && cap.id === msg.capture) endCapture(cap); // the error is shown
+      return;
+    }
+    if (msg && msg.type === "capture-stop") {
+      if (cap && cap.id === msg.capture) endCapture(cap); // another view feeds the kernel
+      return;
+    }
+    if (msg && msg.type === "capture") {
+      // Started from code: capture without a click (works once the page has had one).
+      if (!cap && model.get("source_kind") === "browser" && !captureSupport()) {
+        beginCapture(`${viewId}-${++captures}`).sawRunning = true;
+      }
+      return;
+    }
     if (!msg || (msg.type !== "finals" && msg.type !== "tail")) return;
     if (msg.run < rowsRun) return; // a late message of an earlier session
     const stuck = nearBottom();
@@ -216,7 +259,13 @@ function render({ model, el }) {
     earlier.hidden = hidden <= 0;
     const n = model.get("n_finals");
     empty.hidden = ids.length > 0 || Boolean(model.get("partial"));
-    footer.textContent = n ? `${n} segment${n === 1 ? "" : "s"}` : "";
+    let text = n ? `${n} segment${n === 1 ? "" : "s"}` : "";
+    const st = model.get("capture_stats") || {};
+    if (st.gap_s > 0) {
+      text += `${text ? " · " : ""}${st.gap_s.toFixed(1)} s of audio lost on the way ` +
+        "(filled with silence, timing kept)";
+    }
+    footer.textContent = text;
   }
 
   // -- trait -> DOM ---------------------------------------------------------------------
@@ -240,12 +289,15 @@ function render({ model, el }) {
       ),
       model.get("device"),
     );
-    device.hidden = refresh.hidden = kind !== "kernel";
+    device.hidden = kind !== "kernel";
+    micSel.hidden = kind !== "browser";
+    refresh.hidden = kind !== "kernel" && kind !== "browser";
+    if (kind === "browser" && !micListed) listMics();
     file.hidden = kind !== "file";
     if (document.activeElement !== file) file.value = model.get("file");
     custom.hidden = kind !== "custom";
     custom.textContent = model.get("source_label");
-    for (const control of [provider, modelSel, source, device, refresh, file]) {
+    for (const control of [provider, modelSel, source, device, micSel, refresh, file]) {
       control.disabled = running;
     }
   }
@@ -269,12 +321,15 @@ function render({ model, el }) {
     pause.textContent = state === "paused" ? "Resume" : "Pause";
   }
 
-  function showLevel() {
-    const level = model.get("level");
-    const db = 20 * Math.log10(level + 1e-9);
+  function drawLevel(db) {
     const fraction = Math.min(1, Math.max(0, (db + 60) / 60));
     meterFill.style.width = `${(fraction * 100).toFixed(1)}%`;
     meter.classList.toggle("livetx-hot", db > -3);
+  }
+
+  function showLevel() {
+    if (cap) return; // the browser microphone draws its own level, from the page's audio
+    drawLevel(20 * Math.log10(model.get("level") + 1e-9));
   }
 
   function showProgress() {
@@ -293,10 +348,16 @@ function render({ model, el }) {
   }
 
   function showMessages() {
-    notice.textContent = model.get("notice");
-    notice.hidden = !model.get("notice");
-    error.textContent = model.get("error");
-    error.hidden = !model.get("error");
+    // The kernel's words first; the page's own (capture problems) when the kernel has none.
+    let note = model.get("notice");
+    if (!note && model.get("source_kind") === "browser" && !model.get("running")) {
+      note = captureSupport() || "";
+    }
+    notice.textContent = note;
+    notice.hidden = !note;
+    const text = model.get("error") || pageError;
+    error.textContent = text;
+    error.hidden = !text;
   }
 
   function showPartial() {
@@ -307,14 +368,177 @@ function render({ model, el }) {
     scrollIfStuck(stuck);
   }
 
+  // -- browser microphone ---------------------------------------------------------------
+  let cap = null; // the capture this view runs: {id, handle, lastSent, offset, ...}
+  let captures = 0;
+  let pageError = ""; // a capture problem, shown until the kernel has its own error
+  let busyShown = false;
+  let micListed = false;
+  let chosenMic = "";
+
+  async function listMics() {
+    micListed = true;
+    const problem = captureSupport();
+    if (problem) {
+      fillSelect(micSel, [["", "Browser microphone unavailable"]], "");
+      micSel.title = problem;
+      return;
+    }
+    try {
+      const mics = await listInputDevices();
+      const options = [["", "Default microphone"]].concat(
+        mics.filter((m) => m.deviceId && m.deviceId !== "default").map((m) => [m.deviceId, m.label]),
+      );
+      if (!options.some(([v]) => v === chosenMic)) chosenMic = "";
+      fillSelect(micSel, options, chosenMic);
+      micSel.title = "Browser microphone";
+    } catch (err) {
+      fillSelect(micSel, [["", "No microphone found"]], "");
+      micSel.title = describeCaptureError(err).message;
+    }
+  }
+
+  function ackOf(state) {
+    const st = model.get("capture_stats") || {};
+    return st.capture === state.id ? st.last_seq : -1;
+  }
+
+  function beginCapture(id) {
+    // sawRunning: the session was seen running, so "not running" now means it ended.
+    const state = { id, handle: null, lastSent: -1, offset: 0, unsentS: 0, ended: false,
+                    sawRunning: false };
+    cap = state;
+    pageError = "";
+    showMessages();
+    // Called synchronously from the Start click: startCapture creates its AudioContext
+    // before its first await, inside the user gesture.
+    state.handle = startCapture({
+      deviceId: chosenMic || undefined,
+      chunkMs: CHUNK_MS,
+      onChunk: (pcm, meta) => sendChunk(state, pcm, meta),
+      onLevel: (level) => {
+        if (cap === state) drawLevel(level.dbfs);
+      },
+      onError: (err) => captureFailed(state, err),
+    });
+    state.handle.then(
+      () => {
+        if (!state.ended) listMics(); // device names are readable once permission is given
+      },
+      (err) => captureFailed(state, describeCaptureError(err)),
+    );
+    return state;
+  }
+
+  function sendChunk(state, pcm, meta) {
+    const offset = state.offset;
+    state.offset += meta.samples;
+    const unacked = ((meta.seq - ackOf(state)) * CHUNK_MS) / 1000;
+    if (unacked > MAX_UNACKED_S) {
+      state.unsentS += meta.samples / 16000; // the kernel fills this hole with silence
+    } else {
+      model.send(
+        { type: "audio", capture: state.id, seq: meta.seq, offset, samples: meta.samples,
+          capturedAt: meta.capturedAt, last: meta.last },
+        undefined,
+        [pcm],
+      );
+      state.lastSent = meta.seq;
+    }
+    if (cap === state) showBusy();
+  }
+
+  function captureFailed(state, err) {
+    if (state.ended) return;
+    pageError = `Audio input problem: ${err.message}`;
+    showMessages();
+    send({ type: "capture-error", capture: state.id, kind: err.kind, message: err.message });
+    endCapture(state);
+  }
+
+  // Stop capturing; resolves once the last (flushed) chunk has been sent, or after
+  // STOP_WAIT_MS if the browser never finishes opening the device.
+  function endCapture(state) {
+    state.ended = true;
+    if (cap === state) {
+      cap = null;
+      drawLevel(-100);
+      showLevel();
+    }
+    const stopped = state.handle.then((handle) => handle.stop()).catch(() => {});
+    return livetxTimeout(stopped, STOP_WAIT_MS).then(() => showBusy());
+  }
+
+  function showBusy() {
+    const st = model.get("capture_stats") || {};
+    let unacked = 0;
+    let queued = 0;
+    if (cap) unacked = (Math.max(0, cap.lastSent - ackOf(cap)) * CHUNK_MS) / 1000;
+    if (model.get("running") && st.capture && (!cap || st.capture === cap.id)) {
+      queued = st.backlog_s || 0;
+    }
+    const waiting = unacked + queued;
+    busyShown = busyShown ? waiting > BUSY_HIDE_S : waiting > BUSY_SHOW_S;
+    busy.hidden = !busyShown;
+    const what = unacked > queued ? "Kernel busy" : "Catching up";
+    let text = `${what} — ${waiting.toFixed(1)} s of audio waiting`;
+    text += unacked > queued
+      ? " (a running cell holds it back; it is kept and transcribed when the cell ends)"
+      : " (sending it to the provider)";
+    if (cap && cap.unsentS > 0) {
+      text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
+        `${MAX_UNACKED_S / 60} minutes`;
+      busy.hidden = false;
+    }
+    busy.textContent = text;
+    root.dataset.waiting = waiting.toFixed(1);
+  }
+
+  function showCapture() {
+    const running = model.get("running");
+    if (cap && running) cap.sawRunning = true;
+    // The session ended (Stop from code, an error, the provider closed): stop capturing.
+    if (cap && !running && cap.sawRunning) endCapture(cap);
+    showBusy();
+    showCounts();
+  }
+
   // -- DOM -> kernel --------------------------------------------------------------------
   const send = (message) => model.send(message);
-  start.addEventListener("click", () => send({ type: "start" }));
-  stop.addEventListener("click", () => send({ type: "stop" }));
+  start.addEventListener("click", () => {
+    pageError = "";
+    if (model.get("source_kind") !== "browser") {
+      send({ type: "start" });
+      showMessages();
+      return;
+    }
+    const problem = captureSupport();
+    if (problem) {
+      pageError = `Audio input problem: ${problem}`;
+      showMessages();
+      return;
+    }
+    if (cap) endCapture(cap);
+    const id = `${viewId}-${++captures}`;
+    beginCapture(id); // first: still inside the click
+    send({ type: "start", capture: id });
+  });
+  stop.addEventListener("click", async () => {
+    stop.disabled = true;
+    const state = cap;
+    if (state) await endCapture(state); // the last chunk goes out before "stop"
+    send({ type: "stop" });
+  });
+  micSel.addEventListener("change", () => {
+    chosenMic = micSel.value;
+  });
   pause.addEventListener("click", () =>
     send({ type: model.get("status") === "paused" ? "resume" : "pause" }),
   );
-  refresh.addEventListener("click", () => send({ type: "devices" }));
+  refresh.addEventListener("click", () => {
+    if (model.get("source_kind") === "browser") listMics();
+    else send({ type: "devices" });
+  });
   const setTrait = (name, value) => {
     model.set(name, value);
     model.save_changes();
@@ -352,7 +576,8 @@ function render({ model, el }) {
     ["change:level", showLevel],
     ["change:progress change:time_left", showProgress],
     ["change:needs_key change:key_env", showKey],
-    ["change:notice change:error", showMessages],
+    ["change:notice change:error change:source_kind change:running", showMessages],
+    ["change:running change:capture_stats", showCapture],
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
   ];
@@ -361,9 +586,19 @@ function render({ model, el }) {
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows ("tail")
 
+  const onDeviceChange = () => {
+    if (model.get("source_kind") === "browser") listMics();
+  };
+  const media = globalThis.navigator && navigator.mediaDevices;
+  if (media && media.addEventListener) media.addEventListener("devicechange", onDeviceChange);
+
   return () => {
     for (const [events, handler] of handlers) model.off(events, handler);
     model.off("msg:custom", onCustom);
+    if (media && media.removeEventListener) {
+      media.removeEventListener("devicechange", onDeviceChange);
+    }
+    if (cap) endCapture(cap); // the view is gone: release the microphone
   };
 }
 

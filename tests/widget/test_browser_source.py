@@ -1,0 +1,203 @@
+"""The browser microphone, kernel side: the page's messages (start with a capture id, numbered
+audio chunks with binary buffers, stop, capture errors) fed to the widget exactly as ipywidgets
+hands them over (``buffers`` are memoryviews), with a real session on the offline script
+engine. The page itself is tested in a real browser in ``tests/ui/``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from livetx_widgets import AudioDeviceError, BrowserMicrophone
+from livetx_widgets.errors import ConfigurationError
+
+CHUNK = 1600  # samples in the page's 100 ms chunks
+
+
+def tone(n_chunks: int) -> list[bytes]:
+    t = np.arange(n_chunks * CHUNK) / 16000
+    pcm = (0.1 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes()
+    return [pcm[i * 2 * CHUNK : (i + 1) * 2 * CHUNK] for i in range(n_chunks)]
+
+
+class Page:
+    """Sends what widget.js sends, through the widget's message handler."""
+
+    def __init__(self, widget, capture: str = "view1-1") -> None:
+        self.w = widget
+        self.capture = capture
+        self.t0 = time.time() * 1000
+
+    def msg(self, content: dict, buffers=()) -> None:
+        self.w._on_front_end_msg(self.w, content, [memoryview(b) for b in buffers])
+
+    def start(self) -> None:
+        self.msg({"type": "start", "capture": self.capture})
+
+    def chunk(self, seq: int, pcm: bytes, *, offset: int | None = None, capture=None) -> None:
+        self.msg(
+            {
+                "type": "audio", "capture": capture or self.capture, "seq": seq,
+                "offset": seq * CHUNK if offset is None else offset,
+                "samples": len(pcm) // 2, "capturedAt": self.t0 + 100 * (seq + 1),
+                "last": False,
+            },
+            [pcm],
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self.msg({"type": "stop"})
+
+
+@pytest.fixture
+def browser_widget(make_widget, h):
+    def make(**kwargs):
+        options = {
+            "provider": "local", "source": "browser", "local_engine": "script",
+            "local_options": {"script": h.script},
+        }  # fmt: skip
+        options.update(kwargs)
+        return make_widget(**options)
+
+    return make
+
+
+def test_chunks_from_the_page_are_transcribed_and_acknowledged(browser_widget, h):
+    w = browser_widget()
+    assert w.source_kind == "browser" and w.notice == ""
+    page = Page(w)
+    page.start()
+    assert w.rec.custom("start-result") == [{"type": "start-result", "capture": page.capture,
+                                             "ok": True}]  # fmt: skip
+    assert isinstance(w.session.source, BrowserMicrophone)
+    for seq, pcm in enumerate(tone(50)):  # 5 s, as fast as messages can go (a burst)
+        page.chunk(seq, pcm)
+    # The flusher acknowledges the highest chunk received.
+    assert h.wait_until(lambda: w.capture_stats.get("last_seq") == 49, 10)
+    assert w.capture_stats["capture"] == page.capture
+    page.stop()
+    assert w.wait(30)
+    assert w.status == "stopped" and w.error == ""
+    assert w.transcript.text == h.script_text  # both finals: nothing was lost at Stop
+    meta = w.metadata
+    assert meta.audio_sent_s == pytest.approx(5.0, abs=0.06)
+    stats = meta.raw["browser"]
+    assert stats["chunks"] == 50 and stats["gaps"] == 0 and stats["duplicates"] == 0
+    assert stats["received_s"] == 5.0 and meta.error is None
+    assert h.livetx_threads() == []
+
+
+def test_a_lost_chunk_becomes_silence_and_a_repeat_is_dropped(browser_widget, h):
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    chunks = tone(50)
+    for seq, pcm in enumerate(chunks):
+        if seq in (20, 21, 22):
+            continue  # lost on the way
+        page.chunk(seq, pcm)
+        if seq == 30:
+            page.chunk(30, pcm)  # delivered twice
+    page.stop()
+    assert w.wait(30)
+    stats = w.metadata.raw["browser"]
+    assert stats["gaps"] == 1 and stats["gap_s"] == pytest.approx(0.3)
+    assert stats["duplicates"] == 1
+    # The clock is kept: 4.7 s of audio arrived, 5.0 s went to the provider.
+    assert w.metadata.audio_sent_s == pytest.approx(5.0, abs=0.06)
+    assert w.transcript.text == h.script_text
+    assert w.capture_stats["gap_s"] == pytest.approx(0.3)
+
+
+def test_audio_of_another_capture_is_refused(browser_widget, h):
+    w = browser_widget()
+    page = Page(w, "viewA-1")
+    page.start()
+    other = Page(w, "viewB-1")
+    other.chunk(0, tone(1)[0])
+    assert w.rec.custom("capture-stop") == [{"type": "capture-stop", "capture": "viewB-1"}]
+    assert w.session.source.stats()["chunks"] == 0
+    page.chunk(0, tone(1)[0])
+    assert w.session.source.stats()["chunks"] == 1
+    w.stop(5)
+
+
+def test_start_from_code_asks_the_page_and_binds_the_first_capture(browser_widget, h):
+    w = browser_widget()
+    w.start()
+    assert [m["type"] for m in w.rec.custom("capture")] == ["capture"]
+    first, second = Page(w, "v1-1"), Page(w, "v2-1")  # the widget shown twice
+    first.chunk(0, tone(1)[0])
+    second.chunk(0, tone(1)[0])
+    assert [m["capture"] for m in w.rec.custom("capture-stop")] == ["v2-1"]
+    assert w.session.source.stats()["chunks"] == 1
+    w.stop(5)
+
+
+def test_stop_from_code_transcribes_what_is_queued(browser_widget, h):
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    for seq, pcm in enumerate(tone(50)):
+        page.chunk(seq, pcm)
+    transcript = w.stop()
+    assert transcript.text == h.script_text
+    assert w.status == "stopped" and not w.running
+    assert w.metadata.audio_sent_s == pytest.approx(5.0, abs=0.06)
+
+
+def test_a_capture_error_ends_the_session_in_plain_words(browser_widget, h):
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    page.chunk(0, tone(1)[0])
+    message = "Microphone permission was denied. Allow the microphone for this page."
+    page.msg({"type": "capture-error", "capture": page.capture, "kind": "denied",
+              "message": message})  # fmt: skip
+    assert w.wait(30)
+    assert isinstance(w.session.error, AudioDeviceError)
+    assert w.status == "error"
+    assert w.error == f"Audio input problem: {message}"
+
+
+def test_start_that_fails_says_so_to_the_page(browser_widget, monkeypatch):
+    w = browser_widget(provider="deepgram")  # no key anywhere
+    assert w.needs_key
+    page = Page(w)
+    page.start()
+    assert w.rec.custom("start-result")[-1]["ok"] is False
+    assert "No API key for deepgram" in w.error
+
+
+def test_malformed_audio_messages_are_ignored(browser_widget):
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    pcm = tone(1)[0]
+    page.msg({"type": "audio", "capture": page.capture, "seq": "x"}, [pcm])
+    page.msg({"type": "audio", "capture": page.capture, "seq": -1}, [pcm])
+    page.msg({"type": "audio", "capture": page.capture, "seq": 0}, [])
+    page.msg({"type": "audio", "capture": page.capture, "seq": 0}, [bytes(64000)])  # too big
+    assert w.session.source.stats()["chunks"] == 0
+    page.msg({"type": "audio", "capture": page.capture, "seq": 0, "offset": "?"}, [pcm])
+    assert w.session.source.stats()["chunks"] == 1  # offset unknown: assumed contiguous
+    w.stop(5)
+
+
+def test_a_browser_microphone_object_is_the_browser_source(make_widget):
+    mic = BrowserMicrophone(max_backlog_s=30)
+    w = make_widget(provider="local", source=mic, local_engine="script",
+                    local_options={"script": {"text": "hi"}})  # fmt: skip
+    assert w.source_kind == "browser"
+    Page(w).start()
+    assert w.session.source is mic
+    w.stop(5)
+
+
+def test_receive_checks_its_arguments():
+    mic = BrowserMicrophone()
+    with pytest.raises(ConfigurationError):
+        mic.receive(b"\0\0", seq=-1)
