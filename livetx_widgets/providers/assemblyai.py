@@ -22,7 +22,6 @@ from typing import Any
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
-    ConnectionLostError,
     LivetxError,
     ProviderError,
 )
@@ -46,6 +45,7 @@ from .endpoint import (
     clean_key,
     parse_body,
     short,
+    transport_close,
 )
 from .options import (
     boolean,
@@ -319,18 +319,8 @@ class AssemblyAICodec(ProviderCodec):
 
     def close_error(self, code: int | None, reason: str) -> LivetxError | None:
         reason = reason or ""
-        if code == 1000 or (code == 1005 and self.finished):
-            return None
-        if code is None or code in (1001, 1005, 1006, 1012, 1013):
-            said = "without a close frame" if code is None else f"with code {code}"
-            return ConnectionLostError(
-                f"The connection to AssemblyAI was lost ({said}"
-                + (f": {short(reason)}" if reason else "")
-                + "). Reconnecting usually helps.",
-                code=code,
-                reason=reason or None,
-            )
-        return self._explain(code, reason)
+        handled, error = transport_close(LABEL, code, reason, self.finished)
+        return error if handled else self._explain(code, reason)
 
     def error_from_event(self, event: ProviderErrorEvent) -> LivetxError:
         code = event.code

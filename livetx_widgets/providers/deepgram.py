@@ -20,7 +20,6 @@ from typing import Any
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
-    ConnectionLostError,
     LivetxError,
     ProviderError,
 )
@@ -46,6 +45,7 @@ from .endpoint import (
     get_header,
     parse_body,
     short,
+    transport_close,
 )
 from .options import (
     any_of,
@@ -323,18 +323,8 @@ class DeepgramCodec(ProviderCodec):
 
     def close_error(self, code: int | None, reason: str) -> LivetxError | None:
         reason = reason or ""
-        if code == 1000 or (code == 1005 and self.finished):
-            return None
-        if code is None or code in (1001, 1005, 1006, 1012, 1013):
-            said = "without a close frame" if code is None else f"with code {code}"
-            return ConnectionLostError(
-                f"The connection to Deepgram was lost ({said}"
-                + (f": {short(reason)}" if reason else "")
-                + "). Reconnecting usually helps.",
-                code=code,
-                reason=reason or None,
-            )
-        return self._closing_error(code, reason)
+        handled, error = transport_close(LABEL, code, reason, self.finished)
+        return error if handled else self._closing_error(code, reason)
 
     def _closing_error(self, code: int | str | None, reason: str) -> ProviderError:
         """The typed error for a close (or a ``Closing`` error frame) with reason ``reason``."""

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .. import __version__
-from ..errors import AuthenticationError, ConfigurationError
+from ..errors import AuthenticationError, ConfigurationError, ConnectionLostError, LivetxError
 from .base import redact_url
 
 USER_AGENT = f"livetx-widgets/{__version__}"
@@ -101,6 +101,33 @@ def get_header(headers: Mapping[str, str] | None, name: str) -> str | None:
         if isinstance(key, str) and key.lower() == wanted:
             return value if isinstance(value, str) else str(value)
     return None
+
+
+#: Close codes that say the link failed (going away, no status, abnormal, restart, try again
+#: later), not that the provider refused anything: the same for both protocols.
+TRANSPORT_CLOSE_CODES = frozenset({1001, 1005, 1006, 1012, 1013})
+
+
+def transport_close(
+    label: str, code: int | None, reason: str, finished: bool
+) -> tuple[bool, LivetxError | None]:
+    """``(handled, error)`` for the closes both protocols share.
+
+    A normal close (1000, or 1005 after the terminal message) is handled with no error; a
+    dropped link (no close frame, or a transport code) is a ``ConnectionLostError`` worth a
+    reconnect. Anything else is the provider's own code: ``handled`` is false.
+    """
+    if code == 1000 or (code == 1005 and finished):
+        return True, None
+    if code is None or code in TRANSPORT_CLOSE_CODES:
+        said = "without a close frame" if code is None else f"with code {code}"
+        detail = f": {short(reason)}" if reason else ""
+        return True, ConnectionLostError(
+            f"The connection to {label} was lost ({said}{detail}). Reconnecting usually helps.",
+            code=code,
+            reason=reason or None,
+        )
+    return False, None
 
 
 def short(value: Any, limit: int = 300) -> str:
