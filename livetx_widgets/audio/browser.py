@@ -12,12 +12,17 @@ no audio and keep the transcript's clock equal to the capture clock:
 
 * every chunk carries ``seq`` (0, 1, 2, ... per capture) and ``offset``, the index of its
   first sample in the capture stream (16 kHz);
-* a chunk whose ``offset`` lies past the end of what was received means audio went missing:
-  the hole is filled with silence of exactly that length, so every later sample keeps its
-  place on the capture clock (the transcript's times stay right), and the hole is counted
-  (``gaps``, ``gap_s``);
-* a chunk already received (``seq`` not above the last) is dropped and counted
-  (``duplicates``); a chunk that overlaps what was received is trimmed to the new part;
+* chunks are queued in ``seq`` order, not arrival order: the kernel does not keep the
+  order of widget messages around a busy cell (ipykernel 7.4 handled the newest chunks of a
+  burst before its oldest), so a chunk that comes early is held until the ones before it
+  arrive (``reordered`` counts them);
+* a chunk that never comes (given up on after ``reorder_wait_s``, or at ``end()``) becomes
+  silence of exactly its length (from the next chunk's ``offset``), so every later sample
+  keeps its place on the capture clock and the transcript's times stay right; the hole is
+  counted (``gaps``, ``gap_s``), and the chunk, should it still come, is dropped
+  (``too_late``);
+* a chunk already received is dropped and counted (``duplicates``); a chunk that overlaps
+  what was received is trimmed to the new part;
 * audio that arrives late in a burst still lands at its own offset, so its timestamps are the
   ones it was spoken at. ``timeline`` keeps (stream second, capture time, arrival time) per
   chunk, bounded, so ``captured_at(t)`` maps a transcript time back to the wall clock of the
@@ -41,6 +46,11 @@ from .queued import QueueSource
 
 #: Chunks remembered in ``timeline`` (one hour of 100 ms chunks): bounded memory.
 TIMELINE_CHUNKS = 36_000
+#: How long chunks that came early wait for a missing earlier one before silence takes its
+#: place. Only a chunk that never comes costs this wait; out-of-order delivery (measured on
+#: ipykernel 7.4 after a busy cell: the burst's newest chunks handled before its oldest)
+#: resolves within the same burst.
+REORDER_WAIT_S = 3.0
 
 
 class BrowserMicrophone(QueueSource):
@@ -56,7 +66,18 @@ class BrowserMicrophone(QueueSource):
     ``stats()`` has the counters the widget and ``metadata.raw["browser"]`` report.
     """
 
-    def __init__(self, *, chunk_ms: int = 50, max_backlog_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        *,
+        chunk_ms: int = 50,
+        max_backlog_s: float = 600.0,
+        reorder_wait_s: float = REORDER_WAIT_S,
+    ) -> None:
+        if not isinstance(reorder_wait_s, (int, float)) or not reorder_wait_s >= 0:
+            raise ConfigurationError(
+                f"reorder_wait_s must be a number of seconds >= 0, got {reorder_wait_s!r}"
+            )
+        self.reorder_wait_s = float(reorder_wait_s)
         self._seq_lock = threading.Lock()
         super().__init__(sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, max_backlog_s=max_backlog_s)
 
@@ -64,12 +85,20 @@ class BrowserMicrophone(QueueSource):
         # Called by QueueSource with its own locks held (construction, start after stop):
         # taking _seq_lock here could deadlock with receive(), which takes them inside it.
         super()._reset()
-        self._last_seq = -1
+        self._next_seq = 0  # the chunk that comes next in order
+        self._max_seq = -1  # the highest chunk received (the page's ack)
+        self._held: dict[int, tuple[bytes, int | None, float | None, float]] = {}
+        self._hole_seq = -1  # the missing chunk the held ones wait for...
+        self._hole_since = 0.0  # ...since this monotonic time
+        self._skipped: set[int] = set()  # chunks given up on (silence took their place)
         self._next_offset = 0  # capture-stream sample that the next chunk should start at
         self._chunks = 0
         self._gaps = 0
         self._gap_samples = 0
         self._duplicates = 0
+        self._reordered = 0
+        self._too_late = 0
+        self._last_gap: dict[str, float] | None = None
         self._failure: AudioDeviceError | None = None
         self._timeline: deque[tuple[float, float | None, float]] = deque(
             maxlen=TIMELINE_CHUNKS
@@ -87,54 +116,94 @@ class BrowserMicrophone(QueueSource):
         offset: int | None = None,
         captured_at: float | None = None,
     ) -> str:
-        """Queue one numbered chunk; returns ``"ok"``, ``"gap"`` (silence was inserted before
-        it), ``"duplicate"`` (dropped) or ``"ignored"`` (after ``end()``/``stop()``).
+        """Queue one numbered chunk. Returns what became of it:
+
+        ``"ok"`` (queued, with any held chunks it unblocked), ``"held"`` (an earlier chunk is
+        still missing: kept until it comes or ``reorder_wait_s`` passes), ``"duplicate"``
+        (already had it: dropped), ``"late"`` (its place was already filled with silence:
+        dropped) or ``"ignored"`` (after ``end()``/``stop()``).
 
         Args:
             pcm: 16 kHz mono s16le bytes (an odd trailing byte is dropped).
             seq: the chunk's number in this capture, from 0.
             offset: index of its first sample in the capture stream; ``None`` assumes it
-                follows the last chunk received (gaps then cannot be measured).
+                follows the chunk before it (a hole then cannot be measured).
             captured_at: when its last sample was captured (Unix seconds, browser clock).
         """
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise ConfigurationError(f"seq must be an int >= 0, got {seq!r}")
         data = bytes(pcm)
         data = data[: len(data) - len(data) % SAMPLE_WIDTH]
-        n = len(data) // SAMPLE_WIDTH
         now = time.time()
         with self._seq_lock:
             if self._ended or self._stopped:
                 return "ignored"
-            if seq <= self._last_seq:
+            if seq < self._next_seq or seq in self._held:
+                if seq in self._skipped:
+                    self._too_late += 1
+                    return "late"
                 self._duplicates += 1
                 return "duplicate"
-            start = self._next_offset if offset is None else int(offset)
-            result = "ok"
-            if start > self._next_offset:  # audio went missing: keep the clock with silence
-                hole = start - self._next_offset
-                self.push(bytes(hole * SAMPLE_WIDTH))
-                self._gaps += 1
-                self._gap_samples += hole
-                result = "gap"
-            elif start < self._next_offset:  # overlaps what we have: keep the new part only
-                skip = min(n, self._next_offset - start)
-                data = data[skip * SAMPLE_WIDTH :]
-                start += skip
-                n -= skip
-            if data:
-                self.push(data)
-            self._last_seq = seq
-            self._next_offset = max(self._next_offset, start + n)
-            self._chunks += 1
-            self._timeline.append((self._next_offset / SAMPLE_RATE, captured_at, now))
             if captured_at is not None:
                 delay = now - captured_at
                 self._min_delay = delay if self._min_delay is None else min(self._min_delay,
                                                                            delay)  # fmt: skip
                 self._last_delay = delay - self._min_delay
                 self._max_delay = max(self._max_delay, self._last_delay)
-            return result
+            if seq < self._max_seq:
+                self._reordered += 1  # a later chunk came first
+            self._max_seq = max(self._max_seq, seq)
+            self._held[seq] = (data, offset, captured_at, now)
+            self._release(force=False)
+            return "held" if seq in self._held else "ok"
+
+    def _release(self, *, force: bool) -> None:
+        """Queue held chunks in order; give up on a missing one after ``reorder_wait_s``
+        (or at once with ``force``), letting silence take its place. ``_seq_lock`` held."""
+        while self._held:  # bounded: each pass queues one held chunk or skips one hole
+            if self._next_seq in self._held:
+                self._queue(*self._held.pop(self._next_seq))
+                self._next_seq += 1
+                continue
+            if self._hole_seq != self._next_seq:
+                self._hole_seq, self._hole_since = self._next_seq, time.monotonic()
+            if not force and time.monotonic() - self._hole_since < self.reorder_wait_s:
+                return
+            nxt = min(self._held)
+            self._skipped.update(range(self._next_seq, nxt))
+            self._next_seq = nxt  # the offset jump of the next chunk becomes silence
+
+    def _queue(self, data: bytes, offset: int | None, captured_at: float | None,
+               received_at: float) -> None:  # fmt: skip
+        """Put one in-order chunk in the queue at its place on the capture clock."""
+        n = len(data) // SAMPLE_WIDTH
+        start = self._next_offset if offset is None else int(offset)
+        if start > self._next_offset:  # audio went missing: keep the clock with silence
+            hole = start - self._next_offset
+            self.push(bytes(hole * SAMPLE_WIDTH))
+            self._gaps += 1
+            self._gap_samples += hole
+            self._last_gap = {
+                "seq": self._next_seq, "at_s": self._next_offset / SAMPLE_RATE,
+                "length_s": hole / SAMPLE_RATE,
+            }  # fmt: skip
+        elif start < self._next_offset:  # overlaps what we have: keep the new part only
+            skip = min(n, self._next_offset - start)
+            data = data[skip * SAMPLE_WIDTH :]
+            start += skip
+            n -= skip
+        if data:
+            self.push(data)
+        self._next_offset = max(self._next_offset, start + n)
+        self._chunks += 1
+        self._timeline.append((self._next_offset / SAMPLE_RATE, captured_at, received_at))
+
+    def end(self) -> None:
+        """No more audio: held chunks are queued (holes become silence), then read drains."""
+        with self._seq_lock:
+            if not (self._ended or self._stopped):
+                self._release(force=True)
+        super().end()
 
     def fail(self, message: str) -> None:
         """The page's capture broke: the next ``read`` raises ``AudioDeviceError(message)``."""
@@ -147,8 +216,11 @@ class BrowserMicrophone(QueueSource):
         failure = self._failure
         if failure is not None:
             raise failure
+        if self._held:  # a hole nothing else will resolve (no more chunks coming)
+            with self._seq_lock:
+                self._release(force=False)
         if timeout is None:
-            timeout = 0.5  # wake up now and then to notice fail()
+            timeout = 0.5  # wake up now and then to notice fail() and held chunks
         return super().read(timeout)
 
     # -- what the widget shows --------------------------------------------------------------
@@ -156,7 +228,7 @@ class BrowserMicrophone(QueueSource):
     def last_seq(self) -> int:
         """The highest chunk number received (-1 before the first): the page's ack."""
         with self._seq_lock:
-            return self._last_seq
+            return self._max_seq
 
     def captured_at(self, stream_s: float) -> float | None:
         """When the audio at ``stream_s`` seconds of the capture stream was captured (Unix
@@ -181,16 +253,21 @@ class BrowserMicrophone(QueueSource):
 
         ``late_s`` is how much later than the earliest chunk the newest one arrived, clock
         offset between browser and kernel removed (a burst after a busy cell shows here);
-        ``max_late_s`` is the worst seen.
+        ``max_late_s`` is the worst seen. ``last_gap`` says where the latest hole was (the
+        chunk after it, the stream second it starts at, its length).
         """
         with self._seq_lock:
             out = {
                 "chunks": self._chunks,
-                "last_seq": self._last_seq,
+                "last_seq": self._max_seq,
                 "received_s": round(self._next_offset / SAMPLE_RATE, 3),
                 "gaps": self._gaps,
                 "gap_s": round(self._gap_samples / SAMPLE_RATE, 3),
                 "duplicates": self._duplicates,
+                "reordered": self._reordered,
+                "held": len(self._held),
+                "too_late": self._too_late,
+                "last_gap": None if self._last_gap is None else dict(self._last_gap),
                 "late_s": round(self._last_delay, 3),
                 "max_late_s": round(self._max_delay, 3),
             }

@@ -201,6 +201,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.source_label = repr(source) if kind == "custom" else ""
         self.source_kind = kind
         self.on_msg(self._on_front_end_msg)
+        _keep_front_end_route(self.comm)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -587,6 +588,23 @@ def _stop_sessions_at_exit() -> None:
 _register_atexit = getattr(threading, "_register_atexit", None)
 if _register_atexit is not None:  # CPython >= 3.9
     _register_atexit(_stop_sessions_at_exit)
+
+
+def _keep_front_end_route(comm: Any) -> None:
+    """Handle this widget's messages where the front end sends them (ipykernel >= 7).
+
+    JupyterLab >= 4.4 sends each widget's messages on a kernel *subshell* (its own thread),
+    so they are handled while a cell runs. But ipykernel 7.4 re-routes a comm's incoming
+    messages to the subshell its last *outgoing* message came from, and this widget's
+    updates come from the flusher thread, whose parent is the main shell: measured, the
+    browser's audio then alternated between the main shell (held back by a running cell)
+    and the subshell, and arrived out of order. Keeping the front end's choice makes the
+    audio flow during a busy cell wherever subshells exist; elsewhere (ipykernel 6, front
+    ends without subshells) it waits for the cell and arrives as a burst, which the
+    BrowserMicrophone puts back in order either way.
+    """
+    if comm is not None and hasattr(comm, "_reply_subshell_for"):
+        comm._reply_subshell_for = lambda _data, default: default
 
 
 def _source_kind(source: Any, file: Any) -> tuple[str, str]:

@@ -41,13 +41,43 @@ def test_a_hole_is_filled_with_silence_of_its_length():
     mic = BrowserMicrophone()
     mic.start()
     mic.receive(ramp(1600), seq=0, offset=0)
-    assert mic.receive(ramp(1600, 4800), seq=3, offset=4800) == "gap"
-    got = drain(mic)
+    assert mic.receive(ramp(1600, 4800), seq=3, offset=4800) == "held"
+    got = drain(mic)  # end(): the missing chunks will not come; silence takes their place
     assert len(got) == 6400
     assert (got[1600:4800] == 0).all() and got[4800] == 4801
     stats = mic.stats()
     assert stats["gaps"] == 1 and stats["gap_s"] == 0.2 and stats["last_seq"] == 3
+    assert stats["last_gap"] == {"seq": 3, "at_s": 0.1, "length_s": 0.2}
 
+
+def test_chunks_are_queued_in_order_whatever_order_they_come_in():
+    mic = BrowserMicrophone()
+    mic.start()
+    order = [0, 1, 5, 6, 2, 3, 7, 4, 8, 9]  # a burst handled newest-first in places
+    results = [mic.receive(ramp(1600, s * 1600), seq=s, offset=s * 1600) for s in order]
+    assert results == ["ok", "ok", "held", "held", "ok", "ok", "held", "ok", "ok", "ok"]
+    assert drain(mic).tobytes() == ramp(16000)
+    stats = mic.stats()
+    assert stats["gaps"] == 0 and stats["reordered"] == 3 and stats["held"] == 0
+
+
+def test_a_chunk_that_never_comes_is_given_up_after_the_wait():
+    mic = BrowserMicrophone(reorder_wait_s=0.2)
+    mic.start()
+    mic.receive(ramp(1600), seq=0, offset=0)
+    mic.receive(ramp(1600, 3200), seq=2, offset=3200)
+    assert mic.read(timeout=0.05) is not None  # seq 0 (two 50 ms chunks)
+    assert mic.read(timeout=0.05) is not None
+    assert mic.read(timeout=0.05) == b""  # seq 2 waits for seq 1
+    got = b""
+    for _ in range(100):  # bounded: the wait is 0.2 s, reads wait up to 0.05 s
+        got += mic.read(timeout=0.05) or b""
+        if len(got) >= 6400:
+            break
+    samples = np.frombuffer(got, "<i2")
+    assert (samples[:1600] == 0).all() and samples[1600] == 3201
+    assert mic.receive(ramp(1600, 1600), seq=1, offset=1600) == "late"
+    assert mic.stats()["too_late"] == 1 and mic.stats()["gaps"] == 1
 
 def test_repeats_are_dropped_and_overlaps_trimmed():
     mic = BrowserMicrophone()

@@ -105,11 +105,27 @@ def test_a_lost_chunk_becomes_silence_and_a_repeat_is_dropped(browser_widget, h)
     assert w.wait(30)
     stats = w.metadata.raw["browser"]
     assert stats["gaps"] == 1 and stats["gap_s"] == pytest.approx(0.3)
-    assert stats["duplicates"] == 1
+    assert stats["duplicates"] == 1 and stats["too_late"] == 0
     # The clock is kept: 4.7 s of audio arrived, 5.0 s went to the provider.
     assert w.metadata.audio_sent_s == pytest.approx(5.0, abs=0.06)
     assert w.transcript.text == h.script_text
     assert w.capture_stats["gap_s"] == pytest.approx(0.3)
+
+
+def test_chunks_handled_out_of_order_are_put_back_in_order(browser_widget, h):
+    """What ipykernel 7.4 does after a busy cell: the burst's newest chunks first."""
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    chunks = tone(50)
+    order = [*range(0, 20), *range(35, 50), *range(20, 35)]
+    for seq in order:
+        page.chunk(seq, chunks[seq])
+    page.stop()
+    assert w.wait(30)
+    stats = w.metadata.raw["browser"]
+    assert stats["gaps"] == 0 and stats["reordered"] == 15 and stats["duplicates"] == 0
+    assert w.transcript.text == h.script_text
 
 
 def test_audio_of_another_capture_is_refused(browser_widget, h):

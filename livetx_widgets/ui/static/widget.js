@@ -340,10 +340,12 @@ function render({ model, el }) {
   }
 
   function showKey() {
-    const needs = model.get("needs_key");
-    keyRow.hidden = !needs;
+    // Also after a refused key (the provider or a `livetx serve --api-key` said no), so that
+    // another key can be pasted without touching the code.
+    const refused = model.get("error").startsWith("API key refused") && !model.get("running");
+    keyRow.hidden = !(model.get("needs_key") || refused);
     const env = model.get("key_env");
-    keyLabel.textContent = "API key";
+    keyLabel.textContent = refused ? "Another key" : "API key";
     keyHint.textContent = `kept in the kernel's memory only${env ? ` · or set ${env}` : ""}`;
   }
 
@@ -575,7 +577,7 @@ function render({ model, el }) {
     ["change:status change:status_text change:session_id change:elapsed change:running", showStatus],
     ["change:level", showLevel],
     ["change:progress change:time_left", showProgress],
-    ["change:needs_key change:key_env", showKey],
+    ["change:needs_key change:key_env change:error change:running", showKey],
     ["change:notice change:error change:source_kind change:running", showMessages],
     ["change:running change:capture_stats", showCapture],
     ["change:partial change:n_finals", showPartial],
