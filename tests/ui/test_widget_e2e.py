@@ -93,6 +93,7 @@ def shot(h, page, name: str):
     h.ARTIFACTS.mkdir(parents=True, exist_ok=True)
     widget = page.locator(f"{NB} .livetx").first
     widget.scroll_into_view_if_needed()
+    page.mouse.move(1, 1)  # no hover effect on the last button clicked
     path = h.ARTIFACTS / f"{name}.png"
     widget.screenshot(path=str(path))
     h.screenshot(page, f"{name}-page")
@@ -148,7 +149,11 @@ def test_browser_microphone_transcribes_in_the_page_and_the_kernel(jupyter, page
         arg=f"{CSS} .livetx-meter-fill", timeout=15_000,
     )  # fmt: skip
     wait_final_with(page, WORDS)
-    if jupyter.kind == "lab":
+    if jupyter.kind == "lab":  # the next loop's partial under the first final
+        page.wait_for_function(
+            "(sel) => document.querySelector(sel).textContent.trim().length > 12",
+            arg=f"{CSS} .livetx-partial", timeout=20_000,
+        )  # fmt: skip
         shot(h, page, "widget-live")
     seen = page.evaluate("window.__livetx")
     assert seen["partials"], "no partial was shown before the final"
@@ -401,7 +406,7 @@ def test_denied_microphone_is_said_in_the_widget(lab_server, launch_chromium, sp
         error = widget.locator(".livetx-error")
         expect(error).to_contain_text("Microphone permission was denied", timeout=20_000)
         wait_status(page, "^Error", 20)
-        got = h.kernel_eval(lab_server, nb, "type(w.last_error).__name__, w.running")
+        got = h.kernel_eval(lab_server, nb, "[type(w.last_error).__name__, w.running]")
         assert got == ["AudioDeviceError", False]
     finally:
         context.close()
