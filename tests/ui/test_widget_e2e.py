@@ -307,6 +307,24 @@ def test_without_subshells_a_busy_cell_queues_audio_and_the_backlog_drains(lab_s
             context.close()
 
 
+def test_start_from_code_records_from_the_page(lab_server, page, h):
+    """``w.start()`` in a cell: the kernel asks the page to capture (no Start click; the page
+    has had the user's keystrokes, which is what browsers require before audio starts)."""
+    from playwright.sync_api import expect
+
+    nb = show_widget(page, h, lab_server, "e2e-start-from-code.ipynb", BROWSER_WIDGET)
+    widget = page.locator(f"{NB} .livetx").first
+    h.add_cell(page, "w.start()")
+    page.keyboard.press("Shift+Enter")
+    wait_status(page, "^Live", 60)
+    wait_final_with(page, WORDS[:1])
+    expect(widget.locator(".livetx-error")).to_be_hidden()
+    widget.locator(".livetx-stop").click()
+    wait_status(page, "^Stopped", 30)
+    stats = h.kernel_eval(lab_server, nb, "w.metadata.raw['browser']")
+    assert stats["chunks"] > 30 and stats["gaps"] == 0, stats
+
+
 def test_kernel_microphone_in_the_browser(lab_server, page, h, pulse_mic, short_wav):
     from playwright.sync_api import expect
 

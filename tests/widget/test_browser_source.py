@@ -217,3 +217,28 @@ def test_receive_checks_its_arguments():
     mic = BrowserMicrophone()
     with pytest.raises(ConfigurationError):
         mic.receive(b"\0\0", seq=-1)
+
+
+def test_the_front_end_module_carries_the_capture_code(make_widget):
+    w = make_widget(provider="local", source="browser")
+    esm = w._esm
+    assert "export async function startCapture" in esm and "export default { render }" in esm
+    assert esm.index("startCapture") < esm.index("function render")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ipykernel.comm.Comm, on purpose
+def test_messages_stay_on_the_front_ends_subshell():
+    """ipykernel 7 routes a comm's incoming messages to the subshell of its last outgoing one
+    (the flusher's: the main shell, blocked by a running cell); the widget keeps the front
+    end's choice instead."""
+    comm_mod = pytest.importorskip("ipykernel.comm")
+    from livetx_widgets.ui.widget import _keep_front_end_route
+
+    comm = comm_mod.Comm(target_name="livetx-test", primary=True)  # no kernel: nothing sent
+    if not hasattr(comm, "_reply_subshell_for"):
+        pytest.skip("this ipykernel routes no comm messages to subshells")
+    comm._reply_subshell_id = None  # the last outgoing message came from the main shell
+    assert comm._reply_subshell_for({}, "front-end-subshell") is None  # what ipykernel does
+    _keep_front_end_route(comm)
+    assert comm._reply_subshell_for({}, "front-end-subshell") == "front-end-subshell"
+    _keep_front_end_route(None)  # a closed widget has no comm
