@@ -60,7 +60,8 @@ class BrowserMicrophone(QueueSource):
     for each chunk of 16 kHz mono s16le; ``end()`` when the page stopped capturing (what is
     queued is still read); ``fail(message)`` when the page's capture broke, which ends the
     session with an ``AudioDeviceError`` carrying that message. Plain ``push`` still works
-    for audio without sequence numbers.
+    for audio without sequence numbers (``sample_rate`` is its default rate; ``receive``
+    always takes 16 kHz).
 
     ``backlog_s`` is what the widget shows when the kernel falls behind the browser;
     ``stats()`` has the counters the widget and ``metadata.raw["browser"]`` report.
@@ -69,6 +70,7 @@ class BrowserMicrophone(QueueSource):
     def __init__(
         self,
         *,
+        sample_rate: int = SAMPLE_RATE,
         chunk_ms: int = 50,
         max_backlog_s: float = 600.0,
         reorder_wait_s: float = REORDER_WAIT_S,
@@ -79,7 +81,7 @@ class BrowserMicrophone(QueueSource):
             )
         self.reorder_wait_s = float(reorder_wait_s)
         self._seq_lock = threading.Lock()
-        super().__init__(sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, max_backlog_s=max_backlog_s)
+        super().__init__(sample_rate=sample_rate, chunk_ms=chunk_ms, max_backlog_s=max_backlog_s)
 
     def _reset(self) -> None:
         # Called by QueueSource with its own locks held (construction, start after stop):
@@ -180,7 +182,7 @@ class BrowserMicrophone(QueueSource):
         start = self._next_offset if offset is None else int(offset)
         if start > self._next_offset:  # audio went missing: keep the clock with silence
             hole = start - self._next_offset
-            self.push(bytes(hole * SAMPLE_WIDTH))
+            self.push(bytes(hole * SAMPLE_WIDTH), sample_rate=SAMPLE_RATE)
             self._gaps += 1
             self._gap_samples += hole
             self._last_gap = {
@@ -193,7 +195,7 @@ class BrowserMicrophone(QueueSource):
             start += skip
             n -= skip
         if data:
-            self.push(data)
+            self.push(data, sample_rate=SAMPLE_RATE)  # receive() is always 16 kHz
         self._next_offset = max(self._next_offset, start + n)
         self._chunks += 1
         self._timeline.append((self._next_offset / SAMPLE_RATE, captured_at, received_at))
