@@ -140,3 +140,47 @@ def test_livetx_console_script_is_installed():
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "transcribe" in out.stdout and "serve" in out.stdout
     assert time.monotonic() - started < 30
+
+
+def test_on_a_tty_partials_rewrite_one_line_and_finals_stay(short_wav):
+    """On a terminal, each partial rewrites the current line; a final replaces it for good."""
+    import pty
+    import select
+
+    with LocalServer(engine="script", script=SCRIPT, rate_limit=False) as srv:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [*LIVETX, "transcribe", "--provider", "deepgram", "--url", srv.url,
+             "--file", str(short_wav)],
+            stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        os.close(follower)
+        output = b""
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:  # bounded: ends at EOF or the deadline
+                ready, _, _ = select.select([leader], [], [], 1.0)
+                if not ready:
+                    if proc.poll() is not None:
+                        break
+                    continue
+                try:
+                    data = os.read(leader, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                output += data
+            proc.wait(timeout=15)
+        finally:
+            os.close(leader)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0
+    text = output.decode()
+    assert "\r\x1b[KFirst sentence" in text  # a partial rewriting the line
+    # What the terminal ends up showing, line by line (the pty turns "\n" into "\r\n").
+    lines = [part.strip() for part in text.replace("\x1b[K", "").replace("\r", "\n").split("\n")]
+    assert "[00:00.3] First sentence here." in lines
+    assert "[00:02.0] And a second one." in lines
