@@ -1,4 +1,4 @@
-"""The ``livetx`` command: ``livetx transcribe`` and ``livetx serve``.
+"""The ``livetx`` command: ``livetx transcribe``, ``livetx serve`` and ``livetx demo``.
 
 Each subcommand is a pair of functions, ``_add_<name>_parser(subparsers)`` that declares its
 flags and ``_cmd_<name>(args) -> int`` that runs it, registered in ``SUBCOMMANDS``. Heavy
@@ -109,8 +109,18 @@ def _add_transcribe_parser(subparsers) -> None:
     add_parser(subparsers)
 
 
+def _add_demo_parser(subparsers) -> None:
+    from .terminal import add_demo_parser
+
+    add_demo_parser(subparsers)
+
+
 #: name -> function adding its parser.
-SUBCOMMANDS = {"transcribe": _add_transcribe_parser, "serve": _add_serve_parser}
+SUBCOMMANDS = {
+    "transcribe": _add_transcribe_parser,
+    "serve": _add_serve_parser,
+    "demo": _add_demo_parser,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -184,3 +184,13 @@ def test_on_a_tty_partials_rewrite_one_line_and_finals_stay(short_wav):
     lines = [part.strip() for part in text.replace("\x1b[K", "").replace("\r", "\n").split("\n")]
     assert "[00:00.3] First sentence here." in lines
     assert "[00:02.0] And a second one." in lines
+
+
+@pytest.mark.slow
+def test_demo_transcribes_the_bundled_recording_offline(capsys):
+    from livetx_widgets.server.wer import wer
+
+    assert main(["demo"]) == 0
+    out, err = capsys.readouterr()
+    assert wer("I do. I think that America do it very well.", out.split("] ", 1)[-1]) < 0.35
+    assert "provider=local" in err and "whisper tiny.en (offline)" in err
