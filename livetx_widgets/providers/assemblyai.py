@@ -444,28 +444,7 @@ class AssemblyAICodec(ProviderCodec):
         kind = data.get("type")
         if kind is None and "error" in data:
             kind = "Error"  # legacy shape: {"error": "..."} without a type
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            if kind is None:
-                message = "AssemblyAI sent a message without a 'type'; ignored it."
-            else:
-                message = f"AssemblyAI sent an unknown message type {frames.short_repr(kind)}; "
-                message += "ignored it."
-            return [ProviderWarning(message, raw=data)]
-        try:
-            return handler(self, data)
-        except frames.Malformed as exc:
-            return [
-                ProviderWarning(f"AssemblyAI sent a malformed {kind} message: {exc}.", raw=data)
-            ]
-        except Exception as exc:  # decode must never raise: report instead
-            return [
-                ProviderWarning(
-                    f"Could not decode an AssemblyAI {kind} message ({type(exc).__name__}: "
-                    f"{frames.short_repr(str(exc))}); ignored it.",
-                    raw=data,
-                )
-            ]
+        return frames.dispatch(self, data, kind, _HANDLERS, LABEL)
 
     def _begin(self, data: dict) -> list[Event]:
         """The session's greeting; accepted even with odd fields (they are reported)."""

@@ -419,26 +419,7 @@ class DeepgramCodec(ProviderCodec):
         if data is None:
             return warnings
         kind = data.get("type")
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            if kind is None:
-                message = "Deepgram sent a message without a 'type'; ignored it."
-            else:
-                message = f"Deepgram sent an unknown message type {frames.short_repr(kind)}; "
-                message += "ignored it."
-            return [ProviderWarning(message, raw=data)]
-        try:
-            return handler(self, data)
-        except frames.Malformed as exc:
-            return [ProviderWarning(f"Deepgram sent a malformed {kind} message: {exc}.", raw=data)]
-        except Exception as exc:  # decode must never raise: report instead
-            return [
-                ProviderWarning(
-                    f"Could not decode a Deepgram {kind} message ({type(exc).__name__}: "
-                    f"{frames.short_repr(str(exc))}); ignored it.",
-                    raw=data,
-                )
-            ]
+        return frames.dispatch(self, data, kind, _HANDLERS, LABEL)
 
     def _results(self, data: dict) -> list[Event]:
         where = "Results"

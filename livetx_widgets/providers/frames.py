@@ -175,3 +175,32 @@ def tolerant(problems: list[str], getter, data: dict, key: str, where: str, *def
     except Malformed as exc:
         problems.append(str(exc))
         return None
+
+
+def dispatch(codec: Any, data: dict, kind: Any, handlers: dict, label: str) -> list:
+    """Run the handler for a message ``kind``; report, never raise, whatever goes wrong.
+
+    Both codecs decode this way: an unknown or missing type, a :class:`Malformed` field and
+    any other failure inside a handler all become one ``ProviderWarning`` naming what was
+    ignored, so the receiver thread survives whatever the peer sends.
+    """
+    handler = handlers.get(kind) if isinstance(kind, str) else None
+    if handler is None:
+        if kind is None:
+            message = f"{label} sent a message without a 'type'; ignored it."
+        else:
+            message = f"{label} sent an unknown message type {short_repr(kind)}; ignored it."
+        return [ProviderWarning(message, raw=data)]
+    try:
+        return handler(codec, data)
+    except Malformed as exc:
+        return [ProviderWarning(f"{label} sent a malformed {kind} message: {exc}.", raw=data)]
+    except Exception as exc:  # decode must never raise: report instead
+        article = "an" if label[:1] in "AEIOU" else "a"
+        return [
+            ProviderWarning(
+                f"Could not decode {article} {label} {kind} message ({type(exc).__name__}: "
+                f"{short_repr(str(exc))}); ignored it.",
+                raw=data,
+            )
+        ]
