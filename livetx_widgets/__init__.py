@@ -15,7 +15,6 @@ from .errors import (
     ConnectError,
     ConnectionLostError,
     LivetxError,
-    ProtocolError,
     ProviderError,
 )
 
@@ -43,7 +42,6 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "LivetxError",
-    "ProtocolError",
     "ProviderError",
     *_LAZY,
 ]

@@ -9,9 +9,11 @@ misuse (the caller passed something wrong), because the user's fix is different:
     ├── AudioDeviceError             pyaudio missing, no input device, device vanished
     ├── ConnectError                 could not open the WebSocket (refused, DNS, TLS, timeout)
     ├── ConnectionLostError          an open connection died without a clean close
-    ├── ProtocolError                the peer sent something we cannot understand
     └── ProviderError(code, reason)  the provider said no: an error frame or close code
         └── AuthenticationError      the key was missing, wrong or not allowed
+
+A frame that does not follow its protocol is not an error here: the codecs report it as a
+``ProviderWarning`` event and the session carries on.
 
 Messages say what happened and what to do about it. They never contain an API key:
 nothing in this package passes a key to an exception, and URLs are redacted before
@@ -48,10 +50,6 @@ class ConnectionLostError(LivetxError):
         super().__init__(message)
         self.code = code
         self.reason = reason
-
-
-class ProtocolError(LivetxError):
-    """The peer sent a frame that does not follow its protocol."""
 
 
 class ProviderError(LivetxError):

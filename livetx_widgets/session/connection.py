@@ -125,7 +125,7 @@ class Connection:
                 return Frame(closed=True, code=code, reason=reason)
             # Binary frames are not part of either protocol: ignore them.
 
-    def close(self, timeout: float = 1.0) -> None:
+    def close(self) -> None:
         """Send a normal close frame (if still possible) and release the socket."""
         if self._closed.is_set():
             return
