@@ -155,6 +155,7 @@ class AssemblyAICodec(ProviderCodec):
     name = "assemblyai"
     min_chunk_ms = 50
     max_chunk_ms = 1000
+    realtime_only = True  # "Audio Transmission Rate Exceeded" closes with 3007
 
     def __init__(
         self,

@@ -88,6 +88,8 @@ class ProviderCodec:
         model: the model name requested.
         params: the connection options as sent, without secrets (for metadata).
         min_chunk_ms / max_chunk_ms: audio chunk duration the provider accepts per frame.
+        realtime_only: the provider refuses audio sent faster than real time, so the
+            sender must pace it (AssemblyAI closes with 3007).
         finished: true once the provider's terminal message (Deepgram ``Metadata`` after
             CloseStream, AssemblyAI ``Termination``) has been decoded.
 
@@ -103,6 +105,7 @@ class ProviderCodec:
     name: str = ""
     sample_rate: int = 16000
     model: str = ""
+    realtime_only: bool = False
     min_chunk_ms: int = 20
     max_chunk_ms: int = 1000
     finished: bool = False

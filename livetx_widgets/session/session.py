@@ -58,8 +58,7 @@ from .recorder import Recorder
 log = logging.getLogger("livetx_widgets.session")
 
 TICK_S = 0.1  # longest a thread waits before re-checking state it was not notified about
-REALTIME_ONLY = {"assemblyai"}  # providers that close with 3007 on faster-than-real-time audio
-PACING_BURST_S = 0.5  # how far audio may run ahead of the wall clock for those providers
+PACING_BURST_S = 0.5  # how far audio may run ahead of the wall clock for realtime_only codecs
 RETRYABLE_CODES = {1011, 1012, 1013, 3005, 500, 502, 503, 504}
 MAX_LATENCY_SAMPLES = 2000
 MAX_PENDING_S = 2.0  # a finite source is not read further ahead of the socket than this
@@ -468,7 +467,7 @@ class TranscriptionSession:
             conn, gen = self._conn, self._conn_gen
         if conn is None:
             return
-        realtime = conn.codec.name in REALTIME_ONLY
+        realtime = conn.codec.realtime_only
         try:
             while True:
                 with self._cv:

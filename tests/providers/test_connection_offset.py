@@ -68,3 +68,8 @@ def test_fast_and_checked_word_paths_agree(provider):
     assert event.text == "Hi."
     assert event.words[0].text == "Hi." and event.words[0].confidence == 0.5
     assert event.words[0].speaker in ("1", "A")
+
+
+def test_only_assemblyai_requires_real_time_pacing():
+    assert make_codec("assemblyai").realtime_only is True
+    assert make_codec("deepgram").realtime_only is False
