@@ -195,11 +195,7 @@ class Printer:
                 continue
             value = getattr(event, name)
             if name == "words":
-                value = [
-                    {"text": w.text, "start": w.start, "end": w.end, "confidence": w.confidence,
-                     "speaker": w.speaker}
-                    for w in value
-                ]  # fmt: skip
+                value = [w._asdict() for w in value]
             record[name] = value
         self.out.write(json.dumps(record, default=str) + "\n")
 
