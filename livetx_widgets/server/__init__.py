@@ -19,10 +19,10 @@ from .app import LivetxServer
 from .context import ServerOptions
 from .engine import Engine, EngineResult, EngineStream, EngineWord
 from .engines import ENGINE_NAMES, make_engine
-from .faults import Faults
+from .faults import Faults, Trigger
 from .local import LocalServer
 from .records import SessionRecord
-from .script_engine import ScriptEngine, load_script
+from .script_engine import ScriptEngine, load_script, timecode_pcm
 
 __all__ = [
     "ENGINE_NAMES",
@@ -36,6 +36,8 @@ __all__ = [
     "ScriptEngine",
     "ServerOptions",
     "SessionRecord",
+    "Trigger",
     "load_script",
     "make_engine",
+    "timecode_pcm",
 ]
