@@ -169,10 +169,11 @@ class Faults:
         Error frame. This is what Deepgram does on its NET-0001 idle timeout (``Metadata``,
         then 1011): a terminal message alone does not mean the session ended normally.
     stop_reading_when:
-        Stop reading client frames. The WebSocket library then stops reading the socket, TCP
-        flow control fills the client's send buffer, and the client's sends block; the server
-        still sends what it had already computed, then nothing. Held until the client or the
-        server closes the connection.
+        Stop reading client frames and stop answering: an unresponsive peer. The WebSocket
+        library then stops reading the socket, TCP flow control fills the client's send buffer
+        (loopback buffers hold ~90 s of 16 kHz audio) and the client's sends block; what was
+        already queued is never processed and nothing more is sent. Held until the client or
+        the server closes the connection.
     malformed_when / unknown_type_when / oversized_when:
         Send one text frame that is not valid JSON (``MALFORMED_FRAME``), one well-formed
         message of a type the protocol does not define, or one valid JSON frame of

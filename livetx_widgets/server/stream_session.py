@@ -193,6 +193,8 @@ class StreamSession:
             while not self.closing:  # cancelled by run() when the connection ends
                 kind, payload = held or await self._queue.get()
                 held = None
+                if not self._reading.is_set():
+                    return  # the stop_reading fault: what was queued is never processed
                 if kind != "audio":
                     await self.process_control(kind, payload)
                     continue
@@ -223,8 +225,9 @@ class StreamSession:
             await self._fire_when(lambda t: t.finals == finals)
 
     async def send_text(self, text: str, kind: str) -> None:
-        """Send one text frame (recorded as ``kind``), unless the server decided to close."""
-        if not self.closing:
+        """Send one text frame (recorded as ``kind``), unless the server decided to close or
+        stopped answering (the stop_reading fault)."""
+        if not self.closing and self._reading.is_set():
             await self._send_text(text, kind)
 
     async def _send_text(self, text: str, kind: str) -> None:
