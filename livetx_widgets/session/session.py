@@ -264,6 +264,12 @@ class TranscriptionSession:
         return self._level
 
     @property
+    def warnings(self) -> tuple[int, str | None]:
+        """(count, last message) of the provider warnings so far: cheap, for a live display."""
+        with self._cv:
+            return self._meta.warnings, self._meta.last_warning
+
+    @property
     def listener_errors(self) -> list[BaseException]:
         return list(self._listeners.failures)
 
