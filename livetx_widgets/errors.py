@@ -5,15 +5,20 @@ misuse (the caller passed something wrong), because the user's fix is different:
 
     LivetxError                      base of everything below
     ├── ConfigurationError           local misuse: unknown option, bad value, bad source
-    │                                (also a ValueError, so ``except ValueError`` works)
+    │   │                            (also a ValueError, so ``except ValueError`` works)
+    │   └── SessionStateError        an action that means nothing in the session's state
+    │                                (pause() after stop(), start() twice, ...)
     ├── AudioDeviceError             pyaudio missing, no input device, device vanished
     ├── ConnectError                 could not open the WebSocket (refused, DNS, TLS, timeout)
     ├── ConnectionLostError          an open connection died without a clean close
-    └── ProviderError(code, reason)  the provider said no: an error frame or close code
-        └── AuthenticationError      the key was missing, wrong or not allowed
+    ├── ProviderError(code, reason)  the provider said no: an error frame or close code
+    │   └── AuthenticationError      the key was missing, wrong or not allowed
+    └── CodecError                   a bug in livetx while decoding a provider message
 
 A frame that does not follow its protocol is not an error here: the codecs report it as a
-``ProviderWarning`` event and the session carries on.
+``ProviderWarning`` event and the session carries on (the warning is logged and counted in
+``metadata.warnings``). Anything else that goes wrong inside a codec is a bug of ours: it is
+logged with its traceback and ends the session with a ``CodecError``.
 
 Messages say what happened and what to do about it. They never contain an API key:
 nothing in this package passes a key to an exception, and URLs are redacted before
@@ -29,6 +34,14 @@ class LivetxError(Exception):
 
 class ConfigurationError(LivetxError, ValueError):
     """The caller asked for something that cannot work (a local mistake, not a remote fault)."""
+
+
+class SessionStateError(ConfigurationError):
+    """The session cannot do that in its current state (``state`` says which it was in)."""
+
+    def __init__(self, message: str, state: str | None = None):
+        super().__init__(message)
+        self.state = state
 
 
 class AudioDeviceError(LivetxError):
@@ -67,3 +80,11 @@ class ProviderError(LivetxError):
 
 class AuthenticationError(ProviderError):
     """The provider refused the credentials. Retrying with the same key will not help."""
+
+
+class CodecError(LivetxError):
+    """A provider message made livetx's own decoding code fail: a bug, not bad input.
+
+    The traceback is logged (logger ``livetx_widgets.session``); please report it with the
+    message type named here. The transcript received until then is kept.
+    """

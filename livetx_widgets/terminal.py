@@ -26,6 +26,7 @@ from .errors import (
     LivetxError,
 )
 from .events import FinalTranscript, PartialTranscript
+from .extras import require
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # any other provider or internal error
@@ -235,6 +236,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     from .session import TranscriptionSession
 
     try:
+        require_extras(args)
         if args.list_devices:
             for dev in audio.list_devices():
                 out.write(f"{dev}\n")
@@ -282,6 +284,35 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     return exit_code_for(session.error)
 
 
+def require_extras(args: argparse.Namespace) -> None:
+    """Raise ``MissingExtraError`` for everything this run needs that is not installed.
+
+    Checked before anything starts so that one message names every extra at once (the
+    microphone and the offline engine are the defaults, so a bare ``livetx transcribe`` on a
+    base install needs both). The library checks the same needs where they arise.
+    """
+    from .session import endpoints
+
+    needs: list[str] = []
+    skip: tuple[str, ...] = ()
+    what: list[str] = []
+    if args.list_devices or not args.file:
+        needs.append("mic")
+        what.append("listing input devices" if args.list_devices else "the microphone")
+    if not args.list_devices and args.url is None:  # with --url, nothing runs in-process
+        try:
+            endpoint = endpoints.resolve(args.provider)
+        except LivetxError:  # e.g. no key: the session says so, after this check
+            endpoint = None
+        if endpoint is not None and endpoint.provider == "local":
+            extras, skip = endpoints.local_needs(endpoint)
+            needs.extend(extras)
+            why = "" if args.provider == "local" else " (chosen: no provider key is set)"
+            what.append(f"the offline engine{why}")
+    if needs:
+        require(" with ".join(what), *needs, skip=skip)
+
+
 def _silence_stdout() -> None:
     import os
 
@@ -323,4 +354,3 @@ class _graceful_interrupt:
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-

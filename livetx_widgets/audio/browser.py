@@ -102,12 +102,11 @@ class BrowserMicrophone(QueueSource):
         self._too_late = 0
         self._last_gap: dict[str, float] | None = None
         self._failure: AudioDeviceError | None = None
-        self._timeline: deque[tuple[float, float | None, float]] = deque(
-            maxlen=TIMELINE_CHUNKS
-        )
+        self._timeline: deque[tuple[float, float | None, float]] = deque(maxlen=TIMELINE_CHUNKS)
         self._min_delay: float | None = None
         self._last_delay = 0.0
         self._max_delay = 0.0
+        self._last_received = time.monotonic()  # a chunk came, or the capture began
 
     # -- producer side ----------------------------------------------------------------------
     def receive(
@@ -140,6 +139,7 @@ class BrowserMicrophone(QueueSource):
         with self._seq_lock:
             if self._ended or self._stopped:
                 return "ignored"
+            self._last_received = time.monotonic()
             if seq < self._next_seq or seq in self._held:
                 if seq in self._skipped:
                     self._too_late += 1
@@ -226,6 +226,16 @@ class BrowserMicrophone(QueueSource):
         return super().read(timeout)
 
     # -- what the widget shows --------------------------------------------------------------
+    @property
+    def last_received_at(self) -> float:
+        """Monotonic time the last chunk arrived (or the source was reset), for liveness."""
+        return self._last_received
+
+    @property
+    def ended(self) -> bool:
+        """``end()`` or ``stop()`` was called: no more audio is taken."""
+        return bool(self._ended or self._stopped)
+
     @property
     def last_seq(self) -> int:
         """The highest chunk number received (-1 before the first): the page's ack."""

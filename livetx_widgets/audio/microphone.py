@@ -24,14 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AudioDeviceError, ConfigurationError
+from ..extras import MissingExtraError, require
 from .base import SAMPLE_RATE, AudioSource, chunk_bytes
 from .finite import check_chunk_ms
 from .resampler import Resampler
 
-_INSTALL_HINT = (
-    'pyaudio is not installed: pip install "livetx-widgets[mic]" '
-    "(on Debian/Ubuntu first: apt-get install portaudio19-dev)"
-)
 _REMOTE_HINT = (
     'if the kernel runs on a remote machine (JupyterHub, Colab, a container), use source="browser" '
     "to record from the browser's microphone instead"
@@ -70,11 +67,15 @@ def quiet_stderr():
         os.close(saved)
 
 
+class PyAudioMissingError(MissingExtraError, AudioDeviceError):
+    """pyaudio is not installed. A missing extra (a ``ConfigurationError``: the CLI exits 2) and
+    still an ``AudioDeviceError``, which callers already catch for "no microphone here"."""
+
+
 def _import_pyaudio():
-    try:
-        import pyaudio
-    except ImportError as exc:
-        raise AudioDeviceError(_INSTALL_HINT) from exc
+    require("the kernel microphone", "mic", error=PyAudioMissingError)
+    import pyaudio
+
     return pyaudio
 
 

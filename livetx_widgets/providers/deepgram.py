@@ -329,12 +329,17 @@ class DeepgramCodec(ProviderCodec):
     def _closing_error(self, code: int | str | None, reason: str) -> ProviderError:
         """The typed error for a close (or a ``Closing`` error frame) with reason ``reason``."""
         said = f"{code} {reason}".strip() if code is not None else reason
-        if reason == "NET-0001":
+        # The service's close reason is the short code in its docs, but a sentence ending in
+        # "https://dpgr.am/net0001" in captured traffic: recognise both.
+        folded = reason.lower().replace("-", "")
+        kind = next((c for c in ("NET-0001", "NET-0000") if c.lower().replace("-", "") in folded),
+                    reason)  # fmt: skip
+        if kind == "NET-0001":
             message = (
                 f"Deepgram closed the stream because it received no audio for 10 s ({said}). "
                 "Keep sending audio, or send KeepAlive every 3-5 s while audio is paused."
             )
-        elif reason == "NET-0000":
+        elif kind == "NET-0000":
             message = (
                 f"Deepgram closed the stream: it produced no result in time ({said}), an "
                 "internal problem or too little audio. Retry; if it repeats, check that audio "

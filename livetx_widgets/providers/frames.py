@@ -178,11 +178,12 @@ def tolerant(problems: list[str], getter, data: dict, key: str, where: str, *def
 
 
 def dispatch(codec: Any, data: dict, kind: Any, handlers: dict, label: str) -> list:
-    """Run the handler for a message ``kind``; report, never raise, whatever goes wrong.
+    """Run the handler for a message ``kind``; malformed or unknown input becomes a warning.
 
-    Both codecs decode this way: an unknown or missing type, a :class:`Malformed` field and
-    any other failure inside a handler all become one ``ProviderWarning`` naming what was
-    ignored, so the receiver thread survives whatever the peer sends.
+    Both codecs decode this way: an unknown or missing type and a :class:`Malformed` field
+    become one ``ProviderWarning`` naming what was ignored, so the receiver thread survives
+    whatever the peer sends. Any other exception is a bug in the handler and is *not*
+    swallowed here: the session logs it with its traceback and ends with a ``CodecError``.
     """
     handler = handlers.get(kind) if isinstance(kind, str) else None
     if handler is None:
@@ -195,12 +196,3 @@ def dispatch(codec: Any, data: dict, kind: Any, handlers: dict, label: str) -> l
         return handler(codec, data)
     except Malformed as exc:
         return [ProviderWarning(f"{label} sent a malformed {kind} message: {exc}.", raw=data)]
-    except Exception as exc:  # decode must never raise: report instead
-        article = "an" if label[:1] in "AEIOU" else "a"
-        return [
-            ProviderWarning(
-                f"Could not decode {article} {label} {kind} message ({type(exc).__name__}: "
-                f"{short_repr(str(exc))}); ignored it.",
-                raw=data,
-            )
-        ]

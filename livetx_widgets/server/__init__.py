@@ -11,33 +11,46 @@ scripted results (``engine="script"``), with faults injected on demand::
 
 It is an independent implementation of the wire protocols (written from their documentation,
 never from this package's client codecs) so that it can catch the client's mistakes.
+
+The names below are imported on first access (PEP 562), so that importing one submodule
+(``livetx --help`` reads ``server.faults``' flags) does not need websockets, which only the
+server extra installs.
 """
 
 from __future__ import annotations
 
-from .app import LivetxServer
-from .context import ServerOptions
-from .engine import Engine, EngineResult, EngineStream, EngineWord
-from .engines import ENGINE_NAMES, make_engine
-from .faults import Faults, Trigger
-from .local import LocalServer
-from .records import SessionRecord
-from .script_engine import ScriptEngine, load_script, timecode_pcm
+from importlib import import_module
 
-__all__ = [
-    "ENGINE_NAMES",
-    "Engine",
-    "EngineResult",
-    "EngineStream",
-    "EngineWord",
-    "Faults",
-    "LivetxServer",
-    "LocalServer",
-    "ScriptEngine",
-    "ServerOptions",
-    "SessionRecord",
-    "Trigger",
-    "load_script",
-    "make_engine",
-    "timecode_pcm",
-]
+# name -> submodule that defines it; resolved on first access.
+_LAZY = {
+    "ENGINE_NAMES": ".engines",
+    "Engine": ".engine",
+    "EngineResult": ".engine",
+    "EngineStream": ".engine",
+    "EngineWord": ".engine",
+    "Faults": ".faults",
+    "LivetxServer": ".app",
+    "LocalServer": ".local",
+    "ScriptEngine": ".script_engine",
+    "ServerOptions": ".context",
+    "SessionRecord": ".records",
+    "Trigger": ".faults",
+    "load_script": ".script_engine",
+    "make_engine": ".engines",
+    "timecode_pcm": ".script_engine",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

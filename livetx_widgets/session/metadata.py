@@ -32,7 +32,8 @@ class SessionMetadata:
     expires_at: float | None = None
     started_at: float | None = None
     ended_at: float | None = None
-    state: str = "idle"  # idle | connecting | live | reconnecting | stopping | stopped | error
+    state: str = "idle"  # see session/lifecycle.py: idle connecting live paused reconnecting
+    #                      stopping stopped error
     audio_duration_s: float | None = None
     audio_sent_s: float = 0.0
     session_duration_s: float | None = None
@@ -43,6 +44,9 @@ class SessionMetadata:
     finals: int = 0
     partials: int = 0
     terminal_message: bool = False  # did the provider send its closing summary?
+    unrequested_terminals: int = 0  # summaries the provider sent without being asked
+    warnings: int = 0  # ProviderWarnings: malformed or unknown frames (each logged)
+    last_warning: str | None = None
     error: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # provider dicts: begin, summary

@@ -1,20 +1,26 @@
 """TranscriptionSession: stream an audio source to a provider in the background.
 
-Two threads, both owned and joined by the session:
+Three threads, all owned by the session and joined before it counts as ended:
 
 * the **sender** reads the source, records each chunk in the audio ledger and sends what the
   ledger holds as pending (paced for providers that refuse faster-than-real-time audio),
   sends KeepAlive when nothing else went out for a while, and, once the session is closing,
-  sends the provider's closing messages on whichever connection is current. It also enforces
-  the stop deadline, because it is the thread that ticks.
+  sends the provider's closing messages on whichever connection is current.
 * the **receiver** owns the connection: it connects, blocks on ``recv``, decodes frames with
-  the provider codec, applies events to the transcript and calls listeners. When a connection
-  drops it reconnects with backoff, rewinds the ledger to the last acknowledged audio and
-  shifts the new connection's timestamps by the audio already covered, so the transcript's
-  clock stays continuous. When the session ends it joins the sender.
+  the provider codec, applies events to the transcript and calls the partial, final, event
+  and error listeners. When a connection drops it reconnects with backoff, rewinds the
+  ledger to the last acknowledged audio and shifts the new connection's timestamps by the
+  audio already covered, so the transcript's clock stays continuous. It ends the session.
+* the **control** thread never blocks on I/O: it emits status events, in the order the
+  state changed, and enforces every deadline (the stop timeout, the wait for the provider's
+  summary, a send that stalls because the peer stopped reading, a close that does not follow
+  an unrequested terminal message) by aborting the socket that another thread is blocked on.
 
-``stop()`` / ``wait()`` / ``__exit__`` join the receiver. Shared state is guarded by one
-condition variable (``_cv``); listeners are called with no lock held.
+States and the moves between them are in ``lifecycle.py``; every piece of shared state is
+guarded by one condition variable (``_cv``), and listeners are called with no lock held.
+``stop()`` from the caller's thread is bounded by its timeout in every state, connecting
+included (the socket being opened is aborted). From a listener, or any of the session's
+own threads, ``stop()`` only requests the stop and returns at once.
 """
 
 from __future__ import annotations
@@ -32,24 +38,28 @@ import numpy as np
 from ..audio.base import AudioSource, chunk_bytes
 from ..errors import (
     AuthenticationError,
+    CodecError,
     ConfigurationError,
     ConnectError,
     ConnectionLostError,
     LivetxError,
     ProviderError,
+    SessionStateError,
 )
 from ..events import (
     Event,
     FinalTranscript,
     PartialTranscript,
     ProviderErrorEvent,
+    ProviderWarning,
     SessionEnded,
     SessionStarted,
 )
 from ..providers import make_codec
 from ..transcript import Segment, Transcript
 from . import endpoints
-from .connection import Connection
+from . import lifecycle as lc
+from .connection import Connection, Opening
 from .ledger import BYTES_PER_SECOND, AudioLedger
 from .listeners import Listeners
 from .metadata import SessionMetadata
@@ -59,9 +69,16 @@ log = logging.getLogger("livetx_widgets.session")
 
 TICK_S = 0.1  # longest a thread waits before re-checking state it was not notified about
 PACING_BURST_S = 0.5  # how far audio may run ahead of the wall clock for realtime_only codecs
-RETRYABLE_CODES = {1011, 1012, 1013, 3005, 500, 502, 503, 504}
+#: Close codes and HTTP statuses after which a new connection may work: server-side
+#: timeouts and internal errors (Deepgram 1011 NET-0000/NET-0001, AssemblyAI 3005), service
+#: restarts and overload (1012, 1013, 5xx).
+RETRYABLE_CODES = {1011, 1012, 1013, 3005, 500, 502, 503, 504, "NET-0000", "NET-0001"}
 MAX_LATENCY_SAMPLES = 2000
 MAX_PENDING_S = 2.0  # a finite source is not read further ahead of the socket than this
+SEND_STALL_S = 10.0  # a send blocked this long means the peer stopped reading: reconnect
+TERMINAL_CLOSE_S = 2.0  # after an unrequested terminal message, the close must follow by then
+JOIN_GRACE_S = 2.0  # after an abort, how long stop() waits for the threads to notice
+_THREADS = ("livetx-sender", "livetx-receiver", "livetx-control")
 
 
 def _as_source(source: Any) -> AudioSource:
@@ -93,16 +110,22 @@ class TranscriptionSession:
         url: another endpoint (``ws://host:port`` gets the provider's path appended).
         options: provider connection options, e.g. ``{"diarize": True}``; unknown names raise
             ``ConfigurationError`` naming the closest valid one.
-        on_partial / on_final / on_event / on_error / on_status: listeners, called from the
-            receiver thread with a ``PartialTranscript``, a ``Segment``, any event, an
-            exception, and the new state string respectively.
+        on_partial / on_final / on_event / on_error: listeners, called from the receiver
+            thread with a ``PartialTranscript``, a ``Segment``, any event and an exception.
+        on_status: called from the control thread with each new state, in order.
         record_to: a WAV path that receives exactly the audio sent.
         keepalive_s: send KeepAlive when nothing went out for this long.
         max_reconnects: reconnect attempts after a drop (0 disables reconnecting).
         replay_buffer_s: how much unacknowledged audio is kept for replay after a drop.
-        connect_timeout: seconds allowed for each connection attempt.
-        stop_timeout: default seconds ``stop()`` and a finite source's end wait for the
-            provider's closing message before closing anyway.
+        connect_timeout: seconds allowed for each connection attempt (DNS, TCP, TLS, upgrade).
+        stop_timeout: default seconds ``stop()`` may take, and how long a finite source's end
+            waits for the provider's closing message before closing anyway.
+        pace: send audio no faster than real time. ``None`` (default) does so where the
+            protocol requires it (AssemblyAI refuses faster audio); ``False`` sends as fast as
+            the socket allows, for a local server that does not enforce the rate.
+
+    States: ``idle -> connecting -> live <-> paused``, ``reconnecting`` after a drop, then
+    ``stopping -> stopped`` or ``error`` (see ``lifecycle.py``); ``state`` tells which.
     """
 
     def __init__(
@@ -126,6 +149,7 @@ class TranscriptionSession:
         stop_timeout: float = 10.0,
         local_engine: str = "whisper",
         local_options: Mapping[str, Any] | None = None,
+        pace: bool | None = None,
     ):
         self._endpoint = endpoints.resolve(
             provider,
@@ -142,6 +166,7 @@ class TranscriptionSession:
         self.max_reconnects = max_reconnects
         self.connect_timeout = connect_timeout
         self.stop_timeout = stop_timeout
+        self.pace = pace
 
         self.transcript = Transcript(provider=self._endpoint.provider)
         self._listeners = Listeners()
@@ -156,6 +181,8 @@ class TranscriptionSession:
                 self._listeners.add(kind, handler)
 
         self._cv = threading.Condition()
+        # Everything below is guarded by _cv.
+        self._life = lc.Lifecycle()
         self._meta = SessionMetadata(
             provider=self._endpoint.provider,
             model=endpoints.model_label(self._endpoint, self._codec.model),
@@ -163,6 +190,7 @@ class TranscriptionSession:
         )
         self._ledger = AudioLedger(replay_buffer_s)
         self._conn: Connection | None = None
+        self._opening: Opening | None = None  # the connection attempt in progress
         self._conn_gen = 0
         self._failed_attempts = 0  # reconnection attempts in a row without progress
         self._acked_at_reconnect = 0
@@ -170,22 +198,24 @@ class TranscriptionSession:
         self._conn_started = 0.0  # monotonic time the current connection opened
         self._close_sent_gen = -1  # connection generation that got the closing messages
         self._closing = False
-        self._close_timeout: float | None = None
-        self._deadline: float | None = None  # set when the closing messages are sent
+        self._close_timeout: float | None = None  # summary wait, from the closing messages
+        self._close_deadline: float | None = None
+        self._stop_deadline: float | None = None  # bound of a stop(timeout) call
+        self._send_since: float | None = None  # a send in progress started then
+        self._terminal_deadline: float | None = None  # close due after an unrequested end
         self._aborted = False
+        self._finished = False  # the receiver is done: the control thread may end
         self._paused = False
         self._paused_since: float | None = None
         self._last_send = 0.0
-        self._ended = threading.Event()
-        self._started = False
         self._error: LivetxError | None = None
         self._pending_error: LivetxError | None = None
         self._level = 0.0
         self._local_server = None
         self._recorder: Recorder | None = None
-        self._sender: threading.Thread | None = None
-        self._receiver: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._t0_mono = 0.0
+        self._ended = threading.Event()
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -206,6 +236,7 @@ class TranscriptionSession:
         """A consistent snapshot of the session's metadata."""
         with self._cv:
             meta = self._meta.copy()
+            meta.state = self._life.state
             meta.audio_sent_s = self._ledger.sent / BYTES_PER_SECOND
             meta.dropped_audio_s = self._ledger.dropped_bytes / BYTES_PER_SECOND
             if meta.audio_duration_s is None and self._ended.is_set():
@@ -216,11 +247,12 @@ class TranscriptionSession:
 
     @property
     def state(self) -> str:
-        return self._meta.state
+        return self._life.state
 
     @property
     def running(self) -> bool:
-        return self._started and not self._ended.is_set()
+        """Started and not yet ended (threads may still be finishing while ``stopping``)."""
+        return self._life.state in lc.ACTIVE and not self._ended.is_set()
 
     @property
     def paused(self) -> bool:
@@ -230,6 +262,12 @@ class TranscriptionSession:
     def level(self) -> float:
         """RMS level of the last chunk read, 0..1 (for a level meter)."""
         return self._level
+
+    @property
+    def warnings(self) -> tuple[int, str | None]:
+        """(count, last message) of the provider warnings so far: cheap, for a live display."""
+        with self._cv:
+            return self._meta.warnings, self._meta.last_warning
 
     @property
     def listener_errors(self) -> list[BaseException]:
@@ -254,100 +292,147 @@ class TranscriptionSession:
         ``on_error`` and ``wait()``, because connecting happens in the background.
         """
         with self._cv:
-            if self._started:
-                raise ConfigurationError(
+            if self._life.state != lc.IDLE:
+                raise SessionStateError(
                     "This session was already started; a session runs once. "
-                    "Create a new TranscriptionSession to record again."
+                    "Create a new TranscriptionSession to record again.",
+                    state=self._life.state,
                 )
-            self._started = True
-        self._t0_mono = time.monotonic()
-        self._meta.started_at = time.time()
+            self._t0_mono = time.monotonic()
+            self._meta.started_at = time.time()
         try:
             self._source.start()
             if self._record_to is not None:
                 self._recorder = Recorder(self._record_to)
         except LivetxError as exc:
-            self._error = exc
-            self._meta.error = str(exc)
-            self._set_state("error")
+            with contextlib.suppress(Exception):
+                self._source.stop()
+            with self._cv:
+                self._error = exc
+                self._meta.error = str(exc)
+                self._life.to(lc.ERROR)
+            self._emit_statuses()
             self._ended.set()
             self._listeners.close()
             raise
-        self._set_state("connecting")
-        self._sender = threading.Thread(target=self._send_loop, name="livetx-sender")
-        self._receiver = threading.Thread(target=self._receive_loop, name="livetx-receiver")
-        self._sender.start()
-        self._receiver.start()  # last: it joins the sender when the session ends
+        with self._cv:
+            self._life.to(lc.CONNECTING)
+            self._threads = [
+                threading.Thread(target=self._control_loop, name="livetx-control"),
+                threading.Thread(target=self._send_loop, name="livetx-sender"),
+                threading.Thread(target=self._receive_loop, name="livetx-receiver"),
+            ]
+        for thread in self._threads:
+            thread.start()  # the receiver last: it ends the session and joins the others
         return self
 
     def pause(self) -> None:
-        """Stop sending audio without closing the session (KeepAlive keeps it open)."""
+        """Stop sending audio without closing the session (KeepAlive keeps it open).
+
+        Allowed while connecting, live, paused (a no-op) or reconnecting; before ``start()``
+        or once the session is stopping or has ended it raises ``SessionStateError``.
+        """
         with self._cv:
+            self._life.require("pause", {lc.CONNECTING, lc.LIVE, lc.PAUSED, lc.RECONNECTING})
             if not self._paused:
                 self._paused = True
                 self._paused_since = time.monotonic()
+                if self._life.state == lc.LIVE:
+                    self._life.to(lc.PAUSED)
                 self._cv.notify_all()
-        self._set_state("paused")
 
     def resume(self) -> None:
+        """Send audio again after ``pause()``; a no-op when not paused. Same states as pause."""
         with self._cv:
+            self._life.require("resume", {lc.CONNECTING, lc.LIVE, lc.PAUSED, lc.RECONNECTING})
             if self._paused:
                 self._paused = False
-                if self._paused_since is not None:
-                    self._meta.paused_s += time.monotonic() - self._paused_since
+                self._meta.paused_s += time.monotonic() - (self._paused_since or time.monotonic())
                 self._paused_since = None
+                if self._life.state == lc.PAUSED:
+                    self._life.to(lc.LIVE)
                 self._cv.notify_all()
-        if self.running and not self._closing:
-            self._set_state("live")
 
-    def finalize(self) -> None:
-        """Ask the provider to commit what it has heard so far (Finalize / ForceEndpoint)."""
+    def finalize(self) -> bool:
+        """Ask the provider to commit what it has heard so far (Finalize / ForceEndpoint).
+
+        Returns True if the request went out. While connecting or reconnecting there is no
+        connection to ask, so it does nothing and returns False; before ``start()`` or once
+        the session is stopping or has ended it raises ``SessionStateError``.
+        """
         with self._cv:
+            self._life.require("finalize", {lc.CONNECTING, lc.LIVE, lc.PAUSED, lc.RECONNECTING})
             conn = self._conn
-        if conn is not None:
-            with contextlib.suppress(LivetxError):
-                conn.send_text(conn.codec.finalize())
+        if conn is None or conn.codec.finished:
+            return False
+        try:
+            conn.send_text(conn.codec.finalize())
+        except LivetxError:
+            return False  # the receiver sees the same drop and reconnects
+        return True
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the session has ended; True if it has. Does not raise its error."""
-        if not self._started:
+        """Block until the session has ended; True if it has. Does not raise its error.
+
+        From a listener or another of the session's threads it cannot wait for itself: it
+        returns at once whether the session has ended.
+        """
+        if self._life.state == lc.IDLE:
             return True
-        ended = self._ended.wait(timeout)
-        if ended and self._receiver is not None:
-            self._receiver.join(timeout)
-        return ended
+        if self._on_own_thread():
+            return self._ended.is_set()
+        return self._ended.wait(timeout)
 
     def stop(self, timeout: float | None = None) -> Transcript:
         """End the session gracefully and return the transcript. Idempotent.
 
         Sends the provider's closing messages (Deepgram Finalize + CloseStream, AssemblyAI
-        Terminate), waits up to ``timeout`` seconds for its closing summary, then closes,
-        joins every thread and releases the source. Never raises for remote faults: they
-        are in ``error``; everything received is kept.
+        Terminate) once the audio already taken has gone out, and waits for its closing
+        summary. The whole call takes at most ``timeout`` seconds (default ``stop_timeout``),
+        in every state: past it, the socket (or the connection still being opened) is
+        aborted. Then every thread is joined and the source released. Never raises for
+        remote faults: they are in ``error``; everything received is kept.
+
+        Called from a listener or any of the session's own threads, it requests the stop
+        and returns at once (a thread cannot join itself); ``wait()`` from elsewhere then
+        waits for the end.
         """
-        timeout = self.stop_timeout if timeout is None else timeout
-        if not self._started:
+        timeout = self.stop_timeout if timeout is None else max(0.0, timeout)
+        with self._cv:
+            if self._life.state == lc.IDLE:
+                self._life.to(lc.STOPPED)
+                self._ended.set()
+                never_started = True
+            else:
+                never_started = False
+        if never_started:
             with contextlib.suppress(Exception):
                 self._source.stop()
+            self._emit_statuses()
+            self._listeners.close()
             return self.transcript
         self.request_stop(timeout)
-        # Flushing audio already taken may take up to MAX_PENDING_S (paced) before the
-        # closing messages go out and ``timeout`` starts; past that, stop waiting.
-        if not self._ended.wait(timeout + MAX_PENDING_S + 1.0):
+        if self._on_own_thread():
+            return self.transcript
+        if not self._ended.wait(timeout):
             self._abort("stop() timed out")
-            self._ended.wait(2.0)
-        if self._receiver is not None:
-            self._receiver.join(5.0)
+            self._ended.wait(JOIN_GRACE_S)
         return self.transcript
 
     def request_stop(self, timeout: float | None = None) -> None:
-        """Begin the graceful stop and return at once (safe from a signal handler).
+        """Begin the graceful stop and return at once (safe from a signal handler or listener).
 
-        ``wait()`` or ``stop()`` then waits for it to complete.
+        The stop completes within ``timeout`` seconds (default ``stop_timeout``); ``wait()``
+        or ``stop()`` waits for it.
         """
-        if not self._started:
-            return
-        self._begin_close(self.stop_timeout if timeout is None else timeout)
+        timeout = self.stop_timeout if timeout is None else max(0.0, timeout)
+        with self._cv:
+            if self._life.state not in lc.ACTIVE:
+                return
+            deadline = time.monotonic() + timeout
+            if self._stop_deadline is None or deadline < self._stop_deadline:
+                self._stop_deadline = deadline
+            self._begin_close_locked(timeout)
         self._source.stop()  # unblocks a sender waiting on the microphone
 
     def __enter__(self) -> TranscriptionSession:
@@ -363,38 +448,90 @@ class TranscriptionSession:
         )
 
     # -- state ----------------------------------------------------------------------------
-    def _set_state(self, state: str) -> None:
-        with self._cv:
-            if self._meta.state == state:
-                return
-            self._meta.state = state
-            self._cv.notify_all()
-        self._listeners.emit("status", state)
+    def _on_own_thread(self) -> bool:
+        return threading.current_thread() in self._threads
+
+    def _begin_close_locked(self, timeout: float) -> None:
+        """Start the graceful end (lock held): flush pending audio, then the closing messages.
+
+        ``timeout`` bounds the wait for the provider's summary, counted from the moment the
+        closing messages go out (see ``_pump``).
+        """
+        if self._life.state not in lc.ACTIVE:
+            return
+        if self._close_timeout is None or timeout < self._close_timeout:
+            self._close_timeout = timeout
+        self._closing = True
+        if self._life.state != lc.STOPPING:
+            self._life.to(lc.STOPPING)
+        self._cv.notify_all()
 
     def _begin_close(self, timeout: float) -> None:
-        """Start the graceful end: flush pending audio, then send the closing messages.
-
-        ``timeout`` counts from the moment the closing messages go out (see ``_pump``): it
-        bounds the wait for the provider's summary, not the flush of audio already taken.
-        """
         with self._cv:
-            if self._ended.is_set():
-                return
-            if self._close_timeout is None or timeout < self._close_timeout:
-                self._close_timeout = timeout
-            self._closing = True
-            self._cv.notify_all()
-        self._set_state("stopping")
+            self._begin_close_locked(timeout)
 
     def _abort(self, why: str) -> None:
-        """Give up waiting: drop the connection so the receiver ends now."""
+        """Give up waiting: drop the connection (or the attempt) so the receiver ends now."""
         log.debug("aborting session: %s", why)
         with self._cv:
             self._aborted = True
-            conn = self._conn
+            conn, opening = self._conn, self._opening
             self._cv.notify_all()
+        if opening is not None:
+            opening.abort()
         if conn is not None:
             conn.abort()
+
+    def _emit_statuses(self) -> None:
+        with self._cv:
+            statuses = self._life.take_unsent()
+        for state in statuses:
+            self._listeners.emit("status", state)
+
+    # -- control thread -------------------------------------------------------------------
+    def _control_loop(self) -> None:
+        """Emit status events in order and enforce every deadline. Never blocks on I/O."""
+        while True:
+            with self._cv:
+                statuses = self._life.take_unsent()
+                if not statuses:
+                    if self._finished:
+                        return
+                    action = self._due_locked(time.monotonic())
+                    if action is None:
+                        self._cv.wait(TICK_S)
+                        continue
+            if statuses:
+                for state in statuses:
+                    self._listeners.emit("status", state)
+                continue
+            kind, target, why = action
+            if kind == "session":
+                self._abort(why)
+            else:  # one connection is stuck: drop it; the receiver reconnects
+                log.info("dropping the connection: %s", why)
+                target.abort()
+
+    def _due_locked(self, now: float) -> tuple[str, Any, str] | None:
+        """The deadline that has passed, if any, as (what to abort, connection, why)."""
+        if self._aborted:
+            return None
+        if self._stop_deadline is not None and now >= self._stop_deadline:
+            self._stop_deadline = None
+            return ("session", None, "the stop timeout passed")
+        if self._close_deadline is not None and now >= self._close_deadline:
+            self._close_deadline = None
+            return ("session", None, "the provider did not send its closing message in time")
+        conn = self._conn
+        if conn is None:
+            return None
+        if self._send_since is not None and now - self._send_since >= SEND_STALL_S:
+            self._send_since = None
+            return ("connection", conn, f"a send blocked for {SEND_STALL_S:.0f} s")
+        if self._terminal_deadline is not None and now >= self._terminal_deadline:
+            self._terminal_deadline = None
+            return ("connection", conn, "no close followed the provider's terminal message")
+        return None
 
     # -- sender thread --------------------------------------------------------------------
     def _send_loop(self) -> None:
@@ -404,11 +541,8 @@ class TranscriptionSession:
                 with self._cv:
                     if self._aborted:
                         break
-                    paused, closing, deadline = self._paused, self._closing, self._deadline
+                    paused, closing = self._paused, self._closing
                     backlogged = self._ledger.pending_bytes > MAX_PENDING_S * BYTES_PER_SECOND
-                if closing and deadline is not None and time.monotonic() > deadline:
-                    self._abort("the provider did not send its closing message in time")
-                    break
                 # A finite source waits while paused or while the socket lags behind; a live
                 # one is always drained (audio read while paused is discarded).
                 hold = not self._source.live and (paused or backlogged)
@@ -462,12 +596,16 @@ class TranscriptionSession:
                     self._recorder.write(piece)
 
     def _pump(self) -> None:
-        """Send pending audio, then closing messages or a KeepAlive, on the current connection."""
+        """Send pending audio, then closing messages or a KeepAlive, on the current connection.
+
+        Every send is announced in ``_send_since`` so that the control thread can drop a
+        connection whose peer stopped reading (the send would otherwise block for ever).
+        """
         with self._cv:
             conn, gen = self._conn, self._conn_gen
-        if conn is None:
-            return
-        realtime = conn.codec.realtime_only
+        if conn is None or conn.codec.finished:
+            return  # no connection, or one the provider has ended: audio waits for the next
+        realtime = conn.codec.realtime_only if self.pace is None else self.pace
         try:
             while True:
                 with self._cv:
@@ -479,28 +617,40 @@ class TranscriptionSession:
                     if realtime and not self._pace_ok(len(item[1])):
                         break
                     self._ledger.mark_sent(time.monotonic())
+                    self._send_since = time.monotonic()
                 conn.send_audio(item[1])
-                self._last_send = time.monotonic()
+                self._sent()
             with self._cv:
                 send_close = (
                     self._closing and self._close_sent_gen != gen and not self._ledger.has_pending()
                 )
                 if send_close:
                     self._close_sent_gen = gen
-                    if self._deadline is None:
-                        self._deadline = time.monotonic() + (self._close_timeout or 0.0)
+                    if self._close_deadline is None:
+                        self._close_deadline = time.monotonic() + (self._close_timeout or 0.0)
+                    self._send_since = time.monotonic()
             if send_close:
                 for message in conn.codec.close_messages():
                     conn.send_text(message)
-                self._last_send = time.monotonic()
+                self._sent()
             elif time.monotonic() - self._last_send >= self.keepalive_s:
+                with self._cv:
+                    self._send_since = time.monotonic()
                 conn.send_text(conn.codec.keepalive())
-                self._last_send = time.monotonic()
+                self._sent()
                 with self._cv:
                     self._meta.keepalives_sent += 1
         except (ConnectionLostError, ConnectError):
             # The receiver sees the same drop and decides whether to reconnect.
+            with self._cv:
+                self._send_since = None
             return
+
+    def _sent(self) -> None:
+        now = time.monotonic()
+        with self._cv:
+            self._send_since = None
+            self._last_send = now
 
     def _pace_ok(self, n_bytes: int) -> bool:
         """For real-time-only providers: may ``n_bytes`` more go out now? (lock held)"""
@@ -531,30 +681,59 @@ class TranscriptionSession:
             self._finish()
 
     def _connect(self, *, first: bool) -> None:
+        """Open a connection (abortable by ``_abort``) and make it the current one."""
         if first and self._endpoint.provider == "local" and self._endpoint.url is None:
             self._local_server, url = endpoints.start_local_server(self._endpoint)
             self._endpoint.url = url
         codec = make_codec(self._endpoint.protocol, **self._options)
         request = codec.connect_request(self._endpoint.api_key, self._endpoint.url)
+        opening = Opening()
         with self._cv:
             self._meta.url = request.safe_url
-        conn = Connection.open(codec, request, timeout=self.connect_timeout)
+            if self._aborted:
+                raise self._stopped_while_connecting(request.safe_url)
+            self._opening = opening
+        try:
+            conn = Connection.open(codec, request, timeout=self.connect_timeout, opening=opening)
+        except LivetxError:
+            if opening.aborted:
+                raise self._stopped_while_connecting(request.safe_url) from None
+            raise
+        finally:
+            with self._cv:
+                self._opening = None
         with self._cv:
-            if self._aborted or self._ended.is_set():
+            if self._aborted:
                 conn.abort()
-                return
+                raise self._stopped_while_connecting(request.safe_url)
             offset = self._ledger.rewind()
             self._conn = conn
             self._conn_gen += 1
             self._conn_offset = offset
+            self._send_since = self._terminal_deadline = None
             # Decoded times land on the session's clock and keys stay unique across connections.
             codec.time_offset = offset / BYTES_PER_SECOND
             codec.key_prefix = f"c{self._conn_gen}:"
             self._conn_started = time.monotonic()
+            self._life.connected(self._paused)
             self._cv.notify_all()
         for event in codec.handshake_events(conn.response_headers):
             self._dispatch(event)
-        self._set_state("stopping" if self._closing else ("paused" if self._paused else "live"))
+
+    def _stopped_while_connecting(self, safe_url: str) -> ConnectError:
+        with self._cv:
+            audio_s = self._ledger.taken / BYTES_PER_SECOND
+            connected_before = self._conn_gen > 0
+        if connected_before:
+            return ConnectError(
+                f"Stopped while reconnecting to {safe_url}; the transcript so far is kept, "
+                "audio after the drop was not transcribed."
+            )
+        return ConnectError(
+            f"Stopped before the connection to {safe_url} was open ({audio_s:.1f} s of audio "
+            "not transcribed). If this keeps happening, the server accepts connections but "
+            "does not answer: check the URL, a proxy or the service's status."
+        )
 
     def _serve_connection(self, conn: Connection) -> str | LivetxError:
         """Receive until this connection ends. Returns "done" or the error that ended it."""
@@ -567,22 +746,56 @@ class TranscriptionSession:
                 error, self._pending_error = self._pending_error, None
                 return error or exc
             if frame.text is not None:
-                for event in conn.codec.decode(frame.text):
+                was_finished = conn.codec.finished
+                try:
+                    events = conn.codec.decode(frame.text)
+                except Exception as exc:  # malformed input is a warning: this is a bug
+                    log.exception("the %s codec failed on a message", conn.codec.name)
+                    return CodecError(
+                        f"livetx could not decode a {conn.codec.name} message ({exc!r}); this "
+                        "is a bug in livetx-widgets, please report it with the logged "
+                        "traceback. The transcript so far is kept."
+                    )
+                for event in events:
                     self._dispatch(event)
-                if conn.codec.finished:
+                if conn.codec.finished and not was_finished:
+                    if self._terminal_requested(conn):
+                        conn.close()
+                        return "done"
+                    # Not asked for (Deepgram's NET-0001 Metadata, an AssemblyAI Termination
+                    # mid-stream): the close that follows decides what it meant.
                     with self._cv:
-                        self._meta.terminal_message = True
-                    conn.close()
-                    return "done"
+                        self._terminal_deadline = time.monotonic() + TERMINAL_CLOSE_S
                 continue
             # A close frame (or the end of the stream after our own abort).
             if self._aborted:
                 return "done"
             error = self._pending_error or conn.codec.close_error(frame.code, frame.reason)
             self._pending_error = None
-            if error is None:
-                return "done"  # a normal close: the provider ended the session
-            return error
+            if error is not None:
+                return error
+            if self._terminal_requested(conn):
+                return "done"  # a normal close after our closing messages
+            return self._unrequested_end(conn, frame.code)
+
+    def _terminal_requested(self, conn: Connection) -> bool:
+        """Did this connection get our closing messages (so its end is the one we asked)?"""
+        with self._cv:
+            return self._close_sent_gen == self._conn_gen and self._conn is conn
+
+    def _unrequested_end(self, conn: Connection, code: int | None) -> LivetxError:
+        """A normal close nobody asked for, while the source still had audio: an error."""
+        with self._cv:
+            pending_s = (self._ledger.taken - self._ledger.acked) / BYTES_PER_SECOND
+            summary = self._meta.unrequested_terminals > 0
+        what = "its closing summary and a normal close" if summary else "a normal close"
+        return ProviderError(
+            f"{conn.codec.name} ended the session on its own ({what}, code {code}) before the "
+            f"audio had ended; about {pending_s:.1f} s of audio were not transcribed. The "
+            "transcript so far is kept. With AssemblyAI, an inactivity_timeout does this.",
+            code,
+            "unrequested end",
+        )
 
     def _reconnect(self, error: LivetxError) -> bool:
         """Reconnect after ``error`` if it is worth it; False ends the session with it.
@@ -595,12 +808,16 @@ class TranscriptionSession:
         with self._cv:
             old = self._conn
             self._conn = None
+            self._terminal_deadline = self._send_since = None
         if old is not None:
             old.abort()
         if not self._retryable(error) or self.max_reconnects <= 0:
             self._fail(error)
             return False
-        self._set_state("reconnecting")
+        with self._cv:
+            if self._life.state != lc.STOPPING:
+                self._life.to(lc.RECONNECTING)
+            self._cv.notify_all()
         last: LivetxError = error
         while True:
             with self._cv:
@@ -618,6 +835,9 @@ class TranscriptionSession:
             try:
                 self._connect(first=False)
             except (ConnectError, ConnectionLostError) as exc:
+                if self._aborted:
+                    self._fail(error)
+                    return False
                 last = exc
                 continue
             except LivetxError as exc:
@@ -672,19 +892,36 @@ class TranscriptionSession:
                 meta.raw.setdefault("begin", event.raw)
             self.transcript.apply(event)
         elif isinstance(event, SessionEnded):
+            self._on_summary(event)
+        elif isinstance(event, ProviderWarning):
             with self._cv:
-                self._ledger.ack(self._ledger.taken)
-                meta = self._meta
-                meta.audio_duration_s = event.audio_duration_s
-                meta.session_duration_s = event.session_duration_s
-                meta.request_id = meta.request_id or event.request_id
-                meta.raw["summary"] = event.raw
+                self._meta.warnings += 1
+                self._meta.last_warning = event.message
+            log.warning("%s", event.message)
         elif isinstance(event, ProviderErrorEvent) and event.fatal:
             with self._cv:
                 conn = self._conn
             if conn is not None:
                 self._pending_error = conn.codec.error_from_event(event)
         self._listeners.emit("event", event)
+
+    def _on_summary(self, event: SessionEnded) -> None:
+        """The provider's closing summary: the normal end, or (unasked) a sign of trouble."""
+        with self._cv:
+            meta = self._meta
+            requested = self._close_sent_gen == self._conn_gen
+            if requested:
+                # Everything sent has been processed: nothing is left to replay.
+                self._ledger.ack(self._ledger.taken)
+                meta.terminal_message = True
+                meta.audio_duration_s = event.audio_duration_s
+                meta.session_duration_s = event.session_duration_s
+                meta.raw["summary"] = event.raw
+            else:
+                # Unacknowledged audio stays in the ledger: a reconnect replays it.
+                meta.unrequested_terminals += 1
+                meta.raw["unrequested_summary"] = event.raw
+            meta.request_id = meta.request_id or event.request_id
 
     def _apply_final(self, event: FinalTranscript) -> Segment | None:
         now_mono, now = time.monotonic(), time.time()
@@ -715,7 +952,7 @@ class TranscriptionSession:
         self._listeners.emit("error", error)
 
     def _finish(self) -> None:
-        """Receiver's last act: close the socket, join the sender, release everything."""
+        """Receiver's last act: close the socket, join the other threads, release everything."""
         with self._cv:
             conn, self._conn = self._conn, None
             self._closing = True
@@ -725,19 +962,36 @@ class TranscriptionSession:
             conn.close()
         with contextlib.suppress(Exception):
             self._source.stop()
-        if self._sender is not None and self._sender is not threading.current_thread():
-            self._sender.join()
+        sender = self._threads[1]
+        if sender is not threading.current_thread():
+            sender.join()
         if self._local_server is not None:
             with contextlib.suppress(Exception):
                 self._local_server.close()
         self.transcript.commit_partials()
         with self._cv:
-            self._meta.ended_at = time.time()
-            if self._meta.session_duration_s is None:
-                self._meta.session_duration_s = time.monotonic() - self._t0_mono
+            meta = self._meta
+            meta.ended_at = time.time()
+            if meta.session_duration_s is None:
+                meta.session_duration_s = time.monotonic() - self._t0_mono
             if self._paused_since is not None:
-                self._meta.paused_s += time.monotonic() - self._paused_since
+                meta.paused_s += time.monotonic() - self._paused_since
                 self._paused_since = None
-        self._set_state("error" if self._error is not None else "stopped")
+            if self._error is None and self._life.state != lc.STOPPING:
+                # Only a stop or the end of the source leads to "stopped" (see lifecycle).
+                self._error = ConnectionLostError(
+                    f"The session ended without being asked to ({meta.url}); the transcript "
+                    "so far is kept."
+                )
+                meta.error = str(self._error)
+                unexpected = self._error
+            else:
+                unexpected = None
+            self._life.to(lc.ERROR if self._error is not None else lc.STOPPED)
+            self._finished = True
+            self._cv.notify_all()
+        if unexpected is not None:
+            self._listeners.emit("error", unexpected)
+        self._threads[0].join()  # the control thread emits the last statuses, then ends
         self._ended.set()
         self._listeners.close()

@@ -21,6 +21,7 @@ partials; it never walks the transcript.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -194,6 +195,8 @@ class Updater:
                 quit_ = self._quit
                 partials = self._partials
             session = self._session
+            with contextlib.suppress(Exception):  # a liveness check must not stop the flusher
+                self._widget.check_page(time.monotonic())
             ended = session is None or status in ENDED or session.wait(0)
             if ended and session is not None:
                 session.wait(END_JOIN_S)  # joins its threads; everything is in the transcript
@@ -233,6 +236,10 @@ class Updater:
             else:
                 merged = finals
             changes["n_partials"] = partials
+            warnings, last_warning = session.warnings
+            if warnings != widget.n_warnings:
+                changes["n_warnings"] = warnings
+                changes["last_warning"] = last_warning or ""
             if status is not None or final:
                 state = session.state if final else status
                 changes["status"] = state

@@ -35,6 +35,12 @@ in a ``BrowserMicrophone`` (which fills holes with silence and drops repeats, se
   source (what is queued is still transcribed) and the session ends when it is drained.
 * ``{"type": "capture-error", "message"}``: the page's capture broke (permission revoked,
   device unplugged); the session ends with an ``AudioDeviceError`` carrying that message.
+* ``{"type": "view-gone", "capture": id}``: the view that captured was removed (its cell
+  re-run or cleared, the notebook closed); the kernel ends that capture's source, so the
+  session transcribes what it received and ends normally. A page that vanishes without a
+  word (a closed tab, a lost network) is noticed by the flusher instead: no audio for
+  ``PAGE_GONE_S`` while no cell was running ends the source the same way (a running cell
+  holds the page's messages back, so silence then proves nothing).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,7 +58,7 @@ import anywidget
 import traitlets
 
 from ..audio import AudioSource, BrowserMicrophone, Microphone, WavFile, list_devices
-from ..errors import AudioDeviceError, ConfigurationError, LivetxError
+from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
 from .choices import (
@@ -69,6 +76,8 @@ _STATIC = Path(__file__).parent / "static"
 _KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 #: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
 _MAX_AUDIO_MSG_BYTES = 16000 * 2
+#: A browser capture that sent nothing for this long, with the kernel idle, has gone away.
+PAGE_GONE_S = 10.0
 _PARAMETERS = (
     "provider", "model", "source", "device", "file", "realtime", "api_key", "url", "options",
     "local_engine", "local_options", "max_rows", "stop_timeout",
@@ -122,6 +131,8 @@ class LiveTranscriber(anywidget.AnyWidget):
     partial = traitlets.Unicode("").tag(sync=True)
     n_finals = traitlets.Int(0).tag(sync=True)
     n_partials = traitlets.Int(0).tag(sync=True)
+    n_warnings = traitlets.Int(0).tag(sync=True)  # malformed/unknown provider messages
+    last_warning = traitlets.Unicode("").tag(sync=True)
     # Browser microphone: the capture the kernel listens to, its ack and queue (see above).
     capture_stats = traitlets.Dict().tag(sync=True)
     # Choices the user makes in the front end.
@@ -202,6 +213,9 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.source_kind = kind
         self.on_msg(self._on_front_end_msg)
         _keep_front_end_route(self.comm)
+        _CELLS.install()
+        # Collected without close() (ipywidgets' weak references): end the sessions anyway.
+        weakref.finalize(self, _end_sessions, self._sessions, self._stop_timeout)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -263,26 +277,32 @@ class LiveTranscriber(anywidget.AnyWidget):
     def stop(self, timeout: float | None = None) -> Transcript:
         """End the session gracefully (Stop button), wait for it, return its transcript.
 
-        Waits up to ``timeout`` (default ``stop_timeout``) for the provider's last results.
-        Never raises for remote faults; they are in ``session.error`` and in the widget.
+        The whole call takes at most ``timeout`` seconds (default ``stop_timeout``), like
+        ``TranscriptionSession.stop``. A browser microphone's queue (audio the page already
+        delivered, a backlog included) is transcribed first, within that time; audio the
+        page sends while this very cell runs waits behind it and is not included. Never
+        raises for remote faults; they are in ``session.error`` and in the widget.
         """
         session = self._session
         if session is None:
             return self.transcript
-        timeout = self._stop_timeout if timeout is None else timeout
+        timeout = self._stop_timeout if timeout is None else max(0.0, timeout)
+        deadline = time.monotonic() + timeout
         source = session.source
         if isinstance(source, BrowserMicrophone) and session.running:
-            # Transcribe what the page already delivered (a backlog included) before closing.
-            # Audio the page sends while this cell runs waits behind it and is not included.
             source.end()
             self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
-            session.wait(timeout + source.backlog_s)
-        session.stop(timeout)
-        self._updater.join()
+            session.wait(timeout)
+        session.stop(max(0.0, deadline - time.monotonic()))
+        self._updater.join(max(0.5, deadline - time.monotonic()))
         return session.transcript
 
     def pause(self) -> None:
-        """Stop sending audio without ending the session (Pause button)."""
+        """Stop sending audio without ending the session (Pause button).
+
+        Does nothing when no session is recording (as the button is then disabled); a
+        session that is already stopping cannot be paused and says so.
+        """
         if self._session is not None and self._session.running:
             self._session.pause()
 
@@ -304,13 +324,14 @@ class LiveTranscriber(anywidget.AnyWidget):
         return self._updater.join(timeout)
 
     def close(self) -> None:
-        """Stop any session (without waiting for its last results), then close the widget."""
+        """Stop any session (within ``stop_timeout``), then close the widget."""
         session = getattr(self, "_session", None)  # None if __init__ failed half way
         if session is not None and session.running:
-            session.stop(timeout=0.0)
+            session.stop(self._stop_timeout)
         updater = getattr(self, "_updater", None)
         if updater is not None:
-            updater.join()
+            updater.join(self._stop_timeout)
+        _RUNNING.discard(self)
         super().close()
 
     def __repr__(self) -> str:
@@ -395,8 +416,8 @@ class LiveTranscriber(anywidget.AnyWidget):
                 device = self.device
             return Microphone(device)
         if kind == "browser":
-            return self._browser_source if self._browser_source is not None else (
-                BrowserMicrophone()
+            return (
+                self._browser_source if self._browser_source is not None else (BrowserMicrophone())
             )
         raise ConfigurationError(f"Unknown source {kind!r}.")
 
@@ -500,10 +521,12 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._request_stop()
         elif kind == "capture-error":
             self._on_capture_error(content)
-        elif kind == "pause":
-            self.pause()
-        elif kind == "resume":
-            self.resume()
+        elif kind == "view-gone":
+            self._on_view_gone(content)
+        elif kind in ("pause", "resume"):
+            # A click can race the session's own end (a file finishing): nothing to do then.
+            with contextlib.suppress(SessionStateError):
+                self.pause() if kind == "pause" else self.resume()
         elif kind == "key":
             self._set_key(content.get("value"))
         elif kind == "devices":
@@ -561,6 +584,35 @@ class LiveTranscriber(anywidget.AnyWidget):
             return
         source.receive(pcm, seq=seq, offset=offset, captured_at=captured_at)
 
+    def _on_view_gone(self, content: dict) -> None:
+        """The capturing view was removed: end its source; what was received is kept."""
+        source = self._browser_source_for(content.get("capture"))
+        if source is not None:
+            self._end_gone_capture(source, "The view that recorded was closed")
+
+    def _end_gone_capture(self, source: BrowserMicrophone, why: str) -> None:
+        source.end()
+        self._updater.apply(notice=f"{why}; the session ended with the audio it had received.")
+
+    def check_page(self, now: float) -> None:
+        """Called by the flusher: end a browser capture whose page has gone silent.
+
+        A live page sends a chunk every 100 ms. No chunk for ``PAGE_GONE_S`` while the
+        kernel was idle all that time means the page is gone (a closed tab, a lost
+        network): without this the session would stay live on KeepAlive for ever.
+        """
+        session = self._session
+        source = session.source if session is not None else None
+        if not isinstance(source, BrowserMicrophone) or not session.running:
+            return
+        if source.ended or _CELLS.busy:
+            return
+        quiet_since = max(source.last_received_at, _CELLS.idle_since)
+        if now - quiet_since >= PAGE_GONE_S:
+            self._end_gone_capture(
+                source, f"The page sent no audio for {PAGE_GONE_S:.0f} s (closed or offline?)"
+            )
+
     def _on_capture_error(self, content: dict) -> None:
         """The page's capture broke: end the session with that message (plain words)."""
         source = self._browser_source_for(content.get("capture"))
@@ -588,6 +640,52 @@ def _stop_sessions_at_exit() -> None:
 _register_atexit = getattr(threading, "_register_atexit", None)
 if _register_atexit is not None:  # CPython >= 3.9
     _register_atexit(_stop_sessions_at_exit)
+
+
+def _end_sessions(sessions: list[TranscriptionSession], timeout: float) -> None:
+    """A widget was garbage-collected: ask its running sessions to stop (never blocks)."""
+    for session in sessions:
+        if session.running:
+            with contextlib.suppress(Exception):
+                session.request_stop(timeout)
+
+
+class _CellClock:
+    """Whether the kernel is running a cell, from IPython's pre/post_run_cell events.
+
+    While a cell runs (and the front end has no kernel subshells) the page's messages wait
+    in the channel, so a quiet browser capture is only suspicious while the kernel is idle.
+    Outside IPython there are no cells: always idle.
+    """
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.idle_since = time.monotonic()
+        self._installed = False
+
+    def install(self) -> None:
+        if self._installed:
+            return
+        self._installed = True
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+        if shell is None or not hasattr(shell, "events"):
+            return
+        shell.events.register("pre_run_cell", self._pre)
+        shell.events.register("post_run_cell", self._post)
+
+    def _pre(self, *_args: Any) -> None:
+        self.busy = True
+
+    def _post(self, *_args: Any) -> None:
+        self.busy = False
+        self.idle_since = time.monotonic()
+
+
+_CELLS = _CellClock()
 
 
 def _keep_front_end_route(comm: Any) -> None:

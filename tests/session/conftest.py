@@ -56,7 +56,8 @@ class Helpers:
 
     @staticmethod
     def livetx_threads() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name in ("livetx-sender", "livetx-receiver")]
+        names = ("livetx-sender", "livetx-receiver", "livetx-control")
+        return [t for t in threading.enumerate() if t.name in names]
 
     @staticmethod
     def open_fds() -> int:

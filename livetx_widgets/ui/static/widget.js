@@ -137,6 +137,7 @@ function render({ model, el }) {
   keyRow.append(keyLabel, keyInput, keyButton, keyHint);
 
   const notice = h("div", "livetx-notice");
+  const warnings = h("div", "livetx-warnings"); // malformed/unknown provider messages
   const busy = h("div", "livetx-busy");
   busy.setAttribute("role", "status");
   const error = h("div", "livetx-error");
@@ -150,7 +151,7 @@ function render({ model, el }) {
   box.append(earlier, list, partial, empty);
 
   const footer = h("div", "livetx-footer");
-  root.append(bar, actions, progress, keyRow, notice, busy, error, box, footer);
+  root.append(bar, actions, progress, keyRow, notice, warnings, busy, error, box, footer);
 
   // -- transcript rows (at most max_rows in the DOM) ------------------------------------
   let rowsRun = -1;
@@ -360,6 +361,10 @@ function render({ model, el }) {
     const text = model.get("error") || pageError;
     error.textContent = text;
     error.hidden = !text;
+    const n = model.get("n_warnings") || 0;
+    warnings.textContent = n ? `⚠ ${n} provider message${n === 1 ? "" : "s"} ignored` : "";
+    warnings.title = model.get("last_warning") || "";
+    warnings.hidden = !n;
   }
 
   function showPartial() {
@@ -578,7 +583,7 @@ function render({ model, el }) {
     ["change:level", showLevel],
     ["change:progress change:time_left", showProgress],
     ["change:needs_key change:key_env change:error change:running", showKey],
-    ["change:notice change:error change:source_kind change:running", showMessages],
+    ["change:notice change:error change:source_kind change:running change:n_warnings", showMessages],
     ["change:running change:capture_stats", showCapture],
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
@@ -594,13 +599,25 @@ function render({ model, el }) {
   const media = globalThis.navigator && navigator.mediaDevices;
   if (media && media.addEventListener) media.addEventListener("devicechange", onDeviceChange);
 
+  // The view goes away (cell re-run or cleared, notebook or tab closed): release the
+  // microphone and tell the kernel, so that the session ends with what it received
+  // instead of staying live on KeepAlive. A closed tab may not deliver the message; the
+  // kernel then notices that no audio comes (see widget.py, PAGE_GONE_S).
+  const viewGone = () => {
+    const state = cap;
+    if (!state) return;
+    endCapture(state).then(() => send({ type: "view-gone", capture: state.id }));
+  };
+  globalThis.addEventListener?.("pagehide", viewGone);
+
   return () => {
     for (const [events, handler] of handlers) model.off(events, handler);
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);
     }
-    if (cap) endCapture(cap); // the view is gone: release the microphone
+    globalThis.removeEventListener?.("pagehide", viewGone);
+    viewGone();
   };
 }
 
