@@ -143,6 +143,7 @@ class LivetxServer:
             executor=self._executor,
             options=self.options,
             faults=faults,
+            server_stopping=self._stopping,
             request_id=request_id,
             headers={k.lower(): v for k, v in request.headers.raw_items()},
         )
@@ -161,8 +162,8 @@ class LivetxServer:
         timeout cancels it; the record is marked done in every case.
         """
         ctx.log.append(ctx.pos, "faults_fired", "connect_hang")
-        assert self._stopping is not None
-        stopping = asyncio.ensure_future(self._stopping.wait())
+        assert ctx.server_stopping is not None
+        stopping = asyncio.ensure_future(ctx.server_stopping.wait())
         try:
             await asyncio.wait(
                 [stopping, connection.connection_lost_waiter],
@@ -225,6 +226,8 @@ class LivetxServer:
         ctx: ConnectionContext | None = getattr(connection, "livetx", None)
         if ctx is None:
             return None
+        if connection.transport.is_closing():
+            return None  # the client left while the upgrade hung: nothing was answered
         if ctx.protocol == "deepgram":
             response.headers["dg-request-id"] = ctx.request_id
         refused = response.status_code != 101

@@ -7,6 +7,7 @@ before the 101: route, parsed query, credentials, which faults apply. It stores 
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,9 @@ class ConnectionContext:
     authorized: bool = True
     auth_error: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # raw request headers, lower-case
+    #: Set when the server stops: a session that cannot take part in a close handshake (it
+    #: hangs or stopped reading, by fault) aborts its connection instead.
+    server_stopping: asyncio.Event | None = None
 
     def update(self, **changes: Any) -> None:
         self.log.update(self.pos, **changes)

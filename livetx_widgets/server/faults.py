@@ -171,7 +171,7 @@ class Faults:
     stop_reading_when:
         Stop reading client frames and stop answering: an unresponsive peer. The WebSocket
         library then stops reading the socket, TCP flow control fills the client's send buffer
-        (loopback buffers hold ~90 s of 16 kHz audio) and the client's sends block; what was
+        (on loopback ~4 MB, ~125 s of 16 kHz audio) and the client's sends block; what was
         already queued is never processed and nothing more is sent. Held until the client or
         the server closes the connection.
     malformed_when / unknown_type_when / oversized_when:

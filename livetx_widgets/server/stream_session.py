@@ -152,7 +152,7 @@ class StreamSession:
         # the idle timeout, so the loop is bounded by the connection's life.
         while True:
             if not self._reading.is_set():  # the stop_reading fault: read nothing more, ever
-                await self.ws.wait_closed()
+                await self._stalled()
                 return
             timeout = None if (self.ending or self.closing) else self.idle_timeout
             try:  # recv() is cancel-safe: a timeout loses no frame
@@ -297,6 +297,21 @@ class StreamSession:
             await self.send_text(oversized_frame(), "(oversized)")
         else:  # pragma: no cover - ACTIONS and this dispatch are kept in step
             raise ValueError(f"unknown fault action {action!r}")
+
+    async def _stalled(self) -> None:
+        """Read nothing until the connection ends. A peer that does not read cannot see the
+        client's close frame either, so when the server stops the connection is aborted
+        rather than left to its close timeout."""
+        waits = [asyncio.ensure_future(self.ws.wait_closed())]
+        if self.ctx.server_stopping is not None:
+            waits.append(asyncio.ensure_future(self.ctx.server_stopping.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if self.ctx.server_stopping is not None and self.ctx.server_stopping.is_set():
+            self.ws.transport.abort()
 
     async def _fire_when(self, matches: Callable[[Trigger], bool]) -> None:
         for action, trigger in self._schedule:

@@ -70,8 +70,8 @@ SCRIPT = {
 }
 AUDIO_S = 3.2
 #: The source for faults that need the client's send buffer to fill (a peer that stops
-#: reading): loopback TCP buffers take ~90 s of 16 kHz audio before a send blocks.
-LONG_AUDIO_S = 100.0
+#: reading): loopback TCP buffers take ~4 MB (~125 s of 16 kHz audio) before a send blocks.
+LONG_AUDIO_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -294,8 +294,9 @@ def _close_rows(provider: str) -> Iterator[Fault]:
                 "mid_session", outcome, f"phases are covered by {', '.join(rep)} (same path)"
             )
         label = f"close {code}" + (f" `{reason}`" if reason else "")
+        group = "close 4000-4103 (legacy v2 codes)" if code >= 4000 else ""
         yield Fault(name, label, in_session("close", close_code=code, close_reason=reason),
-                    outcomes, providers=(provider,))  # fmt: skip
+                    outcomes, providers=(provider,), group=group)  # fmt: skip
 
 
 def _unrequested_rows() -> Iterator[Fault]:
@@ -442,24 +443,52 @@ def cells() -> Iterator[Cell]:
 
 
 # ------------------------------------------------------------------------------ the README
+def _who(providers: list[str]) -> str:
+    if len(providers) == len(PROVIDERS):
+        return "both"
+    return ", ".join("Deepgram" if p == "deepgram" else "AssemblyAI" for p in providers)
+
+
+def _merged(outcomes: list[Outcome | Skip]) -> str:
+    """One README cell for a group of codes: the common outcome, then the exceptions."""
+    ran = [o for o in outcomes if not isinstance(o, Skip)]
+    if not ran:
+        return "-"
+    by_text: dict[str, list[str]] = {}
+    for o in ran:
+        plain = Outcome(o.kind, o.error, None, o.reconnects, o.connections).describe()
+        by_text.setdefault(plain, []).append(str(o.code))
+    (common, _), *others = sorted(by_text.items(), key=lambda item: -len(item[1]))
+    extra = "".join(f"; {', '.join(codes)}: {text}" for text, codes in others)
+    return f"{common} (with the code){extra}"
+
+
 def markdown() -> str:
     """The README table: one row per fault, one column per phase, the designed outcome."""
     head = "| fault | provider | " + " | ".join(PHASE_TITLES[p] for p in PHASES) + " |"
     lines = [head, "|" + "---|" * (len(PHASES) + 2)]
+    done_groups: set[str] = set()
     for fault in FAULTS:
-        per_provider = {
-            p: tuple(fault.outcome(p, phase) for phase in PHASES) for p in fault.providers
-        }
-        groups: dict[tuple, list[str]] = {}
-        for provider, row in per_provider.items():
+        if fault.group:
+            if fault.group in done_groups:
+                continue
+            done_groups.add(fault.group)
+            members = [f for f in FAULTS if f.group == fault.group]
+            providers = list(dict.fromkeys(p for f in members for p in f.providers))
+            texts = [
+                _merged([f.outcome(p, phase) for f in members for p in f.providers])
+                for phase in PHASES
+            ]
+            lines.append(f"| {fault.group} | {_who(providers)} | " + " | ".join(texts) + " |")
+            continue
+        rows: dict[tuple, list[str]] = {}
+        for provider in fault.providers:
+            row = tuple(fault.outcome(provider, phase) for phase in PHASES)
             if not all(isinstance(o, Skip) for o in row):
-                groups.setdefault(row, []).append(provider)
-        for row, providers in groups.items():
-            who = "both" if len(providers) == len(PROVIDERS) else ", ".join(
-                "Deepgram" if p == "deepgram" else "AssemblyAI" for p in providers
-            )  # fmt: skip
+                rows.setdefault(row, []).append(provider)
+        for row, providers in rows.items():
             texts = [("-" if isinstance(o, Skip) else o.describe()) for o in row]
-            lines.append(f"| {fault.label} | {who} | " + " | ".join(texts) + " |")
+            lines.append(f"| {fault.label} | {_who(providers)} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
 
 
