@@ -188,7 +188,9 @@ class LivetxServer:
             return refuse(ctx.faults.refuse_status,
                           *deepgram_protocol.refusal(ctx.faults.refuse_status))  # fmt: skip
         ok, method = deepgram_protocol.authenticate(request.headers, self.options.api_key)
-        ok = ok and not ctx.faults.refuse_auth
+        if ok and ctx.faults.refuse_auth:
+            ok = False
+            ctx.log.append(ctx.pos, "faults_fired", "refuse_auth")
         ctx.authorized = ok
         ctx.update(auth=method, authorized=ok)
         if not ok:
@@ -210,6 +212,7 @@ class LivetxServer:
         )
         if ok and ctx.faults.refuse_auth:
             ok, error = False, assemblyai_protocol.INVALID_KEY
+            ctx.log.append(ctx.pos, "faults_fired", "refuse_auth")
         ctx.authorized, ctx.auth_error = ok, error
         ctx.update(auth=method, authorized=ok)
         return None

@@ -42,6 +42,7 @@ import numpy as np
 import livetx_widgets.session as session_pkg
 import livetx_widgets.ui.widget as widget_mod
 from livetx_widgets import ArraySource, LiveTranscriber
+from livetx_widgets.audio.base import AudioSource
 from livetx_widgets.cli import main as cli_main
 from livetx_widgets.errors import (
     AuthenticationError,
@@ -95,21 +96,68 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
     return path
 
 
-class GatedSource(ArraySource):
-    """An array that calls ``on_gate`` (the front end's pause) when playback reaches
-    ``gate_s``: the pause happens exactly there, before the server can notice any silence."""
+class Gate(AudioSource):
+    """Wraps the source a front end plays and stops it at ``gate_s`` seconds of audio.
 
-    def __init__(self, array: np.ndarray, gate_s: float, on_gate: Callable[[], Any]):
-        super().__init__(array)
-        self._gate = int(gate_s * 32000)
-        self._on_gate = on_gate
-        self.gated = threading.Event()
+    There it calls ``on_gate`` (the pause of the ``paused`` phase: exactly there, before the
+    server can notice any silence) and, with ``hold``, delivers nothing more until
+    ``release()``, like a microphone that has nothing yet. Holding keeps the client
+    mid-session until the fault has happened and the client has answered it: without it a
+    client that streams a short file as fast as it can may be stopping already when the
+    server reaches the first final, and "mid-session" would be a race.
+    """
 
-    def _pcm(self, n_bytes: int) -> bytes:
-        if not self.gated.is_set() and self._offset >= self._gate:
-            self.gated.set()
-            self._on_gate()
-        return super()._pcm(n_bytes)
+    def __init__(self, inner: AudioSource, gate_s: float, *, hold: bool,
+                 on_gate: Callable[[], Any] | None = None):  # fmt: skip
+        super().__init__()
+        self.inner = inner
+        self.live, self.realtime = inner.live, inner.realtime
+        self.chunk_ms, self.duration_s = inner.chunk_ms, inner.duration_s
+        self.hold = hold
+        self.on_gate = on_gate
+        self._gate_bytes = int(gate_s * 32000)
+        self._taken = 0
+        self.reached = threading.Event()
+        self.released = threading.Event()
+        self._stopped = threading.Event()
+        self._wake = threading.Event()  # set by release() and stop()
+
+    @property
+    def position_s(self) -> float:
+        return self.inner.position_s
+
+    @position_s.setter
+    def position_s(self, value: float) -> None:  # AudioSource.__init__ sets it
+        pass
+
+    def start(self) -> None:
+        self._stopped.clear()
+        self.inner.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        self.inner.stop()
+
+    def release(self) -> None:
+        self.released.set()
+        self._wake.set()
+
+    def read(self, timeout: float | None = None) -> bytes | None:
+        if self._taken >= self._gate_bytes and not self.reached.is_set():
+            self.reached.set()
+            if self.on_gate is not None:
+                self.on_gate()
+        if self.hold and self.reached.is_set() and not self.released.is_set():
+            self._wake.wait(0.1 if timeout is None else timeout)
+            if self._stopped.is_set():
+                return None
+            if not self.released.is_set():
+                return b""
+        chunk = self.inner.read(timeout)
+        if chunk:
+            self._taken += len(chunk)
+        return chunk
 
 
 def socket_inodes() -> set[str]:
@@ -145,6 +193,8 @@ class Probe:
 
     def __init__(self, connect_timeout: float) -> None:
         self.connect_timeout = connect_timeout
+        self.gate_spec: dict | None = None  # Gate(...) keywords for the next session's source
+        self.gate: Gate | None = None
         self.sessions: list[TranscriptionSession] = []
         self.created = threading.Event()
         self.finals: dict[int, Any] = {}  # segment id -> latest Segment received
@@ -161,6 +211,9 @@ class Probe:
         kwargs.setdefault("connect_timeout", self.connect_timeout)
         if "pace" in SESSION_PARAMETERS:
             kwargs.setdefault("pace", False)
+        if self.gate_spec is not None:
+            self.gate = Gate(kwargs["source"], **self.gate_spec)
+            kwargs["source"] = self.gate
         session = TranscriptionSession(*args, **kwargs)
         session.on("final", self._final)
         session.on("partial", self._partial)
@@ -241,9 +294,44 @@ def wait_stalled(probe: Probe, run: Run) -> None:
         run.notes.append(f"the client's sends never stalled (sent {samples[-1:]} s)")
 
 
-def drive(cell, srv: LocalServer, probe: Probe, run: Run, stop: Callable[[], Any]) -> None:
-    """The phase's actions besides playing the source; ``stop`` is the front end's stop."""
+def plan_gate(cell, probe: Probe, pause: Callable[[], Any]) -> None:
+    """Which source gate the cell's session gets (see ``Gate``), before it is built."""
+    if cell.phase == "paused":
+        probe.gate_spec = {"gate_s": cell.pause_at_s, "hold": False, "on_gate": pause}
+    elif cell.fault.hold and cell.phase != "stopping" and not cell.fault.drivers.get(cell.phase):
+        probe.gate_spec = {"gate_s": cell.pause_at_s, "hold": True}
+
+
+def answered(srv: LocalServer, probe: Probe) -> Callable[[], bool]:
+    """Has the client answered the fault: ended, reconnected, warned, or is it live on a later
+    connection (after an upgrade fault)?"""
+
+    def check() -> bool:
+        session = probe.session
+        if session.wait(0):
+            return True
+        meta = session.metadata
+        later = len(srv.sessions) >= 2 and session.state in ("live", "paused")
+        return meta.reconnects >= 1 or probe.warnings >= 1 or later
+
+    return check
+
+
+def drive(cell, srv: LocalServer, probe: Probe, run: Run, stop: Callable[[], Any],
+          resume: Callable[[], Any]) -> None:  # fmt: skip
+    """The phase's actions besides playing the source; ``stop``/``resume`` are the front
+    end's. Every wait is bounded; what did not happen goes into ``run.notes``."""
     driver = cell.fault.drivers.get(cell.phase, "")
+    gate = probe.gate
+    if cell.phase == "paused" and gate is not None:
+        settle_paused(srv, probe, run)
+        resume()
+    elif gate is not None:
+        if not wait_until(lambda: fired(srv), REACT_BOUND):
+            run.notes.append("the fault never fired")
+        if not wait_until(answered(srv, probe), REACT_BOUND):
+            run.notes.append(f"the client never answered the fault ({probe.session.state!r})")
+        gate.release()
     if driver == "stop_when_hung":
         if not wait_until(lambda: fired(srv, "connect_hang"), REACT_BOUND):
             run.notes.append("the upgrade never hung")
@@ -259,45 +347,38 @@ def drive(cell, srv: LocalServer, probe: Probe, run: Run, stop: Callable[[], Any
 
 def settle_paused(srv: LocalServer, probe: Probe, run: Run) -> None:
     """After the pause, wait for the fault and the client's answer to it, still paused."""
-    session = probe.session
+    session, gate = probe.session, probe.gate
+    if not wait_until(gate.reached.is_set, REACT_BOUND) and not session.wait(0):
+        run.notes.append("playback never reached the pause point")
     if not wait_until(lambda: fired(srv), REACT_BOUND):
         run.notes.append("the fault never fired during the pause")
-    if session.state != "paused" and not session.wait(0):
-        run.notes.append(f"the session was {session.state!r}, not paused, when the fault fired")
+    states = [state for _, state in probe.statuses]
+    if "paused" not in states:  # the gate pauses before the audio stops: before the fault
+        run.notes.append(f"the session never paused (states {states})")
 
-    def answered() -> bool:
+    def paused_answer() -> bool:
         if session.wait(0):
             return True
         meta = session.metadata
         return session.state == "paused" and (meta.reconnects >= 1 or probe.warnings >= 1)
 
-    if not wait_until(answered, REACT_BOUND):
+    if not wait_until(paused_answer, REACT_BOUND):
         run.notes.append(f"no answer to the fault while paused (state {session.state!r})")
 
 
 def run_widget(cell, srv: LocalServer, probe: Probe, audio: dict) -> Run:
     long = cell.phase in cell.fault.long_phases
-    gate = cell.phase == "paused"
     holder: dict[str, LiveTranscriber] = {}
-    if gate:
-        source = GatedSource(audio["short"], audio["pause_at_s"], lambda: holder["w"].pause())
-    else:
-        source = ArraySource(audio["long" if long else "short"])
+    plan_gate(cell, probe, lambda: holder["w"].pause())
+    source = ArraySource(audio["long" if long else "short"])
     w = LiveTranscriber(provider=cell.provider, url=srv.url, api_key=KEY, source=source,
                         stop_timeout=cell.fault.stop_timeout)  # fmt: skip
     holder["w"] = w
     try:
-        t0 = time.monotonic()
+        run = Run(None, None, None, started_at=time.monotonic())
         w.start()
-        run = Run(None, None, None, started_at=t0)
-        if gate:
-            if not wait_until(source.gated.is_set, REACT_BOUND) and not probe.session.wait(0):
-                run.notes.append("playback never reached the pause point")
-            settle_paused(srv, probe, run)
-            w.resume()
-        drive(cell, srv, probe, run, lambda: w.stop(timeout=cell.fault.stop_timeout))
-        ended = w.wait(CELL_BOUND)
-        if not ended:
+        drive(cell, srv, probe, run, lambda: w.stop(timeout=cell.fault.stop_timeout), w.resume)
+        if not w.wait(CELL_BOUND):
             run.notes.append(f"the session did not end within {CELL_BOUND} s")
         w.stop(timeout=cell.fault.stop_timeout)
         session = w.session
@@ -314,23 +395,24 @@ def run_cli(cell, srv: LocalServer, probe: Probe, audio: dict, capsys, monkeypat
     argv = ["transcribe", "--provider", cell.provider, "--url", srv.url,
             "--file", str(audio["long_wav" if long else "short_wav"]),
             "--stop-timeout", str(cell.fault.stop_timeout)]  # fmt: skip
+    plan_gate(cell, probe, lambda: None)  # the CLI cannot pause: no paused cells
     run = Run(None, None, None, started_at=time.monotonic())
-    driver_thread = None
-    if cell.fault.drivers.get(cell.phase):
-        # Ctrl+C in ``livetx transcribe`` calls ``session.request_stop()``: do just that, from
-        # another thread, since the CLI holds this one until the session ends.
-        def ctrl_c() -> None:
-            if probe.created.wait(REACT_BOUND):
-                drive(cell, srv, probe, run, lambda: probe.session.request_stop())
 
-        driver_thread = threading.Thread(target=ctrl_c, name="fault-matrix-driver")
-        driver_thread.start()
+    # The CLI holds this thread until the session ends: drive from another one. Its Ctrl+C
+    # calls ``session.request_stop()``, so that is the stop.
+    def driver() -> None:
+        if probe.created.wait(REACT_BOUND):
+            drive(cell, srv, probe, run, lambda: probe.session.request_stop(), lambda: None)
+
+    driver_thread = threading.Thread(target=driver, name="fault-matrix-driver")
+    driver_thread.start()
     try:
         run.rc = cli_main(argv)
         returned = time.monotonic()
     finally:
-        if driver_thread is not None:
-            driver_thread.join(CELL_BOUND)
+        if probe.gate is not None:
+            probe.gate.release()  # never leave the driver waiting on a session that ended
+        driver_thread.join(CELL_BOUND)
     if run.stop_called_at is not None:
         run.stop_returned_at = returned  # Ctrl+C returns at once; the CLI when the stop is done
     run.out, run.err = capsys.readouterr()
@@ -495,7 +577,7 @@ def run_cell(cell, matrix, audio: dict, monkeypatch, capsys) -> Run:
     else:
         checks.append(("cli", lambda: check_cli(run, run.error, cell.outcome, matrix.SCRIPT)))
     checks.append(("leaks", lambda: check_leaks(threads_before, sockets_before)))
-    failures = []
+    failures = [f"phase: {note}" for note in run.notes]  # the phase did not happen as planned
     for name, check in checks:  # every check runs: a cell reports all that is wrong at once
         try:
             check()
@@ -503,9 +585,8 @@ def run_cell(cell, matrix, audio: dict, monkeypatch, capsys) -> Run:
             failures.append(f"{name}: {exc}")
     if failures:
         error = f"{type(run.error).__name__}: {run.error}" if run.error else "none"
-        notes = f"\n  notes: {'; '.join(run.notes)}" if run.notes else ""
         raise AssertionError(
-            f"[{cell.id}]\n  " + "\n  ".join(failures) + f"\n  session error: {error}" + notes
+            f"[{cell.id}]\n  " + "\n  ".join(failures) + f"\n  session error: {error}"
         )
     return run
 

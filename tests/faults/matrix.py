@@ -150,9 +150,10 @@ class Fault:
     ``server(phase)`` builds the ``Faults`` for a phase. ``drivers`` maps a phase to what the
     test does besides letting the source play: ``stop_when_hung`` (stop while the upgrade
     hangs) or ``stop_when_stalled`` (stop once the client's sends block). ``stop_timeout`` is
-    the session's; ``long_phases`` play the long source. ``connect_timeout`` is the session's
-    too (short, so that hang cells are quick; long where a stop must beat it). ``group``
-    merges rows in the README.
+    the session's; ``long_phases`` play the long source. ``hold``: the source stops at
+    ``PAUSE_AT_S`` until the client has answered the fault (false for a fault with no moment).
+    ``connect_timeout`` is the session's too (short, so that hang cells are quick; long where
+    a stop must beat it). ``group`` merges rows in the README.
     """
 
     name: str
@@ -166,6 +167,7 @@ class Fault:
     long_phases: frozenset[str] = frozenset()
     skips: dict[str, Skip] = field(default_factory=dict)  # provider -> why not a cell
     group: str = ""
+    hold: bool = True  # hold the source at PAUSE_AT_S until the fault is answered
 
     def outcome(self, provider: str, phase: str) -> Outcome | Skip:
         if provider in self.skips:
@@ -410,6 +412,7 @@ def _rows() -> Iterator[Fault]:
         "slow", "slow server (every message 50 ms late)",
         lambda phase: Faults(response_delay_ms=50),
         only("mid_session", CLEAN, "a slow server is slow in every phase: one cell covers it"),
+        hold=False,
     )  # fmt: skip
 
 
@@ -423,6 +426,8 @@ class Cell:
     phase: str
     frontend: str
     outcome: Outcome | Skip
+
+    pause_at_s: float = PAUSE_AT_S
 
     @property
     def id(self) -> str:

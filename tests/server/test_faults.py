@@ -69,7 +69,8 @@ def test_refuse_auth_refuses_even_the_right_key(server_factory, h):
     with h.open_ws(h.aai_url(srv), key="sekret", scheme=None) as ws:
         messages, code, _ = h.drain(ws)
     assert messages[0]["error"] == "Unauthorized Connection: Invalid API key" and code == 1008
-    assert [r.faults_applied for r in srv.wait_idle(h.TIMEOUT)] == [True, True]
+    records = srv.wait_idle(h.TIMEOUT)
+    assert [(r.faults_applied, r.faults_fired) for r in records] == [(True, ("refuse_auth",))] * 2
 
 
 # ----------------------------------------------------------------------------- close
