@@ -219,7 +219,7 @@ class StreamSession:
     async def send(self, message: dict) -> None:
         """Send one JSON message, unless the server already decided to close."""
         await self.send_text(json.dumps(message), str(message.get("type")))
-        if self.is_final_result(message) and not self.closing:
+        if self.is_final_result(message) and not self.closing and self._reading.is_set():
             self.finals_sent += 1
             finals = self.finals_sent
             await self._fire_when(lambda t: t.finals == finals)
