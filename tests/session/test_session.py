@@ -103,6 +103,7 @@ def test_connection_refused_is_a_connect_error(wav5, h):
     session = TranscriptionSession("deepgram", source=WavFile(wav5), url=url).start()
     assert session.wait(10)
     assert isinstance(session.error, ConnectError)
+    assert "refused" in str(session.error)
     assert not h.livetx_threads()
 
 
