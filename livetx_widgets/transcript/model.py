@@ -170,10 +170,12 @@ class Transcript:
         replaced in place, keeping its ``segment_id``, like a re-final. The segment's
         speaker becomes the revision's label, or else the speaker of most of its re-labelled
         words. A pending partial it names is re-labelled too (it is no segment, so it is not
-        returned). What a revision said is remembered per key, also for a key not seen yet,
-        so a partial or final of that key that comes later and does not know a word's
-        speaker (AssemblyAI ``PENDING``) takes the revised one; a speaker it does know is
-        newer than the revision and is kept.
+        returned). What a revision said is remembered per key, also for a key not seen yet
+        (up to ``MAX_EARLY_REVISIONS`` keys not committed), so a partial or final of that
+        key that comes later and does not know a word's speaker (AssemblyAI ``PENDING``)
+        takes the revised one; a speaker it does know is newer than the revision and is
+        kept. Words are matched by start, end and text, then by text and overlapping time
+        (:mod:`livetx_widgets.transcript.revisions` states the rule).
         """
         if isinstance(event, FinalTranscript):
             with self._lock:

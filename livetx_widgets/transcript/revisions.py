@@ -11,7 +11,7 @@ Which revised word a segment's word takes its speaker from (the matching rule):
 1. the revised word with the same start, end and text (times compared to the microsecond);
 2. otherwise the first revised word with the same text whose time overlaps the word's,
    because a turn's times may move a little between its partials and its final;
-3. otherwise, when the revision named no words at all, the revision's segment label;
+3. otherwise the label of a revision that named no words at all (the whole segment's);
 4. otherwise none: the word keeps its speaker (it was not named, or was re-segmented
    between the update the revision saw and this one: ``is—`` became ``is``).
 
@@ -74,8 +74,11 @@ class RevisedSpeakers:
             if only_unknown and w.speaker is not None:
                 continue
             label = self._label_for(w)
-            if label is not None and (w.speaker, w.speaker_confidence) != label:
-                out[i] = w._replace(speaker=label[0], speaker_confidence=label[1])
+            if label is None or label == (w.speaker, w.speaker_confidence):
+                continue
+            if label[0] == w.speaker and label[1] is None:
+                continue  # the same speaker confirmed: its score still stands
+            out[i] = w._replace(speaker=label[0], speaker_confidence=label[1])
         return tuple(out)
 
     def _label_for(self, word: Word) -> _Label | None:

@@ -147,6 +147,10 @@ def test_revision_without_words_relabels_the_whole_segment():
     assert seg.speaker == "C"
     # The old confidence was about the old label.
     assert [(w.speaker, w.speaker_confidence) for w in seg.words] == [("C", None), ("C", None)]
+    # Confirming a speaker without a score keeps the score it had; a new score replaces it.
+    t.apply(revision(SegmentSpeakers("k", None, (Word("a", 0, 1, None, "C", 0.8),))))
+    assert t.apply(revision(SegmentSpeakers("k", "C"))) == []
+    assert t[0].words[0].speaker_confidence == 0.8
 
 
 def test_revised_word_without_its_own_speaker_takes_the_revision_label():
