@@ -54,6 +54,7 @@ from ..events import (
     ProviderWarning,
     SessionEnded,
     SessionStarted,
+    SpeakerRevision,
 )
 from ..providers import make_codec
 from ..transcript import Segment, Transcript
@@ -891,6 +892,10 @@ class TranscriptionSession:
                     meta.model = event.model
                 meta.raw.setdefault("begin", event.raw)
             self.transcript.apply(event)
+        elif isinstance(event, SpeakerRevision):
+            # Re-labelled segments go out again, like a re-final (same segment_id).
+            for segment in self.transcript.apply(event):
+                self._listeners.emit("final", segment)
         elif isinstance(event, SessionEnded):
             self._on_summary(event)
         elif isinstance(event, ProviderWarning):
