@@ -34,8 +34,10 @@ _LAZY = {
     "ScriptEngine": ".script_engine",
     "ServerOptions": ".context",
     "SessionRecord": ".records",
+    "Trigger": ".faults",
     "load_script": ".script_engine",
     "make_engine": ".engines",
+    "timecode_pcm": ".script_engine",
 }
 
 __all__ = sorted(_LAZY)

@@ -5,8 +5,11 @@ and one ``SessionLog``. The upgrade is decided in ``process_request`` before any
 exists: the path picks the protocol (``/v1/listen`` Deepgram, ``/v3/ws`` AssemblyAI, anything
 else 404), the query is parsed (400 on a bad value), credentials are checked (Deepgram refuses
 with 401; AssemblyAI is told after the 101, as the real services do) and the faults that apply
-to this connection are fixed. The session then runs in the connection's handler task; an
-exception there ends that connection only.
+to this connection are fixed. Two faults act here, before any WebSocket: ``refuse_status``
+answers with an HTTP error in the provider's shape, and ``connect_hang`` returns a coroutine
+that never answers (websockets awaits it) until the client leaves or the server stops. The
+session then runs in the connection's handler task; an exception there ends that connection
+only.
 
 It is driven either by ``LocalServer`` (a background thread, for tests and the widget) or by
 ``run_until_stopped`` (the ``livetx serve`` command).
@@ -62,9 +65,11 @@ class LivetxServer:
         self._count = 0
         self._executor: ThreadPoolExecutor | None = None
         self._server: Server | None = None
+        self._stopping: asyncio.Event | None = None  # ends connect_hang waits
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._stopping = asyncio.Event()
         self._executor = ThreadPoolExecutor(ENGINE_THREADS, thread_name_prefix="livetx-engine")
         try:
             self._server = await serve(
@@ -89,6 +94,8 @@ class LivetxServer:
 
     async def stop(self) -> None:
         """Close every connection (1001) and the socket, wait for the sessions, join threads."""
+        if self._stopping is not None:
+            self._stopping.set()  # hanging upgrades answer 503 now
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -116,8 +123,7 @@ class LivetxServer:
             return connection.respond(404, f"No such endpoint: {path}. Use /v1/listen or /v3/ws.\n")
         self._count += 1
         index = self._count
-        limit = self._faults.connections
-        faults = self._faults if limit is None or index - self._faults_from <= limit else NO_FAULTS
+        faults = self._faults.for_connection(index - self._faults_from)
         pairs = parse_qsl(query, keep_blank_values=True)
         request_id = str(uuid.uuid4())
         ctx = ConnectionContext(
@@ -141,9 +147,31 @@ class LivetxServer:
             headers={k.lower(): v for k, v in request.headers.raw_items()},
         )
         connection.livetx = ctx  # read by the subprotocol selector and the handler
+        if faults.connect_hang:
+            return self._hang(connection, ctx)
         if protocol == "deepgram":
             return self._deepgram_upgrade(connection, request, ctx, pairs)
         return self._assemblyai_upgrade(connection, request, ctx, pairs)
+
+    async def _hang(self, connection: ServerConnection, ctx: ConnectionContext) -> Response:
+        """The connect_hang fault: never answer the upgrade while the client waits.
+
+        Ends when the client closes the TCP connection, when the server stops (then a 503,
+        as websockets answers upgrades still open at shutdown) or when websockets' opening
+        timeout cancels it; the record is marked done in every case.
+        """
+        ctx.log.append(ctx.pos, "faults_fired", "connect_hang")
+        assert self._stopping is not None
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait(
+                [stopping, connection.connection_lost_waiter],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stopping.cancel()
+            ctx.update(done=True, closed_at=time.time())
+        return connection.respond(503, "livetx serve is shutting down.\n")
 
     def _deepgram_upgrade(self, connection, request, ctx, pairs) -> Response | None:
         def refuse(status: int, err_code: str, err_msg: str) -> Response:
@@ -154,6 +182,10 @@ class LivetxServer:
             ctx.params = deepgram_protocol.parse_query(pairs)
         except QueryError as exc:
             return refuse(400, "INVALID_QUERY_PARAMETER", str(exc))
+        if ctx.faults.refuse_status is not None:
+            ctx.log.append(ctx.pos, "faults_fired", "refuse_status")
+            return refuse(ctx.faults.refuse_status,
+                          *deepgram_protocol.refusal(ctx.faults.refuse_status))  # fmt: skip
         ok, method = deepgram_protocol.authenticate(request.headers, self.options.api_key)
         ok = ok and not ctx.faults.refuse_auth
         ctx.authorized = ok
@@ -167,6 +199,11 @@ class LivetxServer:
             ctx.params = assemblyai_protocol.parse_query(pairs)
         except QueryError as exc:
             return _json_response(connection, 400, {"error": str(exc)})
+        if ctx.faults.refuse_status is not None:
+            ctx.log.append(ctx.pos, "faults_fired", "refuse_status")
+            status = ctx.faults.refuse_status
+            body = {"error": assemblyai_protocol.refusal(status)}
+            return _json_response(connection, status, body)
         ok, method, error = assemblyai_protocol.authenticate(
             request.headers, pairs, self.options.api_key
         )

@@ -181,6 +181,24 @@ def authenticate(
     return True, method, ""
 
 
+#: ``error`` text of the upgrade refusals the ``refuse_status`` fault sends. AssemblyAI refuses
+#: keys after the 101 (``Error`` + 1008); an HTTP refusal is what its SDK handles for "auth,
+#: quota, bad request" (a proxy or an older server), so the texts follow its close reasons.
+REFUSALS = {
+    401: INVALID_KEY,
+    402: "Unauthorized Connection: Insufficient balance",
+    403: "Unauthorized Connection: This key may not use streaming",
+    429: "Unauthorized Connection: Too many concurrent sessions",
+    500: "Session Cancelled: An error occurred",
+    503: "Service Unavailable: Please try again later",
+}
+
+
+def refusal(status: int) -> str:
+    """The ``error`` text of a refused upgrade with HTTP ``status``."""
+    return REFUSALS.get(status, f"HTTP {status}")
+
+
 def is_u3(model: str) -> bool:
     """The u3-rt-pro family (the only models that send ``SpeechStarted``)."""
     return model.startswith(("u3", "universal-3"))
@@ -305,7 +323,7 @@ class AssemblyAISession(StreamSession):
             self.settings.update({k: v for k, v in message.items() if k in UPDATABLE})
         elif kind == "Terminate":
             self.ending = True
-            await self.enqueue("terminate")
+            await self.enqueue("terminate", "client")
         else:
             await self.error_close(3006, f"Invalid Message Type: {kind}")
 
@@ -327,7 +345,7 @@ class AssemblyAISession(StreamSession):
         code = self.ctx.options.inactivity_close_code
         if code == 1000:
             self.ending = True
-            await self.enqueue("terminate")
+            await self.enqueue("terminate", "inactivity")
         else:
             await self.error_close(code, "Session Cancelled: Inactivity timeout exceeded")
 
@@ -341,17 +359,26 @@ class AssemblyAISession(StreamSession):
         if kind == "force_endpoint":
             await self._emit(await self.engine_call(self.stream.flush))
         elif kind == "terminate":
+            if payload == "client" and not await self.client_ended():
+                return
             await self._emit(await self.engine_call(self.stream.close))
             if self.unsettled:
                 # Late, as observed: the settled speakers of every word sent as PENDING.
                 await self.send({"type": "SpeakerRevision", "revisions": self.unsettled})
                 self.unsettled = []
-            termination = {
-                "type": "Termination",
-                "audio_duration_seconds": round(self.audio_bytes / self.bytes_per_s),
-                "session_duration_seconds": round(self.elapsed()),
-            }
-            await self.finish(termination, 1000, "Session Ended")
+            await self.finish(self.terminal_message(), 1000, "Session Ended")
+
+    def terminal_message(self) -> dict:
+        return {
+            "type": "Termination",
+            "audio_duration_seconds": round(self.audio_bytes / self.bytes_per_s),
+            "session_duration_seconds": round(self.elapsed()),
+        }
+
+    def is_final_result(self, message: dict) -> bool:
+        return message.get("type") == "Turn" and bool(
+            message.get("end_of_turn") and message.get("words")
+        )
 
     async def _emit(self, results) -> None:
         for r in results:

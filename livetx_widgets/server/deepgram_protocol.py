@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http import HTTPStatus
 
 from websockets.datastructures import Headers
 
@@ -187,6 +188,29 @@ def authenticate(headers: Headers, api_key: str | None) -> tuple[bool, str | Non
     return False, method
 
 
+#: ``(err_code, err_msg)`` of the upgrade refusals the ``refuse_status`` fault sends. Deepgram
+#: documents INVALID_AUTH and FORBIDDEN; for the other statuses the code names the status.
+REFUSALS = {
+    401: ("INVALID_AUTH", INVALID_AUTH),
+    402: ("PAYMENT_REQUIRED", "Project does not have enough balance."),
+    403: ("FORBIDDEN", "Insufficient permissions."),
+    429: ("TOO_MANY_REQUESTS", "Too many concurrent requests. Please try again later."),
+    500: ("INTERNAL_SERVER_ERROR", "Internal server error."),
+    503: ("SERVICE_UNAVAILABLE", "Service unavailable. Please try again later."),
+}
+
+
+def refusal(status: int) -> tuple[str, str]:
+    """``(err_code, err_msg)`` for a refused upgrade with HTTP ``status``."""
+    if status in REFUSALS:
+        return REFUSALS[status]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP_{status}", f"HTTP {status}."
+    return phrase.upper().replace(" ", "_").replace("-", "_"), f"{phrase}."
+
+
 def refusal_body(err_code: str, err_msg: str, request_id: str) -> dict:
     """Deepgram's JSON body of a refused upgrade (its ``err_msg`` also goes in ``dg-error``)."""
     return {"err_code": err_code, "err_msg": err_msg, "request_id": request_id}
@@ -284,6 +308,15 @@ class DeepgramSession(StreamSession):
     async def internal_error(self, exc: BaseException) -> None:
         await self.close(1011, "NET-0000")
 
+    def is_final_result(self, message: dict) -> bool:
+        if message.get("type") != "Results" or not message.get("is_final"):
+            return False
+        alternatives = message["channel"]["alternatives"]
+        return bool(alternatives and alternatives[0]["words"])
+
+    def terminal_message(self) -> dict:
+        return self._metadata()
+
     # --------------------------------------------------------------- processor side
     async def process_audio(self, data: bytes) -> None:
         if self.decoder is None:
@@ -352,6 +385,8 @@ class DeepgramSession(StreamSession):
         if kind == "finalize":
             await self._finalize(payload)
         elif kind == "close":
+            if not await self.client_ended():
+                return
             for i, ch in enumerate(self.chans):
                 await self._emit(i, await self.engine_call(ch.stream.close))
             await self.finish(self._metadata(), 1000, "")

@@ -22,10 +22,12 @@ def make_engine(
     endpoint_s: float | None = None,
     cpu_threads: int = 2,
     compute_type: str = "int8",
+    timecode: bool = False,
 ) -> Engine:
     """Build the engine called ``name``.
 
-    ``script`` (a dict, a JSON/YAML path or text) and ``endpoint_s`` configure the script
+    ``script`` (a dict, a JSON/YAML path or text), ``endpoint_s`` and ``timecode`` (read the
+    audio's position from ``timecode_pcm`` audio, for reconnect tests) configure the script
     engine; ``model``, ``cpu_threads`` and ``compute_type`` configure whisper.
     """
     if name == "script":
@@ -34,11 +36,15 @@ def make_engine(
         from .script_engine import DEFAULT_ENDPOINT_S, ScriptEngine
 
         return ScriptEngine(
-            script, endpoint_s=DEFAULT_ENDPOINT_S if endpoint_s is None else endpoint_s
+            script,
+            endpoint_s=DEFAULT_ENDPOINT_S if endpoint_s is None else endpoint_s,
+            timecode=timecode,
         )
     if name == "whisper":
         if script is not None:
             raise ConfigurationError("script= applies to engine='script', not 'whisper'.")
+        if timecode:
+            raise ConfigurationError("timecode= applies to engine='script', not 'whisper'.")
         try:
             from .whisper_engine import WhisperEngine
         except ImportError as exc:

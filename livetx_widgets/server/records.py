@@ -57,7 +57,10 @@ class SessionRecord:
     parsed as JSON when they parse (else the raw text). ``sent`` are the ``type``s of the
     messages the server sent. ``close_code``/``close_reason`` are what the server's close frame
     carried (``None`` when it sent none); ``dropped`` is true when a fault aborted the TCP
-    connection. ``done`` turns true when the server finished with the connection.
+    connection. ``faults_fired`` names each injected fault as it happened (``"connect_hang"``,
+    ``"refuse_status"``, ``"drop"``, ``"stop_reading"``, ...), so a test can wait for the
+    moment a fault took effect. ``done`` turns true when the server finished with the
+    connection.
     """
 
     index: int
@@ -79,6 +82,7 @@ class SessionRecord:
     close_reason: str | None = None
     dropped: bool = False
     terminal_withheld: bool = False
+    faults_fired: tuple[str, ...] = ()
     error: str | None = None
     opened_at: float = field(default_factory=time.time)
     closed_at: float | None = None
@@ -117,10 +121,11 @@ class SessionLog:
             )
 
     def append(self, pos: int, name: str, item: Any) -> None:
-        """Append ``item`` to the tuple field ``name`` (``controls`` or ``sent``)."""
+        """Append ``item`` to a tuple field (``controls``, ``sent`` or ``faults_fired``)."""
         with self._cond:
             rec = self._records[pos]
             self._records[pos] = replace(rec, **{name: (*getattr(rec, name), item)})
+            self._cond.notify_all()
 
     def snapshot(self) -> list[SessionRecord]:
         with self._cond:

@@ -33,6 +33,15 @@ A word (``words``) or a turn (``turns``) marked ``"pending": true`` is one whose
 recognizer has not settled while it streams: its results list those words' positions in
 ``extra["pending_speakers"]`` (one flag per word of the result) and the protocol decides
 what to do with them (AssemblyAI sends ``PENDING`` and, at the end, a ``SpeakerRevision``).
+
+Reconnecting clients (``timecode=True``): a client that loses its connection replays the audio
+the provider had not finalized on a new connection, and shifts that connection's times by the
+audio already covered. A real recognizer hears the replayed speech and answers for it; a
+byte-counting engine would start the script over. So the test audio may carry its own
+position: ``timecode_pcm`` writes every sample's index into the samples themselves, and with
+``timecode=True`` each stream reads the position of its first sample (``read_timecode``) and
+hears only the rest of the script, with times relative to its own start, exactly as a
+recognizer would. Audio without a timecode starts at 0, as before.
 """
 
 from __future__ import annotations
@@ -61,6 +70,48 @@ DEFAULT_ENDPOINT_S = 0.5
 DEFAULT_TEXT = "Hello from the livetx script engine."
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+#: ``read_timecode`` checks this many consecutive sample pairs before trusting a timecode.
+TIMECODE_PAIRS = 4
+TIMECODE_PROBE_BYTES = 2 * 2 * (TIMECODE_PAIRS + 1)  # enough for 4 pairs at any sample parity
+
+
+def _timecode_value(i: int) -> int:
+    """The sample at index ``i``: pair ``i // 2`` in two 15-bit halves, parity in the sign."""
+    k = i // 2
+    return -1 - ((k >> 15) & 0x7FFF) if i % 2 == 0 else k & 0x7FFF
+
+
+def timecode_pcm(seconds: float, sample_rate: int = 16000, *, start_s: float = 0.0) -> bytes:
+    """s16le mono audio whose samples encode their own index (see the module docstring).
+
+    It sounds like loud noise; only the script engine with ``timecode=True`` reads it. Indexes
+    up to 2**31 (37 hours at 16 kHz) are unambiguous.
+    """
+    import numpy as np
+
+    first = round(start_s * sample_rate)
+    i = np.arange(first, first + round(seconds * sample_rate), dtype=np.int64)
+    k = i // 2
+    values = np.where(i % 2 == 0, -1 - ((k >> 15) & 0x7FFF), k & 0x7FFF)
+    return values.astype("<i2").tobytes()
+
+
+def read_timecode(pcm: bytes) -> int | None:
+    """The index of the first sample of ``pcm`` if it is ``timecode_pcm`` audio, else ``None``."""
+    n = min(len(pcm) // 2, 2 * TIMECODE_PAIRS + 1)
+    samples = [int.from_bytes(pcm[2 * j : 2 * j + 2], "little", signed=True) for j in range(n)]
+    for parity in (0, 1):  # where the first even-index sample (the negative one) is
+        if parity + 2 * TIMECODE_PAIRS > n:
+            return None
+        hi, lo = samples[parity], samples[parity + 1]
+        if hi >= 0 or lo < 0:
+            continue
+        first = 2 * (((-1 - hi) << 15) | lo) - parity
+        checked = range(parity + 2 * TIMECODE_PAIRS)
+        if all(samples[j] == _timecode_value(first + j) for j in checked):
+            return first
+    return None
 
 
 @dataclass(frozen=True)
@@ -284,16 +335,18 @@ class ScriptEngine(Engine):
 
     name = "script"
 
-    def __init__(self, script: Any = None, *, endpoint_s: float = DEFAULT_ENDPOINT_S):
+    def __init__(self, script: Any = None, *, endpoint_s: float = DEFAULT_ENDPOINT_S,
+                 timecode: bool = False):  # fmt: skip
         if endpoint_s < 0:
             raise ConfigurationError("endpoint_s must be >= 0 seconds.")
         self.endpoint_s = endpoint_s
+        self.timecode = bool(timecode)
         self.script = load_script(script, endpoint_s=endpoint_s)
 
     def open_stream(self, sample_rate: int, *, language: str | None = None) -> ScriptStream:
         if sample_rate <= 0:
             raise ConfigurationError(f"sample_rate must be positive, not {sample_rate}.")
-        return ScriptStream(self.script, sample_rate, self.endpoint_s)
+        return ScriptStream(self.script, sample_rate, self.endpoint_s, timecode=self.timecode)
 
     def close(self) -> None:
         """Nothing to release: the script is plain data."""
@@ -304,11 +357,17 @@ class ScriptStream(EngineStream):
 
     State: utterance ``_u``; words ``[_base, _covered)`` of it are heard and not yet
     finalized; ``_started`` once ``speech_started`` was emitted for the words from ``_base``.
+    With ``timecode``, ``_head`` collects the first bytes until the stream's position in the
+    recording is known (``_located``); nothing is emitted before that.
     """
 
-    def __init__(self, script: Script, sample_rate: int, endpoint_s: float):
+    def __init__(self, script: Script, sample_rate: int, endpoint_s: float, *,
+                 timecode: bool = False):  # fmt: skip
         self._script = script
         self._utts = script.utterances
+        self._rate = sample_rate
+        self._located = not timecode
+        self._head = b""
         self._bytes_per_s = sample_rate * 2
         self._endpoint = endpoint_s
         self._bytes = 0
@@ -327,9 +386,43 @@ class ScriptStream(EngineStream):
         if self._closed:
             raise RuntimeError("feed() after close()")
         self._bytes += len(pcm)
+        if not self._located:
+            self._head += pcm
+            if len(self._head) < TIMECODE_PROBE_BYTES:
+                return []
+            self._locate(read_timecode(self._head))
         return self._advance(self.clock)
 
+    def _locate(self, first_sample: int | None) -> None:
+        """Hear the script from ``first_sample`` on, on this stream's own clock.
+
+        Words that started before the stream's first sample were heard by an earlier stream
+        (the client replays from the end of its last final): they are not heard again.
+        """
+        self._located, self._head = True, b""
+        origin = (first_sample or 0) / self._rate
+        if origin <= 0:
+            return
+        shifted = []
+        for utterance in self._utts:
+            words = tuple(
+                EngineWord(
+                    w.text,
+                    round(w.start - origin, 6),
+                    round(w.end - origin, 6),
+                    w.confidence,
+                    w.speaker,
+                )
+                for w in utterance
+                if w.start >= origin - 1e-6
+            )
+            if words:
+                shifted.append(words)
+        self._utts = tuple(shifted)
+
     def flush(self) -> list[EngineResult]:
+        if not self._located:  # less audio than a timecode probe: it starts at 0
+            self._locate(read_timecode(self._head))
         if self._closed or self._u >= len(self._utts) or self._covered == self._base:
             return []
         words = self._utts[self._u]

@@ -13,8 +13,13 @@ A session runs two tasks on the event loop:
 
 Subclasses (``DeepgramSession``, ``AssemblyAISession``) supply the protocol: ``open``,
 ``on_audio``, ``on_text``, ``process_audio``, ``process_control``, ``on_idle``,
-``internal_error``. Any exception in a session ends that session only (with the protocol's
-internal-error close); other connections never notice.
+``internal_error``, ``is_final_result``, ``terminal_message``. Any exception in a session ends
+that session only (with the protocol's internal-error close); other connections never notice.
+
+Injected faults (``faults.Faults``) fire here, for both protocols alike: each ``(action,
+trigger)`` of ``Faults.schedule()`` is checked where its trigger can happen - audio frames in
+the receiver, final results as they are sent, timers for ``seconds``/``idle`` triggers, and
+the client's closing message when the processor reaches it (``client_ended``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from .context import ConnectionContext
-from .faults import MALFORMED_FRAME, UNKNOWN_MESSAGE_TYPE
+from .faults import MALFORMED_FRAME, UNKNOWN_MESSAGE_TYPE, Trigger, oversized_frame
 
 logger = logging.getLogger("livetx_widgets.server")
 
@@ -62,6 +67,13 @@ class StreamSession:
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=QUEUE_ITEMS)
         self._send_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        # Fault state: what is scheduled, and the counters and clocks triggers look at.
+        self._schedule = self.faults.schedule()
+        self.finals_sent = 0
+        self._last_audio: float | None = None
+        self._audio_seen = asyncio.Event()
+        self._reading = asyncio.Event()  # cleared by the stop_reading fault
+        self._reading.set()
 
     # ----------------------------------------------------------------- protocol hooks
     async def open(self) -> bool:
@@ -91,6 +103,14 @@ class StreamSession:
     def fault_error_frame(self, code: int, reason: str) -> dict | None:
         """The message that precedes a fault-injected close, if the protocol sends one."""
         return None
+
+    def is_final_result(self, message: dict) -> bool:
+        """Is ``message`` a non-empty final result (what ``finals:N`` triggers count)?"""
+        return False
+
+    def terminal_message(self) -> dict:
+        """The protocol's closing summary as it would be sent now (Metadata / Termination)."""
+        raise NotImplementedError
 
     # ----------------------------------------------------------------------- running
     async def run(self) -> None:
@@ -131,6 +151,9 @@ class StreamSession:
         # Ends when the connection closes (ConnectionClosed); each pass awaits one frame or
         # the idle timeout, so the loop is bounded by the connection's life.
         while True:
+            if not self._reading.is_set():  # the stop_reading fault: read nothing more, ever
+                await self.ws.wait_closed()
+                return
             timeout = None if (self.ending or self.closing) else self.idle_timeout
             try:  # recv() is cancel-safe: a timeout loses no frame
                 message = await asyncio.wait_for(self.ws.recv(), timeout)
@@ -153,9 +176,13 @@ class StreamSession:
     async def _on_binary(self, data: bytes) -> None:
         self.frames += 1
         self.ctx.log.add_audio(self.ctx.pos, len(data))
+        if data:
+            self._last_audio = self.loop.time()
+            self._audio_seen.set()
         if not (self.ending or self.closing):
             await self.on_audio(data)
-        await self._frame_faults()
+        frames = self.frames
+        await self._fire_when(lambda t: t.frames == frames)
 
     async def enqueue(self, kind: str, payload: Any = None) -> None:
         await self._queue.put((kind, payload))
@@ -166,6 +193,8 @@ class StreamSession:
             while not self.closing:  # cancelled by run() when the connection ends
                 kind, payload = held or await self._queue.get()
                 held = None
+                if not self._reading.is_set():
+                    return  # the stop_reading fault: what was queued is never processed
                 if kind != "audio":
                     await self.process_control(kind, payload)
                     continue
@@ -190,10 +219,15 @@ class StreamSession:
     async def send(self, message: dict) -> None:
         """Send one JSON message, unless the server already decided to close."""
         await self.send_text(json.dumps(message), str(message.get("type")))
+        if self.is_final_result(message) and not self.closing:
+            self.finals_sent += 1
+            finals = self.finals_sent
+            await self._fire_when(lambda t: t.finals == finals)
 
     async def send_text(self, text: str, kind: str) -> None:
-        """Send one text frame (recorded as ``kind``), unless the server decided to close."""
-        if not self.closing:
+        """Send one text frame (recorded as ``kind``), unless the server decided to close or
+        stopped answering (the stop_reading fault)."""
+        if not self.closing and self._reading.is_set():
             await self._send_text(text, kind)
 
     async def _send_text(self, text: str, kind: str) -> None:
@@ -230,6 +264,45 @@ class StreamSession:
         await self.close(code, reason)
 
     # ------------------------------------------------------------------------ faults
+    async def client_ended(self) -> bool:
+        """The processor reached the client's closing message: fire ``end`` faults.
+
+        Returns whether the protocol should go on with its normal ending (False once a fault
+        closed, dropped or stopped reading this session).
+        """
+        await self._fire_when(lambda t: t.on_end)
+        return not self.closing and self._reading.is_set()
+
+    async def fire(self, action: str) -> None:
+        """Do the injected fault ``action`` now (see ``faults.ACTIONS``) and record it."""
+        if self.closing:
+            return  # the connection is already ending: nothing left to break
+        self.ctx.log.append(self.ctx.pos, "faults_fired", action)
+        logger.info("%s session %d: fault %s", self.protocol, self.ctx.index, action)
+        f = self.faults
+        if action == "drop":
+            self.drop()
+        elif action == "close":
+            await self.fault_close()
+        elif action == "unrequested_terminal":
+            await self.send(self.terminal_message())
+            await self.close(f.close_code, f.close_reason)
+        elif action == "stop_reading":
+            self._reading.clear()
+        elif action == "malformed":
+            await self.send_text(MALFORMED_FRAME, "(malformed)")
+        elif action == "unknown_type":
+            await self.send({"type": UNKNOWN_MESSAGE_TYPE, "detail": "fault injection"})
+        elif action == "oversized":
+            await self.send_text(oversized_frame(), "(oversized)")
+        else:  # pragma: no cover - ACTIONS and this dispatch are kept in step
+            raise ValueError(f"unknown fault action {action!r}")
+
+    async def _fire_when(self, matches: Callable[[Trigger], bool]) -> None:
+        for action, trigger in self._schedule:
+            if matches(trigger):
+                await self.fire(action)
+
     def drop(self) -> None:
         """Abort the TCP connection without a close frame."""
         if self.closing:
@@ -246,29 +319,28 @@ class StreamSession:
         await self.close(f.close_code, f.close_reason, error=error)
 
     def _start_fault_timers(self) -> None:
-        f = self.faults
-        if f.close_after_s is not None:
-            self._spawn(self._after(f.close_after_s, self.fault_close))
-        if f.drop_after_s is not None:
-            self._spawn(self._after(f.drop_after_s, self.drop))
+        for action, trigger in self._schedule:
+            if trigger.seconds is not None:
+                self._spawn(self._after(trigger.seconds, action))
+            elif trigger.idle_s is not None:
+                self._spawn(self._when_idle(trigger.idle_s, action))
 
-    @staticmethod
-    async def _after(delay: float, action: Callable) -> None:
+    async def _after(self, delay: float, action: str) -> None:
         await asyncio.sleep(delay)
-        result = action()
-        if asyncio.iscoroutine(result):
-            await result
+        await self.fire(action)
 
-    async def _frame_faults(self) -> None:
-        f, n = self.faults, self.frames
-        if f.drop_after_frames == n:
-            self.drop()
-        if f.close_after_frames == n:
-            await self.fault_close()
-        if f.malformed_after_frames == n:
-            await self.send_text(MALFORMED_FRAME, "(malformed)")
-        if f.unknown_type_after_frames == n:
-            await self.send({"type": UNKNOWN_MESSAGE_TYPE, "detail": "fault injection"})
+    async def _when_idle(self, idle_s: float, action: str) -> None:
+        """Fire ``action`` once no audio arrived for ``idle_s`` (after audio first flowed)."""
+        await self._audio_seen.wait()
+        # Each pass sleeps until the current due time: a bounded wait per audio gap, and the
+        # task is cancelled when the session ends.
+        while not (self.ending or self.closing):
+            due = self._last_audio + idle_s
+            now = self.loop.time()
+            if now >= due:
+                await self.fire(action)
+                return
+            await asyncio.sleep(due - now)
 
     # ------------------------------------------------------------------------ clocks
     def elapsed(self) -> float:
