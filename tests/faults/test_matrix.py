@@ -41,12 +41,22 @@ KNOWN_GAPS = {
     )
     for front in ("widget", "cli")
 }
+#: The same gap where it depends on timing (whether Terminate already went out): not strict.
+TIMING_GAPS = {
+    "assemblyai-unrequested-terminal-1000-mid_session-cli": (
+        "when the file's end and Terminate beat the fault's Termination + 1000, the client "
+        "cannot tell them from the normal end (see KNOWN_GAPS)"
+    ),
+}
 
 
 def _param(cell):
     gap = KNOWN_GAPS.get(cell.id)
     if gap is not None:
         return pytest.param(cell, id=cell.id, marks=pytest.mark.xfail(reason=gap, strict=True))
+    if cell.id in TIMING_GAPS:
+        marks = pytest.mark.xfail(reason=TIMING_GAPS[cell.id], strict=False)
+        return pytest.param(cell, id=cell.id, marks=marks)
     return pytest.param(cell, id=cell.id)
 
 
