@@ -11,6 +11,7 @@ It is excluded from equality and repr so that events stay cheap to compare and p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -19,6 +20,11 @@ Raw = dict[str, Any]
 
 class Word(NamedTuple):
     """One recognized word. ``text`` is the display form (punctuated and cased when available).
+
+    ``speaker`` is ``None`` when it is not known: no diarization, or a provider placeholder
+    such as AssemblyAI's ``PENDING`` (not settled yet) and ``UNKNOWN`` (too short to tell);
+    a placeholder is never a speaker's name. ``speaker_confidence`` is the provider's score
+    for that label, when it sends one.
 
     A named tuple rather than a frozen dataclass: every partial restates all its words, so a
     busy stream builds thousands of these a minute, and a tuple is built four times faster.
@@ -30,6 +36,23 @@ class Word(NamedTuple):
     end: float
     confidence: float | None = None
     speaker: str | None = None
+    speaker_confidence: float | None = None
+
+
+def speaker_of(speakers: Iterable[str | None]) -> str | None:
+    """The speaker of most words (the first seen wins a tie); ``None`` when none is known.
+
+    The one rule for "who spoke this segment", used by the codecs and by the transcript when
+    it recomputes a segment after a revision. Unknown speakers (``None``) do not vote: a turn
+    whose words are half settled and half still pending belongs to the settled speaker.
+    """
+    counts: dict[str, int] = {}
+    for speaker in speakers:
+        if speaker is not None:
+            counts[speaker] = counts.get(speaker, 0) + 1
+    if not counts:
+        return None
+    return max(counts, key=counts.__getitem__)  # max keeps the first of equal counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +103,36 @@ class FinalTranscript(TranscriptUpdate):
 
     from_finalize: bool = False
     is_final = True
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSpeakers:
+    """One segment's revised speakers, as part of a :class:`SpeakerRevision`.
+
+    ``segment_key`` names the segment the way its transcript updates did (AssemblyAI: the
+    connection's key prefix and the ``turn_order``). ``speaker`` is the segment's new label,
+    ``None`` when the revision gives none (or only a placeholder). ``words`` are the words
+    the revision re-labels, with their times on the session's clock; a word whose
+    ``speaker`` is ``None`` carries no new label of its own. No words at all means the whole
+    segment goes to ``speaker``.
+    """
+
+    segment_key: str
+    speaker: str | None = None
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerRevision:
+    """The provider changed its mind about who spoke (AssemblyAI ``SpeakerRevision``).
+
+    It may arrive long after the segments it names were committed (e.g. at the end of the
+    session) and may re-label words first sent with a placeholder speaker.
+    ``Transcript.apply`` applies it and returns the segments it changed.
+    """
+
+    segments: tuple[SegmentSpeakers, ...] = ()
+    raw: Raw = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +187,7 @@ Event = (
     SessionStarted
     | PartialTranscript
     | FinalTranscript
+    | SpeakerRevision
     | SpeechStarted
     | UtteranceEnd
     | SessionEnded

@@ -9,6 +9,11 @@ Written from ``shared/protocols/assemblyai-streaming-v3.md``. What shapes this m
   the segment spans its first to last word. Word times are integer milliseconds on the wire
   and float seconds in events.
 * ``Termination`` is the terminal message after ``Terminate``; it sets ``finished``.
+* With ``speaker_labels`` a word whose speaker is not settled yet says ``"PENDING"`` and a
+  turn too short to tell says ``"UNKNOWN"``: placeholders, decoded as ``None`` (not known),
+  never as a speaker. A later ``SpeakerRevision`` (possibly at the end of the session)
+  re-labels words of turns it names by ``turn_order``; it becomes a ``SpeakerRevision`` event
+  keyed and timed like the turns' own updates, for ``Transcript.apply``.
 * Query arrays and objects are JSON-encoded strings; a temporary ``token`` travels in the
   query and is therefore redacted wherever the URL is shown.
 """
@@ -31,8 +36,10 @@ from ..events import (
     PartialTranscript,
     ProviderErrorEvent,
     ProviderWarning,
+    SegmentSpeakers,
     SessionEnded,
     SessionStarted,
+    SpeakerRevision,
     SpeechStarted,
     Word,
 )
@@ -126,6 +133,9 @@ UPDATABLE = (
     "agent_context",
     "end_of_turn_confidence_threshold",
 )
+
+#: Speaker values that mean "not known": a word's speaker not settled yet, a turn too short.
+PLACEHOLDER_SPEAKERS = frozenset({"PENDING", "UNKNOWN"})
 
 _KEEPALIVE = json.dumps({"type": "KeepAlive"}, separators=(",", ":"))
 _FORCE_ENDPOINT = json.dumps({"type": "ForceEndpoint"}, separators=(",", ":"))
@@ -475,9 +485,9 @@ class AssemblyAICodec(ProviderCodec):
         turn_order = frames.integer(data, "turn_order", where)
         transcript = frames.string(data, "transcript", where)
         end_of_turn = frames.boolean(data, "end_of_turn", where)
-        label = frames.optional_string(data, "speaker_label", where)
+        label = _known(frames.optional_string(data, "speaker_label", where))
         items = frames.array(data, "words", where, default=[])
-        parsed = _words_fast(items) or _words_checked(items)
+        parsed = _words_fast(items) or _words_checked(items, where)
         words, speakers, confidences = parsed
         if words:
             start, end = words[0].start, words[-1].end
@@ -486,10 +496,7 @@ class AssemblyAICodec(ProviderCodec):
             start = end = self._clock
         offset = self.time_offset
         if offset:
-            words = [
-                Word(w.text, w.start + offset, w.end + offset, w.confidence, w.speaker)
-                for w in words
-            ]
+            words = _shifted(words, offset)
         cls = FinalTranscript if end_of_turn else PartialTranscript
         return [
             cls(
@@ -573,8 +580,29 @@ class AssemblyAICodec(ProviderCodec):
         return []
 
     def _speaker_revision(self, data: dict) -> list[Event]:
-        frames.array(data, "revisions", "SpeakerRevision", default=[])
-        return []
+        """Re-labelled turns, keyed and timed exactly as their Turn updates were decoded (so
+        ``Transcript.apply`` finds the segments and their words). Placeholder labels are
+        ``None`` here too. One malformed entry makes the whole message a warning."""
+        items = frames.array(data, "revisions", "SpeakerRevision", default=[])
+        offset = self.time_offset
+        segments = []
+        for i, item in enumerate(items):
+            where = f"revision {i} of SpeakerRevision"
+            revision = frames.element(item, where)
+            turn_order = frames.integer(revision, "turn_order", where)
+            label = _known(frames.optional_string(revision, "speaker_label", where))
+            words_raw = frames.array(revision, "words", where, default=[])
+            words = _words_checked(words_raw, where)[0]
+            segments.append(
+                SegmentSpeakers(
+                    segment_key=f"{self.key_prefix}{turn_order}",
+                    speaker=label,
+                    words=tuple(_shifted(words, offset) if offset else words),
+                )
+            )
+        if not segments:
+            return []  # names no turn: nothing to revise
+        return [SpeakerRevision(segments=tuple(segments), raw=data)]
 
     def _llm_gateway_response(self, data: dict) -> list[Event]:
         if data.get("turn_order") is not None:
@@ -612,28 +640,47 @@ def _words_fast(items: list) -> tuple[list[Word], list[str], list[float]] | None
             confidence = float(confidence)
             confidences.append(confidence)
         speaker = w.get("speaker")
+        speaker_confidence = None
         if speaker is not None:
             if type(speaker) is not str:
                 return None
-            speakers.append(speaker)
-        words.append(Word(text, start / 1000.0, end / 1000.0, confidence, speaker))
+            if speaker in PLACEHOLDER_SPEAKERS:
+                speaker = None
+            else:
+                speakers.append(speaker)
+                speaker_confidence = w.get("speaker_confidence")
+                if speaker_confidence is not None:
+                    if type(speaker_confidence) not in number or not (
+                        -limit < speaker_confidence < limit
+                    ):
+                        return None
+                    speaker_confidence = float(speaker_confidence)
+        words.append(
+            Word(text, start / 1000.0, end / 1000.0, confidence, speaker, speaker_confidence)
+        )
     return words, speakers, confidences
 
 
-def _words_checked(items: list) -> tuple[list[Word], list[str], list[float]]:
-    """The validating path: raises ``frames.Malformed`` naming the first wrong field."""
+def _words_checked(items: list, where: str = "Turn") -> tuple[list[Word], list[str], list[float]]:
+    """The validating path: raises ``frames.Malformed`` naming the first wrong field.
+
+    Also reads the words of a SpeakerRevision (``where`` names the message part), so that a
+    revised word gets exactly the times its Turn word got.
+    """
     words: list[Word] = []
     speakers: list[str] = []
     confidences: list[float] = []
     for i, item in enumerate(items):
-        where_w = f"word {i} of Turn"
+        where_w = f"word {i} of {where}"
         w = frames.element(item, where_w)
         confidence = frames.optional_number(w, "confidence", where_w)
         if confidence is not None:
             confidences.append(confidence)
-        speaker = frames.optional_string(w, "speaker", where_w)
+        speaker = _known(frames.optional_string(w, "speaker", where_w))
+        speaker_confidence = None
         if speaker is not None:
             speakers.append(speaker)
+            speaker_confidence = frames.optional_number(w, "speaker_confidence", where_w)
         words.append(
             Word(
                 text=frames.string(w, "text", where_w),
@@ -641,9 +688,24 @@ def _words_checked(items: list) -> tuple[list[Word], list[str], list[float]]:
                 end=frames.number(w, "end", where_w) / 1000.0,
                 confidence=confidence,
                 speaker=speaker,
+                speaker_confidence=speaker_confidence,
             )
         )
     return words, speakers, confidences
+
+
+def _known(speaker: str | None) -> str | None:
+    """A speaker label, or ``None`` for the placeholders that mean "not known"."""
+    return None if speaker in PLACEHOLDER_SPEAKERS else speaker
+
+
+def _shifted(words: list[Word], offset: float) -> list[Word]:
+    """Words moved onto the session's clock (this connection started at ``offset``)."""
+    return [
+        Word(w.text, w.start + offset, w.end + offset, w.confidence, w.speaker,
+             w.speaker_confidence)
+        for w in words
+    ]  # fmt: skip
 
 
 _HANDLERS = {

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from ..events import ProviderWarning
+from ..events import speaker_of as speaker_of  # the segment-speaker rule, for the codecs
 
 _MISSING = object()
 
@@ -111,19 +112,6 @@ def element(value: Any, where: str) -> dict:
     if isinstance(value, dict):
         return value
     raise Malformed(f"{where} should be an object, got {_describe(value)}")
-
-
-def speaker_of(speakers: list[str]) -> str | None:
-    """The speaker of most words (first seen wins a tie), or None without diarization."""
-    if not speakers:
-        return None
-    first = speakers[0]
-    if all(s == first for s in speakers):
-        return first
-    counts: dict[str, int] = {}
-    for s in speakers:
-        counts[s] = counts.get(s, 0) + 1
-    return max(counts, key=counts.__getitem__)
 
 
 def load(text: Any, provider: str) -> tuple[dict | None, list[ProviderWarning]]:

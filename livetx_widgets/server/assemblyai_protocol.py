@@ -233,6 +233,8 @@ class AssemblyAISession(StreamSession):
         self.turn_order = 0
         self.speech_open = False
         self.stream = None
+        # Final turns sent with PENDING words: revised in one SpeakerRevision at the end.
+        self.unsettled: list[dict] = []
 
     async def open(self) -> bool:
         if not self.ctx.authorized:
@@ -360,6 +362,10 @@ class AssemblyAISession(StreamSession):
             if payload == "client" and not await self.client_ended():
                 return
             await self._emit(await self.engine_call(self.stream.close))
+            if self.unsettled:
+                # Late, as observed: the settled speakers of every word sent as PENDING.
+                await self.send({"type": "SpeakerRevision", "revisions": self.unsettled})
+                self.unsettled = []
             await self.finish(self.terminal_message(), 1000, "Session Ended")
 
     def terminal_message(self) -> dict:
@@ -400,8 +406,9 @@ class AssemblyAISession(StreamSession):
 
     def _turn(self, r, *, final: bool) -> dict:
         labels = self.settings.get("speaker_labels", False)
+        pending = r.extra.get("pending_speakers") or (False,) * len(r.words)
         words = []
-        for w in r.words:
+        for w, unsettled in zip(r.words, pending, strict=True):
             text = w.text if final else (_TRAILING_PUNCTUATION.sub("", w.text) or w.text)
             item = {
                 "start": _ms(w.start),
@@ -411,7 +418,7 @@ class AssemblyAISession(StreamSession):
                 "word_is_final": final,
             }
             if labels:
-                item["speaker"] = speaker_label(w.speaker)
+                item["speaker"] = "PENDING" if unsettled else speaker_label(w.speaker)
             words.append(item)
         transcript = " ".join(item["text"] for item in words)
         message = {
@@ -424,10 +431,27 @@ class AssemblyAISession(StreamSession):
             "utterance": transcript if final else "",
         }
         if labels:
-            message["speaker_label"] = speaker_label(r.speaker)
+            # The turn's label comes from its settled words only (UNKNOWN if none is).
+            settled = [w.speaker for w, p in zip(r.words, pending, strict=True) if not p]
+            message["speaker_label"] = speaker_label(settled[0]) if settled else "UNKNOWN"
+            if final and any(pending):
+                self.unsettled.append(self._revision(r, pending))
         if final and self.settings.get("language_detection"):
             codes = self.settings.get("language_codes") or ["en"]
             message["language_code"] = self.settings.get("language_code") or codes[0]
             message["language_confidence"] = 1.0
         message["type"] = "Turn"
         return message
+
+    def _revision(self, r, pending) -> dict:
+        """One ``revisions`` entry: this turn's label and its pending words, now settled."""
+        return {
+            "turn_order": self.turn_order,
+            "speaker_label": speaker_label(r.speaker),
+            "words": [
+                {"text": w.text, "speaker": speaker_label(w.speaker), "start": _ms(w.start),
+                 "end": _ms(w.end)}
+                for w, unsettled in zip(r.words, pending, strict=True)
+                if unsettled
+            ],
+        }  # fmt: skip

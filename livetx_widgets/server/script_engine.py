@@ -29,6 +29,11 @@ Scripts (a dict, a JSON/YAML file or JSON/YAML text), times in seconds:
 
 With no script the engine speaks ``DEFAULT_TEXT`` in the ``text`` way.
 
+A word (``words``) or a turn (``turns``) marked ``"pending": true`` is one whose speaker the
+recognizer has not settled while it streams: its results list those words' positions in
+``extra["pending_speakers"]`` (one flag per word of the result) and the protocol decides
+what to do with them (AssemblyAI sends ``PENDING`` and, at the end, a ``SpeakerRevision``).
+
 Reconnecting clients (``timecode=True``): a client that loses its connection replays the audio
 the provider had not finalized on a new connection, and shifts that connection's times by the
 audio already covered. A real recognizer hears the replayed speech and answers for it; a
@@ -111,9 +116,17 @@ def read_timecode(pcm: bytes) -> int | None:
 
 @dataclass(frozen=True)
 class Script:
-    """Utterances, each a non-empty tuple of words in time order."""
+    """Utterances, each a non-empty tuple of words in time order; ``pending`` has one tuple of
+    flags per utterance (a word whose speaker is not settled while streaming), or is empty
+    when no word is pending."""
 
     utterances: tuple[tuple[EngineWord, ...], ...]
+    pending: tuple[tuple[bool, ...], ...] = ()
+
+    def pending_of(self, utterance: int) -> tuple[bool, ...]:
+        if not self.pending:
+            return (False,) * len(self.utterances[utterance])
+        return self.pending[utterance]
 
     @property
     def words(self) -> tuple[EngineWord, ...]:
@@ -183,15 +196,23 @@ def script_from_data(data: Any, *, endpoint_s: float = DEFAULT_ENDPOINT_S) -> Sc
             f"(got {sorted(data) or 'nothing'})."
         )
     kind = kinds[0]
+    flags: list[bool] = []  # per word, in script order
     if kind == "words":
-        utterances = _split_at_pauses(_read_words(data["words"]), endpoint_s)
+        words, flags = _read_words(data["words"])
+        utterances = _split_at_pauses(words, endpoint_s)
     elif kind == "turns":
-        utterances = _read_turns(data["turns"])
+        utterances, flags = _read_turns(data["turns"])
     else:
         utterances = _layout_text(data["text"])
     if not utterances:
         raise ConfigurationError(f"the script's {kind!r} is empty.")
-    return Script(tuple(tuple(u) for u in utterances))
+    pending: list[tuple[bool, ...]] = []
+    if any(flags):
+        at = 0
+        for u in utterances:
+            pending.append(tuple(flags[at : at + len(u)]))
+            at += len(u)
+    return Script(tuple(tuple(u) for u in utterances), tuple(pending))
 
 
 def _number(where: str, item: Mapping, key: str) -> float:
@@ -219,10 +240,18 @@ def _speaker(where: str, item: Mapping) -> int | None:
     return speaker
 
 
-def _read_words(items: Any) -> list[EngineWord]:
+def _pending(where: str, item: Mapping) -> bool:
+    value = item.get("pending", False)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"script {where}.pending must be true or false, got {value!r}.")
+    return value
+
+
+def _read_words(items: Any) -> tuple[list[EngineWord], list[bool]]:
     if not isinstance(items, list):
         raise ConfigurationError("script 'words' must be a list.")
     words: list[EngineWord] = []
+    flags: list[bool] = []
     for i, item in enumerate(items):
         where = f"words[{i}]"
         text = _text(where, item)
@@ -235,7 +264,8 @@ def _read_words(items: Any) -> list[EngineWord]:
         if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
             raise ConfigurationError(f"script {where}.confidence must be a number.")
         words.append(EngineWord(text, start, end, float(confidence), _speaker(where, item)))
-    return words
+        flags.append(_pending(where, item))
+    return words, flags
 
 
 def _split_at_pauses(words: list[EngineWord], endpoint_s: float) -> list[list[EngineWord]]:
@@ -248,10 +278,11 @@ def _split_at_pauses(words: list[EngineWord], endpoint_s: float) -> list[list[En
     return utterances
 
 
-def _read_turns(items: Any) -> list[list[EngineWord]]:
+def _read_turns(items: Any) -> tuple[list[list[EngineWord]], list[bool]]:
     if not isinstance(items, list):
         raise ConfigurationError("script 'turns' must be a list.")
     utterances: list[list[EngineWord]] = []
+    flags: list[bool] = []
     previous_end = 0.0
     for i, item in enumerate(items):
         where = f"turns[{i}]"
@@ -276,7 +307,8 @@ def _read_turns(items: Any) -> list[list[EngineWord]]:
                 for k, tok in enumerate(tokens)
             ]
         )
-    return utterances
+        flags.extend([_pending(where, item)] * len(tokens))
+    return utterances, flags
 
 
 def _layout_text(text: Any) -> list[list[EngineWord]]:
@@ -331,6 +363,7 @@ class ScriptStream(EngineStream):
 
     def __init__(self, script: Script, sample_rate: int, endpoint_s: float, *,
                  timecode: bool = False):  # fmt: skip
+        self._script = script
         self._utts = script.utterances
         self._rate = sample_rate
         self._located = not timecode
@@ -393,7 +426,7 @@ class ScriptStream(EngineStream):
         if self._closed or self._u >= len(self._utts) or self._covered == self._base:
             return []
         words = self._utts[self._u]
-        result = self._final(words[self._base : self._covered], end_of_speech=False)
+        result = self._final(self._base, self._covered, end_of_speech=False)
         if self._covered == len(words):
             self._next_utterance()
         else:
@@ -435,13 +468,14 @@ class ScriptStream(EngineStream):
                         heard,
                         end_of_speech=False,
                         speaker=heard[0].speaker,
+                        extra=self._extra(self._base, self._covered),
                     )
                 )
             else:
                 due, pause_followed = self._final_due()
                 if clock < due:
                     break
-                out.append(self._final(words[self._base :], end_of_speech=pause_followed))
+                out.append(self._final(self._base, len(words), end_of_speech=pause_followed))
                 self._next_utterance()
         return out
 
@@ -455,8 +489,9 @@ class ScriptStream(EngineStream):
                 return next_start, False
         return due, True
 
-    @staticmethod
-    def _final(words: tuple[EngineWord, ...], *, end_of_speech: bool) -> EngineResult:
+    def _final(self, first: int, stop: int, *, end_of_speech: bool) -> EngineResult:
+        """The final for words ``[first, stop)`` of the current utterance."""
+        words = self._utts[self._u][first:stop]
         confidence = min(w.confidence for w in words)
         return EngineResult(
             "final",
@@ -466,7 +501,13 @@ class ScriptStream(EngineStream):
             end_of_speech=end_of_speech,
             confidence=confidence,
             speaker=words[0].speaker,
+            extra=self._extra(first, stop),
         )
+
+    def _extra(self, first: int, stop: int) -> dict:
+        """``{"pending_speakers": flags}`` for words ``[first, stop)`` when any is pending."""
+        flags = self._script.pending_of(self._u)[first:stop]
+        return {"pending_speakers": flags} if any(flags) else {}
 
     def _next_utterance(self) -> None:
         self._u += 1

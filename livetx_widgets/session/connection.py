@@ -25,6 +25,8 @@ import websocket
 from ..errors import ConnectError, ConnectionLostError, LivetxError
 from ..providers.base import ConnectRequest, ProviderCodec
 
+CLOSE_SEND_S = 1.0  # longest the close frame may wait for room in the send buffer
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -84,8 +86,14 @@ class Opening:
         self.aborted = False
 
     def abort(self) -> None:
+        """Cancel the attempt from another thread: it ends with a ``ConnectError``."""
         with self._cv:
             self.aborted = True
+        self.close()
+
+    def close(self) -> None:
+        """Release whatever socket the attempt holds (its own failure path, or an abort)."""
+        with self._cv:
             sock, self._sock = self._sock, None
             ws, self._ws = self._ws, None
             self._cv.notify_all()
@@ -215,16 +223,15 @@ class Connection:
                     **options,
                 )
         except websocket.WebSocketBadStatusException as exc:
+            opening.close()
             ws.shutdown()
             body = (exc.resp_body or b"").decode("utf-8", "replace")
             headers = {k.lower(): v for k, v in (exc.resp_headers or {}).items()}
             raise codec.handshake_error(exc.status_code, headers, body) from None
         except LivetxError:
-            cancelled = opening.aborted
-            opening.abort()  # releases a socket the failed attempt still holds
+            opening.close()  # releases a socket the failed attempt still holds
             ws.shutdown()
-            if cancelled:
-                opening._check(safe_url)
+            opening._check(safe_url)  # cancelled: say so, not what the abort caused
             raise
         opening.release()
         if opening.aborted:  # aborted just as the upgrade succeeded
@@ -268,6 +275,8 @@ class Connection:
             return
         self._closed.set()
         with contextlib.suppress(Exception):
+            # A peer that stopped reading must not hold the close: give the frame a second.
+            self._ws.sock.settimeout(CLOSE_SEND_S)
             self._ws.send_close()
         self.abort()
 

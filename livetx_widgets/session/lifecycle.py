@@ -15,6 +15,7 @@ control thread alone.
       └──stop──> stopped <── stopping <──────┴── stop / end of source ─┘
                                error <── any state before the end (a typed error)
 
+A first connection refused with "try again" (HTTP 5xx) goes ``connecting -> reconnecting``.
 ``stopping`` is sticky: a reconnect while stopping (to replay unacknowledged audio) keeps it.
 A session only reaches ``stopped`` through ``stopping`` (it was asked to end, or its source
 ended), so it can never end with no error while its source still had audio.
@@ -41,7 +42,7 @@ ACTIVE = frozenset({CONNECTING, LIVE, PAUSED, RECONNECTING, STOPPING})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     IDLE: frozenset({CONNECTING, STOPPED, ERROR}),
-    CONNECTING: frozenset({LIVE, PAUSED, STOPPING, ERROR}),
+    CONNECTING: frozenset({LIVE, PAUSED, RECONNECTING, STOPPING, ERROR}),
     LIVE: frozenset({PAUSED, RECONNECTING, STOPPING, ERROR}),
     PAUSED: frozenset({LIVE, RECONNECTING, STOPPING, ERROR}),
     RECONNECTING: frozenset({LIVE, PAUSED, STOPPING, ERROR}),

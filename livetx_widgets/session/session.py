@@ -54,6 +54,7 @@ from ..events import (
     ProviderWarning,
     SessionEnded,
     SessionStarted,
+    SpeakerRevision,
 )
 from ..providers import make_codec
 from ..transcript import Segment, Transcript
@@ -72,12 +73,14 @@ PACING_BURST_S = 0.5  # how far audio may run ahead of the wall clock for realti
 #: Close codes and HTTP statuses after which a new connection may work: server-side
 #: timeouts and internal errors (Deepgram 1011 NET-0000/NET-0001, AssemblyAI 3005), service
 #: restarts and overload (1012, 1013, 5xx).
-RETRYABLE_CODES = {1011, 1012, 1013, 3005, 500, 502, 503, 504, "NET-0000", "NET-0001"}
+RETRYABLE_CODES = {1001, 1011, 1012, 1013, 3005, 500, 502, 503, 504, "NET-0000", "NET-0001"}
 MAX_LATENCY_SAMPLES = 2000
 MAX_PENDING_S = 2.0  # a finite source is not read further ahead of the socket than this
 SEND_STALL_S = 10.0  # a send blocked this long means the peer stopped reading: reconnect
 TERMINAL_CLOSE_S = 2.0  # after an unrequested terminal message, the close must follow by then
-JOIN_GRACE_S = 2.0  # after an abort, how long stop() waits for the threads to notice
+JOIN_GRACE_S = 2.0
+#: How much less audio a summary may report than was sent (AssemblyAI rounds to seconds).
+SUMMARY_TOLERANCE_S = 1.5  # after an abort, how long stop() waits for the threads to notice
 _THREADS = ("livetx-sender", "livetx-receiver", "livetx-control")
 
 
@@ -506,7 +509,10 @@ class TranscriptionSession:
                     self._listeners.emit("status", state)
                 continue
             kind, target, why = action
-            if kind == "session":
+            if kind == "summary":
+                self._fail(self._no_summary_error())
+                self._abort(why)
+            elif kind == "session":
                 self._abort(why)
             else:  # one connection is stuck: drop it; the receiver reconnects
                 log.info("dropping the connection: %s", why)
@@ -521,7 +527,7 @@ class TranscriptionSession:
             return ("session", None, "the stop timeout passed")
         if self._close_deadline is not None and now >= self._close_deadline:
             self._close_deadline = None
-            return ("session", None, "the provider did not send its closing message in time")
+            return ("summary", None, "the provider did not send its closing message in time")
         conn = self._conn
         if conn is None:
             return None
@@ -532,6 +538,18 @@ class TranscriptionSession:
             self._terminal_deadline = None
             return ("connection", conn, "no close followed the provider's terminal message")
         return None
+
+    def _no_summary_error(self) -> ProviderError:
+        with self._cv:
+            pending_s = (self._ledger.taken - self._ledger.acked) / BYTES_PER_SECOND
+            waited = self._close_timeout or 0.0
+        return ProviderError(
+            f"{self._codec.name} did not send its closing summary within {waited:g} s of "
+            f"being asked; results for the last {pending_s:.1f} s of audio may be missing. "
+            "The transcript so far is kept (a longer stop_timeout waits longer).",
+            None,
+            "no summary",
+        )
 
     # -- sender thread --------------------------------------------------------------------
     def _send_loop(self) -> None:
@@ -661,7 +679,15 @@ class TranscriptionSession:
     # -- receiver thread ------------------------------------------------------------------
     def _receive_loop(self) -> None:
         try:
-            self._connect(first=True)
+            try:
+                self._connect(first=True)
+            except ProviderError as exc:
+                # A refusal that says "try again" (5xx) gets the reconnect's backoff too; a
+                # refused key, a bad option or an unreachable host is reported at once.
+                if not self._retryable(exc) or not self._reconnect(exc):
+                    if self._error is None:
+                        raise
+                    return
             while True:
                 with self._cv:
                     conn = self._conn
@@ -744,6 +770,9 @@ class TranscriptionSession:
                 if self._aborted:
                     return "done"
                 error, self._pending_error = self._pending_error, None
+                if error is None and conn.codec.finished and self._terminal_requested(conn):
+                    self._acknowledge_all()
+                    return "done"  # our summary came, the close frame did not: that will do
                 return error or exc
             if frame.text is not None:
                 was_finished = conn.codec.finished
@@ -759,11 +788,8 @@ class TranscriptionSession:
                 for event in events:
                     self._dispatch(event)
                 if conn.codec.finished and not was_finished:
-                    if self._terminal_requested(conn):
-                        conn.close()
-                        return "done"
-                    # Not asked for (Deepgram's NET-0001 Metadata, an AssemblyAI Termination
-                    # mid-stream): the close that follows decides what it meant.
+                    # Asked for or not (Deepgram's NET-0001 Metadata, an AssemblyAI
+                    # Termination mid-stream), the close that follows decides what it meant.
                     with self._cv:
                         self._terminal_deadline = time.monotonic() + TERMINAL_CLOSE_S
                 continue
@@ -774,9 +800,34 @@ class TranscriptionSession:
             self._pending_error = None
             if error is not None:
                 return error
-            if self._terminal_requested(conn):
-                return "done"  # a normal close after our closing messages
+            if self._terminal_requested(conn) and conn.codec.finished:
+                short = self._summary_short_of_audio()
+                if short is not None:
+                    return short
+                self._acknowledge_all()
+                return "done"  # the normal end: our closing messages, the summary, a close
             return self._unrequested_end(conn, frame.code)
+
+    def _summary_short_of_audio(self) -> ProviderError | None:
+        """The summary says the provider processed clearly less audio than this connection
+        sent (it stopped early, whatever its close said): an error, not a normal end."""
+        with self._cv:
+            processed = self._meta.audio_duration_s
+            sent_s = (self._ledger.sent - self._conn_offset) / BYTES_PER_SECOND
+        if processed is None or sent_s - processed <= SUMMARY_TOLERANCE_S:
+            return None
+        return ProviderError(
+            f"{self._codec.name} ended the stream having processed {processed:g} s of the "
+            f"{sent_s:.1f} s of audio sent on this connection; the rest was not transcribed. "
+            "The transcript so far is kept.",
+            None,
+            "short summary",
+        )
+
+    def _acknowledge_all(self) -> None:
+        """The provider confirmed the end: everything sent was processed, none to replay."""
+        with self._cv:
+            self._ledger.ack(self._ledger.taken)
 
     def _terminal_requested(self, conn: Connection) -> bool:
         """Did this connection get our closing messages (so its end is the one we asked)?"""
@@ -787,7 +838,16 @@ class TranscriptionSession:
         """A normal close nobody asked for, while the source still had audio: an error."""
         with self._cv:
             pending_s = (self._ledger.taken - self._ledger.acked) / BYTES_PER_SECOND
-            summary = self._meta.unrequested_terminals > 0
+            summary = conn.codec.finished
+            asked = self._close_sent_gen == self._conn_gen
+        if asked:
+            return ProviderError(
+                f"{conn.codec.name} closed the stream (code {code}) without its closing "
+                f"summary; results for the last {pending_s:.1f} s of audio may be missing. "
+                "The transcript so far is kept.",
+                code,
+                "no summary",
+            )
         what = "its closing summary and a normal close" if summary else "a normal close"
         return ProviderError(
             f"{conn.codec.name} ended the session on its own ({what}, code {code}) before the "
@@ -834,15 +894,15 @@ class TranscriptionSession:
                     return False
             try:
                 self._connect(first=False)
-            except (ConnectError, ConnectionLostError) as exc:
+            except LivetxError as exc:
                 if self._aborted:
                     self._fail(error)
                     return False
-                last = exc
+                if not self._retryable(exc, reconnecting=True):
+                    self._fail(exc)
+                    return False
+                last = exc  # unreachable, overloaded or rate-limited: try again later
                 continue
-            except LivetxError as exc:
-                self._fail(exc)
-                return False
             # The replay re-creates the dead connection's partials; until a new connection
             # is up they stay, so that giving up still keeps them (see commit_partials).
             self.transcript.clear_partials()
@@ -861,12 +921,21 @@ class TranscriptionSession:
         return False
 
     @staticmethod
-    def _retryable(error: LivetxError) -> bool:
+    def _retryable(error: LivetxError, *, reconnecting: bool = False) -> bool:
+        """Is a new connection worth trying after ``error``?
+
+        A refused key never is. While reconnecting, a 429 (too many concurrent streams) is
+        worth waiting out with the backoff too: the stream that just dropped may still count
+        against the limit on the provider's side. On the first connection it is the user's
+        limit and is reported at once.
+        """
         if isinstance(error, AuthenticationError):
             return False
         if isinstance(error, ConnectionLostError | ConnectError):
             return True
-        return isinstance(error, ProviderError) and error.code in RETRYABLE_CODES
+        if not isinstance(error, ProviderError):
+            return False
+        return error.code in RETRYABLE_CODES or (reconnecting and error.code == 429)
 
     # -- events ---------------------------------------------------------------------------
     def _dispatch(self, event: Event) -> None:
@@ -891,6 +960,10 @@ class TranscriptionSession:
                     meta.model = event.model
                 meta.raw.setdefault("begin", event.raw)
             self.transcript.apply(event)
+        elif isinstance(event, SpeakerRevision):
+            # Re-labelled segments go out again, like a re-final (same segment_id).
+            for segment in self.transcript.apply(event):
+                self._listeners.emit("final", segment)
         elif isinstance(event, SessionEnded):
             self._on_summary(event)
         elif isinstance(event, ProviderWarning):
@@ -911,8 +984,7 @@ class TranscriptionSession:
             meta = self._meta
             requested = self._close_sent_gen == self._conn_gen
             if requested:
-                # Everything sent has been processed: nothing is left to replay.
-                self._ledger.ack(self._ledger.taken)
+                # The close that follows confirms it (see _acknowledge_all) or not.
                 meta.terminal_message = True
                 meta.audio_duration_s = event.audio_duration_s
                 meta.session_duration_s = event.session_duration_s

@@ -60,6 +60,7 @@ WORD_COLUMNS: dict[str, str] = {
     "end": "float64",
     "confidence": "float64",
     "speaker": _STR,
+    "speaker_confidence": "float64",
     "channel": "int64",
 }
 
@@ -90,7 +91,11 @@ def segments_dataframe(segments: list[Segment]) -> pd.DataFrame:
 
 
 def words_dataframe(segments: list[Segment]) -> pd.DataFrame:
-    """One row per word; a word without its own speaker gets its segment's."""
+    """One row per word; a word without its own speaker gets its segment's.
+
+    ``speaker_confidence`` is the provider's score for the word's own label (NaN when it
+    sent none, or when the speaker shown is the segment's).
+    """
     rows: dict[str, list[Any]] = {name: [] for name in WORD_COLUMNS}
     for s in segments:
         for i, w in enumerate(s.words):
@@ -101,6 +106,7 @@ def words_dataframe(segments: list[Segment]) -> pd.DataFrame:
             rows["end"].append(w.end)
             rows["confidence"].append(w.confidence)
             rows["speaker"].append(w.speaker if w.speaker is not None else s.speaker)
+            rows["speaker_confidence"].append(w.speaker_confidence)
             rows["channel"].append(s.channel)
     return _frame(WORD_COLUMNS, rows)
 
@@ -221,17 +227,21 @@ def _segment_to_dict(s: Segment) -> dict[str, Any]:
         "session_id": s.session_id,
         "received_at": _optional_number(s.received_at),
         "latency_s": _optional_number(s.latency_s),
-        "words": [
-            {
-                "text": w.text,
-                "start": w.start,
-                "end": w.end,
-                "confidence": _optional_number(w.confidence),
-                "speaker": w.speaker,
-            }
-            for w in s.words
-        ],
+        "words": [_word_to_dict(w) for w in s.words],
     }
+
+
+def _word_to_dict(w: Word) -> dict[str, Any]:
+    word = {
+        "text": w.text,
+        "start": w.start,
+        "end": w.end,
+        "confidence": _optional_number(w.confidence),
+        "speaker": w.speaker,
+    }
+    if w.speaker_confidence is not None:  # optional: only diarizing providers send it
+        word["speaker_confidence"] = _optional_number(w.speaker_confidence)
+    return word
 
 
 def _optional_number(value: float | None) -> float | None:
@@ -295,6 +305,7 @@ def _segment_from_dict(raw: dict[str, Any]) -> Segment:
                 end=float(w["end"]),
                 confidence=_optional_float(w.get("confidence")),
                 speaker=_optional_str(w.get("speaker")),
+                speaker_confidence=_optional_float(w.get("speaker_confidence")),
             )
             for w in raw.get("words", ())
         ),

@@ -13,6 +13,11 @@ Why it is shaped like this:
   unformatted and then the formatted final of one turn) replaces the segment *in place*,
   keeping its ``segment_id``, so that ``segment_id`` is always the segment's position in
   commit order.
+* Providers also revise who spoke (AssemblyAI ``SpeakerRevision``), even long after the
+  segment was committed. ``apply`` re-labels the words of the segments (or pending
+  partials) a revision names and remembers it per key, so a later update of that key that
+  still says "not known" keeps the revised speaker (see :mod:`.revisions` for the matching
+  rule). That too is O(size of the revision): keys are looked up, never searched.
 * The model is pure: it reads no clock (``received_at`` and ``latency_s`` are passed in),
   opens no socket and starts no thread; pandas is imported only by the DataFrame exports.
 """
@@ -34,10 +39,13 @@ from ..events import (
     ProviderWarning,
     SessionEnded,
     SessionStarted,
+    SpeakerRevision,
     SpeechStarted,
     UtteranceEnd,
     Word,
+    speaker_of,
 )
+from .revisions import RevisedSpeakers
 
 _EVENT_TYPES = (
     SessionStarted,
@@ -49,6 +57,11 @@ _EVENT_TYPES = (
     ProviderWarning,
     ProviderErrorEvent,
 )
+
+#: Revisions remembered for keys not committed yet (a pending partial's, a turn not seen
+#: yet). Past this many the oldest is forgotten, so that a peer naming endless unknown turns
+#: cannot grow the memory without bound; committed keys' revisions are kept with them.
+MAX_EARLY_REVISIONS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +122,29 @@ class Transcript:
         self._index_by_key: dict[str, int] = {}  # non-empty key -> position in _segments
         self._last_by_channel: dict[int, int] = {}  # channel -> position of its last segment
         self._partials: dict[str, PartialTranscript] = {}
+        self._revised: dict[str, RevisedSpeakers] = {}  # key -> what revisions said
+        self._early: dict[str, None] = {}  # revised keys without a segment, oldest first
         self._version = 0
 
     # ----------------------------------------------------------------- applying events
+
+    @overload
+    def apply(
+        self,
+        event: SpeakerRevision,
+        *,
+        received_at: float | None = None,
+        latency_s: float | None = None,
+    ) -> list[Segment]: ...
+
+    @overload
+    def apply(
+        self,
+        event: Event,
+        *,
+        received_at: float | None = None,
+        latency_s: float | None = None,
+    ) -> Segment | None: ...
 
     def apply(
         self,
@@ -119,7 +152,7 @@ class Transcript:
         *,
         received_at: float | None = None,
         latency_s: float | None = None,
-    ) -> Segment | None:
+    ) -> Segment | list[Segment] | None:
         """Update the transcript with one event; return the committed (or replaced) segment.
 
         Partials replace the partial held for their ``segment_key``. A non-empty final
@@ -131,6 +164,18 @@ class Transcript:
         here (the session layer dispatches them) and returns ``None``, as do partials.
 
         An empty ``segment_key`` means "no key": such finals never replace one another.
+
+        A :class:`SpeakerRevision` returns the list of committed segments it changed (in
+        the order it names them; empty when it names none the transcript holds). Each is
+        replaced in place, keeping its ``segment_id``, like a re-final. The segment's
+        speaker becomes the revision's label, or else the speaker of most of its re-labelled
+        words. A pending partial it names is re-labelled too (it is no segment, so it is not
+        returned). What a revision said is remembered per key, also for a key not seen yet
+        (up to ``MAX_EARLY_REVISIONS`` keys not committed), so a partial or final of that
+        key that comes later and does not know a word's speaker (AssemblyAI ``PENDING``)
+        takes the revised one; a speaker it does know is newer than the revision and is
+        kept. Words are matched by start, end and text, then by text and overlapping time
+        (:mod:`livetx_widgets.transcript.revisions` states the rule).
         """
         if isinstance(event, FinalTranscript):
             with self._lock:
@@ -139,6 +184,9 @@ class Transcript:
             with self._lock:
                 self._apply_partial(event)
             return None
+        if isinstance(event, SpeakerRevision):
+            with self._lock:
+                return self._apply_revision(event)
         if isinstance(event, SessionStarted):
             if event.session_id is not None:
                 with self._lock:
@@ -156,6 +204,8 @@ class Transcript:
 
     def _apply_partial(self, event: PartialTranscript) -> None:
         key = event.segment_key
+        if self._revised and key in self._revised:
+            event = self._with_revised(event, self._revised[key])
         if event.text.strip():
             self._partials[key] = event  # an existing key keeps its insertion position
         elif self._partials.pop(key, None) is None:
@@ -176,6 +226,9 @@ class Transcript:
                 self._version += 1
             return None
 
+        if self._revised and key in self._revised:
+            event = self._with_revised(event, self._revised[key])
+            self._early.pop(key, None)
         position = self._index_by_key.get(key) if key else None
         segment_id = len(self._segments) if position is None else position
         segment = Segment(
@@ -186,7 +239,9 @@ class Transcript:
             text=text,
             words=tuple(event.words),
             confidence=event.confidence,
-            speaker=event.speaker if event.speaker is not None else _common_speaker(event.words),
+            speaker=event.speaker
+            if event.speaker is not None
+            else speaker_of(w.speaker for w in event.words),
             channel=event.channel,
             is_final=True,
             end_of_turn=event.end_of_turn,
@@ -206,6 +261,58 @@ class Transcript:
             self._last_by_channel[segment.channel] = max(old_last, position)
         self._version += 1
         return segment
+
+    @staticmethod
+    def _with_revised(event, revised: RevisedSpeakers):
+        """An update that arrived after revisions of its key, with the speakers they gave
+        to the words it does not know; its own known speakers are newer and stay."""
+        words = revised.relabel(event.words, only_unknown=True)
+        speaker = event.speaker
+        if speaker is None:
+            speaker = revised.speaker
+        if speaker is None:
+            speaker = speaker_of(w.speaker for w in words)
+        if speaker == event.speaker and words == event.words:
+            return event
+        return replace(event, words=words, speaker=speaker)
+
+    def _apply_revision(self, event: SpeakerRevision) -> list[Segment]:
+        changed: dict[int, Segment] = {}
+        touched = False
+        for revision in event.segments:
+            key = revision.segment_key
+            if not key:
+                continue  # "no key" names nothing
+            position = self._index_by_key.get(key)
+            if position is not None:
+                old = self._segments[position]
+                segment = _revised(old, revision)
+                if segment is not None:
+                    self._segments[position] = changed[position] = segment
+            else:
+                partial = self._partials.get(key)
+                if partial is not None:
+                    revised = _revised(partial, revision)
+                    if revised is not None:
+                        self._partials[key] = revised
+                        touched = True
+            self._remember(key, revision, committed=position is not None)
+        if changed or touched:
+            self._version += 1
+        return list(changed.values())
+
+    def _remember(self, key: str, revision, *, committed: bool) -> None:
+        remembered = self._revised.get(key)
+        if remembered is None:
+            self._revised[key] = RevisedSpeakers.of(revision)
+            if not committed:
+                self._early[key] = None
+                if len(self._early) > MAX_EARLY_REVISIONS:
+                    oldest = next(iter(self._early))
+                    del self._early[oldest]
+                    del self._revised[oldest]
+        else:
+            remembered.merge(revision)
 
     def _close_turn(self, channel: int) -> bool:
         """Mark ``channel``'s last segment as ending its utterance; True if that changed it."""
@@ -416,9 +523,16 @@ class Transcript:
         return save(self, Path(path))
 
 
-def _common_speaker(words: tuple[Word, ...]) -> str | None:
-    """The speaker of every word, when they all agree; otherwise unknown."""
-    speakers = {w.speaker for w in words}
-    if len(speakers) == 1:
-        return speakers.pop()
-    return None
+def _revised(item, revision):
+    """A segment or pending partial after a new revision (newer than it), or ``None`` when
+    the revision changes nothing. Its speaker becomes the revision's label, else that of
+    most of its re-labelled words, else stays."""
+    words = RevisedSpeakers.of(revision).relabel(item.words, only_unknown=False)
+    speaker = revision.speaker
+    if speaker is None:
+        speaker = speaker_of(w.speaker for w in words)
+    if speaker is None:
+        speaker = item.speaker
+    if words == item.words and speaker == item.speaker:
+        return None
+    return replace(item, words=words, speaker=speaker)

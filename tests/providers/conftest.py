@@ -3,6 +3,12 @@
 Each file in ``tests/fixtures/deepgram`` and ``tests/fixtures/assemblyai`` is one JSON
 payload copied from the shared protocol notes (server messages, client messages, HTTP bodies),
 so the tests replay exactly what the notes document.
+
+The notes show no Turn with ``speaker_labels=true``; the ``*-speaker-labels``,
+``turn-short-unknown-speaker`` and ``speaker-revision-late`` files are the notes' u3 samples
+with the fields they describe for it added (``speaker_label``, per-word ``speaker`` with the
+``PENDING``/``UNKNOWN`` placeholders, ``speaker_confidence``) and a revision of those turns
+in the shape of the notes' ``SpeakerRevision`` sample.
 """
 
 from __future__ import annotations

@@ -141,9 +141,7 @@ def test_warning_sample(codec, aai_fixture):
     assert warning == ProviderWarning(message="AssemblyAI warning: <text>", code=1234)
 
 
-@pytest.mark.parametrize(
-    "name", ["heartbeat", "silence", "speaker-revision", "llm-gateway-response"]
-)
+@pytest.mark.parametrize("name", ["heartbeat", "silence", "llm-gateway-response"])
 def test_opt_in_messages_are_known_and_quiet(codec, aai_fixture, name):
     assert codec.decode(aai_fixture(name)) == []
 

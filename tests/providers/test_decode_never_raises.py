@@ -12,16 +12,19 @@ from livetx_widgets.events import (
     PartialTranscript,
     ProviderErrorEvent,
     ProviderWarning,
+    SegmentSpeakers,
     SessionEnded,
     SessionStarted,
+    SpeakerRevision,
     SpeechStarted,
     UtteranceEnd,
+    Word,
 )
 from livetx_widgets.providers import AssemblyAICodec, DeepgramCodec
 
 EVENT_TYPES = (
-    SessionStarted, PartialTranscript, FinalTranscript, SpeechStarted, UtteranceEnd,
-    SessionEnded, ProviderWarning, ProviderErrorEvent,
+    SessionStarted, PartialTranscript, FinalTranscript, SpeakerRevision, SpeechStarted,
+    UtteranceEnd, SessionEnded, ProviderWarning, ProviderErrorEvent,
 )  # fmt: skip
 
 CODECS = [DeepgramCodec, AssemblyAICodec]
@@ -52,6 +55,7 @@ FIELD_NAMES = [
     "code", "id", "expires_at", "configuration", "model", "turn_order", "end_of_turn", "text",
     "speaker_label", "audio_duration_seconds", "session_duration_seconds", "error",
     "error_code", "warning", "warning_code", "revisions", "start_ms", "end_ms",
+    "speaker_confidence",
 ]  # fmt: skip
 
 # Messages with a known type and documented field names holding arbitrary values, nested one
@@ -77,6 +81,15 @@ def message_like(types):
 def assert_events(result):
     assert isinstance(result, list)
     assert all(isinstance(event, EVENT_TYPES) for event in result)
+    for event in result:
+        if isinstance(event, SpeakerRevision):
+            assert event.segments, "a revision naming nothing is no event"
+            for part in event.segments:
+                assert isinstance(part, SegmentSpeakers)
+                assert all(isinstance(w, Word) for w in part.words)
+        words = getattr(event, "words", ())
+        speakers = [getattr(event, "speaker", None)] + [w.speaker for w in words]
+        assert "PENDING" not in speakers and "UNKNOWN" not in speakers
 
 
 settings_ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,6 +127,87 @@ def test_deepgram_shaped_messages(message):
 @given(message=message_like(ASSEMBLYAI_TYPES))
 def test_assemblyai_shaped_messages(message):
     assert_events(AssemblyAICodec().decode(json.dumps(message)))
+
+
+# SpeakerRevision: documented field names at every level, holding odd or plausible values.
+speakers = st.sampled_from(["A", "B", "PENDING", "UNKNOWN", ""]) | json_values
+revision_words = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "text": st.text(max_size=6) | json_values,
+            "start": st.integers(0, 10**7) | json_values,
+            "end": st.integers(0, 10**7) | json_values,
+            "speaker": speakers,
+            "speaker_confidence": st.floats(0, 1) | json_values,
+        },
+    )
+    | json_values,
+    max_size=4,
+)
+revisions = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "turn_order": st.integers(0, 10**6) | json_values,
+            "speaker_label": speakers,
+            "words": revision_words | json_values,
+        },
+    )
+    | json_values,
+    max_size=4,
+)
+
+
+@settings_
+@given(revisions=revisions | json_values, offset=st.floats(0, 1e5), prefix=st.text(max_size=4))
+def test_speaker_revisions_never_raise(revisions, offset, prefix):
+    codec = AssemblyAICodec()
+    codec.time_offset, codec.key_prefix = offset, prefix
+    events = codec.decode(json.dumps({"type": "SpeakerRevision", "revisions": revisions}))
+    assert_events(events)
+    assert len(events) <= 1
+    for event in events:
+        if isinstance(event, SpeakerRevision):
+            assert [p.segment_key for p in event.segments] == [
+                f"{prefix}{r['turn_order']}" for r in revisions
+            ]
+
+
+@settings_
+@given(
+    words=st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=6),
+            st.integers(0, 10**7),
+            st.integers(0, 10**4),
+            st.sampled_from(["A", "B", "PENDING", "UNKNOWN"]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    offset=st.floats(0, 1e5),
+)
+def test_revised_words_get_exactly_the_times_of_their_turn_words(words, offset):
+    """Whatever the times, a revision word and its Turn word decode to equal floats, which is
+    what lets the transcript match them."""
+    items = [
+        {"text": t, "start": s, "end": s + d, "speaker": spk, "confidence": 0.5}
+        for t, s, d, spk in words
+    ]
+    codec = AssemblyAICodec(speaker_labels=True)
+    codec.time_offset, codec.key_prefix = offset, "c3:"
+    turn = {"type": "Turn", "turn_order": 7, "end_of_turn": True, "transcript": "x",
+            "words": items}  # fmt: skip
+    [final] = codec.decode(json.dumps(turn))
+    revision = {"type": "SpeakerRevision",
+                "revisions": [{"turn_order": 7, "speaker_label": "B", "words": items}]}  # fmt: skip
+    [event] = codec.decode(json.dumps(revision))
+    [part] = event.segments
+    assert part.segment_key == final.segment_key
+    assert [(w.text, w.start, w.end, w.speaker) for w in part.words] == [
+        (w.text, w.start, w.end, w.speaker) for w in final.words
+    ]
 
 
 @settings_

@@ -219,6 +219,32 @@ def test_speaker_of_a_segment_is_its_most_frequent_word_speaker(codec):
     assert [w.text for w in event.words] == ["a", "b", "c"]  # no punctuated_word: raw word
 
 
+def test_words_without_a_speaker_do_not_outvote_diarized_ones(codec):
+    """diarize=true numbers speakers from 0: ``0`` is a speaker, a missing one is not."""
+    spec = [("a", 0), ("b", None), ("c", None), ("d", 2), ("e", 2), ("f", 0)]
+    words = [
+        {"word": w, "start": i, "end": i + 0.5, **({} if s is None else {"speaker": s})}
+        for i, (w, s) in enumerate(spec)
+    ]
+    frame = {
+        "type": "Results", "channel_index": [0, 1], "start": 0.0, "duration": 6.0,
+        "is_final": True, "channel": {"alternatives": [{"transcript": "a b c d e f",
+                                                        "words": words}]},
+    }  # fmt: skip
+    [event] = codec.decode(json.dumps(frame))
+    assert [w.speaker for w in event.words] == ["0", None, None, "2", "2", "0"]
+    assert event.speaker == "0"  # 0 and 2 tie at two words each; 0 came first
+    words[0]["start"] = 10**16  # too large for the fast path: the checked path decides alike
+    [checked] = codec.decode(json.dumps(frame))
+    assert (checked.speaker, [w.speaker for w in checked.words][1:]) == (
+        "0", [None, None, "2", "2", "0"]
+    )  # fmt: skip
+    for w in words:
+        w.pop("speaker", None)
+    [event] = codec.decode(json.dumps(frame))
+    assert event.speaker is None  # no diarization: no speaker, not speaker "None"
+
+
 # -- tolerated oddities ----------------------------------------------------------------------
 
 

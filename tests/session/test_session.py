@@ -103,6 +103,7 @@ def test_connection_refused_is_a_connect_error(wav5, h):
     session = TranscriptionSession("deepgram", source=WavFile(wav5), url=url).start()
     assert session.wait(10)
     assert isinstance(session.error, ConnectError)
+    assert "refused" in str(session.error)
     assert not h.livetx_threads()
 
 
@@ -325,3 +326,36 @@ def test_local_provider_names_the_offline_engine(h):
     assert TranscriptionSession("local", source=ArraySource(np.zeros(10))).metadata.model == (
         "whisper tiny.en (offline)"
     )
+
+
+def test_speaker_revision_reaches_the_session_transcript_and_listeners(h):
+    """AssemblyAI with speaker_labels over a real socket: PENDING words are not a speaker, the
+    SpeakerRevision sent before Termination re-labels them, and the revised segments go to
+    the final listeners again (same segment_id)."""
+    script = {
+        "words": [
+            {"text": "Hello", "start": 0.2, "end": 0.5, "speaker": 0},
+            {"text": "world.", "start": 0.5, "end": 0.9, "speaker": 0, "pending": True},
+            {"text": "Second", "start": 2.4, "end": 2.7, "speaker": 1, "pending": True},
+            {"text": "turn.", "start": 2.7, "end": 3.0, "speaker": 1, "pending": True},
+        ]
+    }
+    finals = []
+    with LocalServer(engine="script", script=script, rate_limit=False) as srv:
+        session = TranscriptionSession(
+            "assemblyai", source=ArraySource(np.zeros(16000 * 4, dtype=np.int16)),
+            url=srv.url, options={"speaker_labels": True}, pace=False, on_final=finals.append,
+        ).start()  # fmt: skip
+        assert session.wait(15)
+    assert session.error is None, session.error
+    segments = list(session.transcript)
+    assert [s.text for s in segments] == ["Hello world.", "Second turn."]
+    speakers = [s.speaker for s in segments]
+    assert None not in speakers and "PENDING" not in speakers and "UNKNOWN" not in speakers
+    assert speakers[0] != speakers[1]
+    words = session.transcript.words_dataframe()
+    assert "PENDING" not in set(words["speaker"].dropna())
+    # Each segment was emitted as a final, and again once revised.
+    ids = [s.segment_id for s in finals]
+    assert len(ids) > len(set(ids))
+    assert finals[-1].speaker == speakers[finals[-1].segment_id]

@@ -29,7 +29,7 @@ def known() -> Transcript:
         FinalTranscript(
             "Hello there.",
             words=(
-                Word("Hello", 0.0, 0.6, 0.9, "A"),
+                Word("Hello", 0.0, 0.6, 0.9, "A", 0.75),
                 Word("there.", 0.7, 1.5, 0.8, None),
             ),
             start=0.0,
@@ -104,6 +104,8 @@ def test_words_dataframe_exact(known, string_dtype):
             "confidence": [0.9, 0.8, 0.5],
             # A word without its own speaker takes its segment's.
             "speaker": pd.Series(["A", "A", "speaker_2"], dtype=string_dtype),
+            # ... but not its confidence, which is about the word's own label.
+            "speaker_confidence": [0.75, math.nan, math.nan],
             "channel": pd.Series([0, 0, 1], dtype="int64"),
         }
     )

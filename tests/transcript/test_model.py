@@ -302,13 +302,20 @@ def test_multichannel():
     assert t.utterances() == [(c1,), (c0a, c0b), (c1b,)]
 
 
-def test_speaker_comes_from_the_event_or_from_words_that_agree():
+def test_speaker_comes_from_the_event_or_from_most_words():
+    """The codecs' rule (events.speaker_of): most words win, the first seen breaks a tie,
+    and words whose speaker is not known do not vote."""
     t = Transcript()
     same = (Word("a", 0, 1, speaker="0"), Word("b", 1, 2, speaker="0"))
     mixed = (Word("a", 0, 1, speaker="0"), Word("b", 1, 2, speaker="1"))
+    most = (*mixed, Word("c", 2, 3, speaker="1"))
+    unknown = (Word("a", 0, 1), Word("b", 1, 2), Word("c", 2, 3, speaker="1"))
     assert t.apply(FinalTranscript("a b", words=same, segment_key="1")).speaker == "0"
-    assert t.apply(FinalTranscript("a b", words=mixed, segment_key="2")).speaker is None
+    assert t.apply(FinalTranscript("a b", words=mixed, segment_key="2")).speaker == "0"
     assert t.apply(FinalTranscript("a b", words=mixed, speaker="B", segment_key="3")).speaker == "B"
+    assert t.apply(FinalTranscript("a b c", words=most, segment_key="4")).speaker == "1"
+    assert t.apply(FinalTranscript("a b c", words=unknown, segment_key="5")).speaker == "1"
+    assert t.apply(FinalTranscript("a b", words=same[:0], segment_key="6")).speaker is None
 
 
 def test_session_ids_and_ignored_events():

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livetx_widgets.events import FinalTranscript, PartialTranscript, Word
+from livetx_widgets.events import (
+    FinalTranscript,
+    PartialTranscript,
+    SegmentSpeakers,
+    SpeakerRevision,
+    Word,
+)
 from livetx_widgets.transcript import Transcript
 
 KEYS = ["0", "1", "2", "3", ""]  # "" means "no key": such finals always append
@@ -151,3 +157,58 @@ def test_subtitles_read_back_to_the_segments(ops, srt_reader, vtt_reader):
             assert abs(cue.start_ms / 1000 - s.start) <= 0.0005 + 1e-9
             assert abs(cue.end_ms / 1000 - max(s.end, s.start)) <= 0.0005 + 1e-9
     assert [c.start_ms for c in vtt] == sorted(c.start_ms for c in vtt)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=st.lists(OPS, max_size=30),
+    revisions=st.lists(
+        st.tuples(
+            st.integers(0, 30),  # revise after this many updates
+            st.sampled_from(KEYS),
+            st.sampled_from(SPEAKERS),
+            st.lists(st.tuples(st.integers(0, 2), st.sampled_from(SPEAKERS)), max_size=3),
+        ),
+        max_size=6,
+    ),
+)
+def test_speaker_revisions_change_speakers_only(ops, revisions):
+    """Revisions interleaved anywhere: text, times, ids and partial texts are those of the
+    same updates without revisions; every returned segment is the one now held under its
+    id; a word named exactly in a revision of a committed segment has the revised speaker."""
+    events = list(_events(ops))
+    t = Transcript()
+    versions = [t.version]
+    for position in range(len(events) + 1):
+        for at, key, label, picks in revisions:
+            if at != position:
+                continue
+            held = t.segments
+            index = {s.key: s for s in held if s.key}
+            target = index.get(key)
+            words = tuple(
+                target.words[i]._replace(speaker=speaker)
+                for i, speaker in picks
+                if target is not None and i < len(target.words)
+            )
+            changed = t.apply(SpeakerRevision(segments=(SegmentSpeakers(key, label, words),)))
+            assert all(t[s.segment_id] == s for s in changed)
+            assert all(s.key == key for s in changed)
+            if target is not None:
+                after = {x[:3]: x.speaker for x in t[target.segment_id].words}
+                expected = {}  # text, start, end -> speaker; a later mention wins
+                for w in words:
+                    speaker = w.speaker if w.speaker is not None else label
+                    if speaker is not None:
+                        expected[w[:3]] = speaker
+                assert {k: after[k] for k in expected} == expected
+            versions.append(t.version)
+        if position < len(events):
+            t.apply(events[position])
+            versions.append(t.version)
+    assert versions == sorted(versions)
+    committed, partials = _expected(events)
+    assert [(s.key, s.text, s.start, s.end) for s in t.segments] == committed
+    assert [s.segment_id for s in t.segments] == list(range(len(committed)))
+    assert t.partial_text == " ".join(partials.values())
+    assert Transcript.from_json(t.to_json()).segments == t.segments

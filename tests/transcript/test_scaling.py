@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import time
 
-from livetx_widgets.events import FinalTranscript, PartialTranscript, SessionStarted
+from livetx_widgets.events import (
+    FinalTranscript,
+    PartialTranscript,
+    SegmentSpeakers,
+    SessionStarted,
+    SpeakerRevision,
+    Word,
+)
 from livetx_widgets.transcript import Transcript
 
 
@@ -76,6 +83,39 @@ def test_apply_never_touches_old_segments():
     assert guarded.reads == 1
     assert len(guarded) == n + 500
     assert list.__getitem__(guarded, 17).text == "Segment 17!"
+
+
+def test_speaker_revisions_touch_only_the_segments_they_name():
+    n = 20_000
+    t = Transcript(provider="assemblyai")
+    for i in range(n):
+        words = (Word("seg", i, i + 0.2), Word(str(i), i + 0.2, i + 0.5))
+        t.apply(FinalTranscript(f"seg {i}", words=words, start=i, end=i + 0.5, segment_key=f"k{i}"))
+    t.apply(PartialTranscript("pending", words=(Word("pending", n, n + 1),), segment_key="p"))
+    guarded = _WholeListForbidden(t._segments)
+    t._segments = guarded
+    t._index_by_key = _WholeDictForbidden(t._index_by_key)
+    t._last_by_channel = _WholeDictForbidden(t._last_by_channel)
+    t._partials = _WholeDictForbidden(t._partials)
+
+    named = (3, 12_345, n - 1)
+    changed = t.apply(
+        SpeakerRevision(
+            segments=(
+                *(SegmentSpeakers(f"k{i}", "B", (Word(str(i), i + 0.2, i + 0.5, None, "B"),))
+                  for i in named),
+                SegmentSpeakers("p", "C"),
+                SegmentSpeakers("not-yet", "D"),
+            )
+        )
+    )  # fmt: skip
+    assert [s.segment_id for s in changed] == list(named)
+    assert guarded.reads == len(named)  # one read per segment named, nothing else
+    assert [w.speaker for w in list.__getitem__(guarded, 12_345).words] == [None, "B"]
+    assert dict.get(t._partials, "p").speaker == "C"
+    # A later final for a revised key costs a lookup, not a search.
+    t.apply(FinalTranscript("x", words=(Word("x", 0, 1),), segment_key="not-yet"))
+    assert list.__getitem__(guarded, n).speaker == "D"
 
 
 def _per_event_seconds(t: Transcript, first: int, count: int) -> float:
