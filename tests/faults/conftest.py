@@ -35,5 +35,4 @@ def fault_audio(tmp_path_factory) -> dict:
         "long": long,
         "short_wav": harness.write_wav(folder / "short.wav", short),
         "long_wav": harness.write_wav(folder / "long.wav", long),
-        "pause_at_s": matrix.PAUSE_AT_S,
     }

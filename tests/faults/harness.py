@@ -19,8 +19,10 @@ phase (pause at the gate, stop while hung or stalled), and then checks:
 The widget and the CLI build their ``TranscriptionSession`` themselves. The harness replaces
 the class they call with a factory that builds the real one, with the cell's
 ``connect_timeout`` (neither front end has that option) and ``pace=False`` where the session
-has it (AssemblyAI refuses faster-than-real-time audio, but this server does not check), and
-listens to it: that is how a cell sees what the client received.
+has it (AssemblyAI refuses faster-than-real-time audio, but this server does not check); it
+wraps the source they chose (the widget's array, the CLI's ``WavFile``) in a ``Gate`` where
+the phase needs one; and it listens to the session: that is how a cell sees what the client
+received.
 """
 
 from __future__ import annotations

@@ -54,8 +54,10 @@ TRIGGERS = {
     "stopping": Trigger(on_end=True),
 }
 
-#: Where the client pauses in the ``paused`` phase (seconds of audio): after the first final
-#: (1.8 s), inside the second utterance.
+#: Seconds of audio where the source stops (after the first final at 1.8 s, inside the second
+#: utterance): the client pauses there in the ``paused`` phase; in the other phases before
+#: ``stopping`` the source holds there until the client has answered the fault, so that a
+#: client streaming as fast as it can is still mid-session when the fault comes.
 PAUSE_AT_S = 2.2
 
 #: What the script engine says, on the audio's own clock (the audio is ``timecode_pcm``, so a
