@@ -204,6 +204,7 @@ class TranscriptionSession:
         self._close_timeout: float | None = None  # summary wait, from the closing messages
         self._close_deadline: float | None = None
         self._stop_deadline: float | None = None  # bound of a stop(timeout) call
+        self._stop_timeout_s = 0.0  # ...and its timeout, for the message
         self._send_since: float | None = None  # a send in progress started then
         self._terminal_deadline: float | None = None  # close due after an unrequested end
         self._aborted = False
@@ -418,7 +419,7 @@ class TranscriptionSession:
         if self._on_own_thread():
             return self.transcript
         if not self._ended.wait(timeout):
-            self._abort("stop() timed out")
+            self._stop_timed_out(timeout)
             self._ended.wait(JOIN_GRACE_S)
         return self.transcript
 
@@ -435,6 +436,7 @@ class TranscriptionSession:
             deadline = time.monotonic() + timeout
             if self._stop_deadline is None or deadline < self._stop_deadline:
                 self._stop_deadline = deadline
+                self._stop_timeout_s = timeout
             self._begin_close_locked(timeout)
         self._source.stop()  # unblocks a sender waiting on the microphone
 
@@ -510,10 +512,10 @@ class TranscriptionSession:
                 continue
             kind, target, why = action
             if kind == "summary":
-                self._fail(self._no_summary_error())
+                self._fail(self._no_summary_error(self._close_timeout or 0.0))
                 self._abort(why)
             elif kind == "session":
-                self._abort(why)
+                self._stop_timed_out(target)
             else:  # one connection is stuck: drop it; the receiver reconnects
                 log.info("dropping the connection: %s", why)
                 target.abort()
@@ -524,7 +526,7 @@ class TranscriptionSession:
             return None
         if self._stop_deadline is not None and now >= self._stop_deadline:
             self._stop_deadline = None
-            return ("session", None, "the stop timeout passed")
+            return ("session", self._stop_timeout_s, "the stop timeout passed")
         if self._close_deadline is not None and now >= self._close_deadline:
             self._close_deadline = None
             return ("summary", None, "the provider did not send its closing message in time")
@@ -539,14 +541,25 @@ class TranscriptionSession:
             return ("connection", conn, "no close followed the provider's terminal message")
         return None
 
-    def _no_summary_error(self) -> ProviderError:
+    def _stop_timed_out(self, timeout: float) -> None:
+        """The stop's time is up (seen by the caller or the control thread, whichever first)."""
+        with self._cv:
+            # Connected, but the provider never confirmed the end: say what may be missing.
+            cut_short = (
+                not self._aborted and self._conn is not None and not self._meta.terminal_message
+            )
+        if cut_short:
+            self._fail(self._no_summary_error(timeout))
+        self._abort("the stop timeout passed")
+
+    def _no_summary_error(self, waited: float) -> ProviderError:
+        """The stop gave up before the provider confirmed the end with its summary."""
         with self._cv:
             pending_s = (self._ledger.taken - self._ledger.acked) / BYTES_PER_SECOND
-            waited = self._close_timeout or 0.0
         return ProviderError(
-            f"{self._codec.name} did not send its closing summary within {waited:g} s of "
-            f"being asked; results for the last {pending_s:.1f} s of audio may be missing. "
-            "The transcript so far is kept (a longer stop_timeout waits longer).",
+            f"{self._codec.name} did not send its closing summary within {waited:g} s; "
+            f"results for the last {pending_s:.1f} s of audio may be missing. The transcript "
+            "so far is kept (a longer stop timeout waits longer).",
             None,
             "no summary",
         )
