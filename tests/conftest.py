@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,3 +153,31 @@ def pulse_mic(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture
+def silent_peer():
+    """A loopback TCP listener that accepts connections and never answers the WebSocket
+    upgrade: ``(url, accepted_sockets)``. Everything is closed and joined at the end."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, name="test-silent-peer")
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+        for conn in accepted:
+            conn.close()

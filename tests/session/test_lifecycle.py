@@ -7,9 +7,7 @@ pause() after stop() corrupted the state and metadata, codec bugs were swallowed
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 import time
 
@@ -25,66 +23,35 @@ from livetx_widgets.session import lifecycle
 PROVIDERS = ["deepgram", "assemblyai"]
 
 
-@contextlib.contextmanager
-def silent_peer():
-    """A TCP listener that accepts connections and never answers the WebSocket upgrade."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not done.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            accepted.append(conn)
-
-    thread = threading.Thread(target=accept, name="test-silent-peer")
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{listener.getsockname()[1]}", accepted
-    finally:
-        done.set()
-        thread.join(5)
-        listener.close()
-        for conn in accepted:
-            conn.close()
-
-
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_stop_while_the_upgrade_hangs_is_bounded(provider, wav5, h):
+def test_stop_while_the_upgrade_hangs_is_bounded(provider, wav5, h, silent_peer):
     fds = h.open_fds()
-    with silent_peer() as (url, accepted):
-        session = TranscriptionSession(
-            provider, source=WavFile(wav5, realtime=True), url=url, api_key="k",
-            connect_timeout=30,
-        ).start()  # fmt: skip
-        assert h.wait_until(lambda: accepted)  # TCP is up, the upgrade is in progress
-        assert session.state == "connecting"
-        t0 = time.monotonic()
-        session.stop(timeout=1)
-        elapsed = time.monotonic() - t0
-        assert elapsed < 1.8, elapsed  # was ~connect_timeout
-        assert session.state == "error"
-        assert isinstance(session.error, ConnectError)
-        assert "before the connection" in str(session.error)
-        assert session.stop(timeout=1) is session.transcript  # idempotent
+    url, accepted = silent_peer
+    session = TranscriptionSession(
+        provider, source=WavFile(wav5, realtime=True), url=url, api_key="k",
+        connect_timeout=30,
+    ).start()  # fmt: skip
+    assert h.wait_until(lambda: accepted)  # TCP is up, the upgrade is in progress
+    assert session.state == "connecting"
+    t0 = time.monotonic()
+    session.stop(timeout=1)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 1.8, elapsed  # was ~connect_timeout
+    assert session.state == "error"
+    assert isinstance(session.error, ConnectError)
+    assert "before the connection" in str(session.error)
+    assert session.stop(timeout=1) is session.transcript  # idempotent
     assert not h.livetx_threads()
-    assert h.wait_until(lambda: h.open_fds() <= fds)
+    # The client's socket is released; the peer's accepted end stays open until teardown.
+    assert h.wait_until(lambda: h.open_fds() <= fds + len(accepted))
 
 
-def test_connect_timeout_covers_a_hanging_upgrade(wav5, h):
-    with silent_peer() as (url, _):
-        session = TranscriptionSession(
-            "deepgram", source=WavFile(wav5), url=url, api_key="k", connect_timeout=0.5
-        ).start()
-        assert session.wait(5)
+def test_connect_timeout_covers_a_hanging_upgrade(wav5, h, silent_peer):
+    url, _ = silent_peer
+    session = TranscriptionSession(
+        "deepgram", source=WavFile(wav5), url=url, api_key="k", connect_timeout=0.5
+    ).start()
+    assert session.wait(5)
     assert isinstance(session.error, ConnectError)
     assert not h.livetx_threads()
 
@@ -175,16 +142,14 @@ def test_actions_before_start(wav5):
         session.start()
 
 
-def test_pause_while_connecting_is_kept(wav5, h):
-    with silent_peer() as (url, accepted):
-        session = TranscriptionSession(
-            "deepgram", source=WavFile(wav5), url=url, api_key="k"
-        ).start()
-        assert h.wait_until(lambda: accepted)
-        session.pause()
-        assert session.state == "connecting" and session.paused
-        assert session.finalize() is False  # no connection to ask yet: a documented no-op
-        session.stop(timeout=0.5)
+def test_pause_while_connecting_is_kept(wav5, h, silent_peer):
+    url, accepted = silent_peer
+    session = TranscriptionSession("deepgram", source=WavFile(wav5), url=url, api_key="k").start()
+    assert h.wait_until(lambda: accepted)
+    session.pause()
+    assert session.state == "connecting" and session.paused
+    assert session.finalize() is False  # no connection to ask yet: a documented no-op
+    session.stop(timeout=0.5)
     assert not h.livetx_threads()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import socket
 import threading
 import time
 
@@ -47,33 +46,6 @@ def sockets_open() -> int:
             if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
                 count += 1
     return count
-
-
-@contextlib.contextmanager
-def silent_peer():
-    """Accepts TCP connections and never answers the WebSocket upgrade."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.1)
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        while not done.is_set():
-            with contextlib.suppress(TimeoutError):
-                accepted.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, name="test-silent-peer")
-    thread.start()
-    try:
-        yield f"ws://127.0.0.1:{listener.getsockname()[1]}", accepted
-    finally:
-        done.set()
-        thread.join(5)
-        listener.close()
-        for conn in accepted:
-            conn.close()
 
 
 @pytest.fixture
@@ -138,38 +110,38 @@ def test_a_running_cell_holds_off_the_silence_check(browser_widget, h, monkeypat
     assert w.session.error is None
 
 
-def test_stop_button_and_close_are_bounded_while_connecting(make_widget, h):
-    with silent_peer() as (url, accepted):
-        w = make_widget(provider="deepgram", api_key=h.secret, url=url,
-                        source=ArraySource(np.zeros(16000 * 5, dtype=np.int16)),
-                        stop_timeout=1.0)  # fmt: skip
-        w.start()
-        assert h.wait_until(lambda: accepted)
-        t0 = time.monotonic()
-        msg(w, {"type": "stop"})  # the Stop button, on the kernel's thread
-        assert time.monotonic() - t0 < 0.2
-        assert w.wait(3)
-        assert time.monotonic() - t0 < 2.5
-        assert w.status == "error" and "before the connection" in w.error
-        assert h.secret not in w.error
+def test_stop_button_and_close_are_bounded_while_connecting(make_widget, h, silent_peer):
+    url, accepted = silent_peer
+    w = make_widget(provider="deepgram", api_key=h.secret, url=url,
+                    source=ArraySource(np.zeros(16000 * 5, dtype=np.int16)),
+                    stop_timeout=1.0)  # fmt: skip
+    w.start()
+    assert h.wait_until(lambda: accepted)
+    t0 = time.monotonic()
+    msg(w, {"type": "stop"})  # the Stop button, on the kernel's thread
+    assert time.monotonic() - t0 < 0.2
+    assert w.wait(3)
+    assert time.monotonic() - t0 < 2.5
+    assert w.status == "error" and "before the connection" in w.error
+    assert h.secret not in w.error
 
-        w.start()
-        assert h.wait_until(lambda: len(accepted) == 2)
-        t0 = time.monotonic()
-        w.close()
-        assert time.monotonic() - t0 < 2.5  # was the 10 s connect timeout
+    w.start()
+    assert h.wait_until(lambda: len(accepted) == 2)
+    t0 = time.monotonic()
+    w.close()
+    assert time.monotonic() - t0 < 2.5  # was the 10 s connect timeout
     assert h.livetx_threads() == []
 
 
-def test_widget_stop_is_bounded_by_its_timeout(make_widget, h):
-    with silent_peer() as (url, accepted):
-        w = make_widget(provider="deepgram", api_key=h.secret, url=url,
-                        source=ArraySource(np.zeros(16000 * 5, dtype=np.int16)))  # fmt: skip
-        w.start()
-        assert h.wait_until(lambda: accepted)
-        t0 = time.monotonic()
-        w.stop(timeout=1)
-        assert time.monotonic() - t0 < 2.0
+def test_widget_stop_is_bounded_by_its_timeout(make_widget, h, silent_peer):
+    url, accepted = silent_peer
+    w = make_widget(provider="deepgram", api_key=h.secret, url=url,
+                    source=ArraySource(np.zeros(16000 * 5, dtype=np.int16)))  # fmt: skip
+    w.start()
+    assert h.wait_until(lambda: accepted)
+    t0 = time.monotonic()
+    w.stop(timeout=1)
+    assert time.monotonic() - t0 < 2.0
     assert h.livetx_threads() == []
 
 
