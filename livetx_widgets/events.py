@@ -165,6 +165,17 @@ class SessionEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigureResult:
+    """The provider's answer to a live configuration change (Deepgram ConfigureSuccess /
+    ConfigureFailure). AssemblyAI's UpdateConfiguration has no answer."""
+
+    ok: bool
+    code: str | None = None
+    reason: str = ""
+    raw: Raw = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderWarning:
     """Something odd but not fatal: an unknown message type, a field of the wrong type, ..."""
 
@@ -193,4 +204,5 @@ Event = (
     | SessionEnded
     | ProviderWarning
     | ProviderErrorEvent
+    | ConfigureResult
 )

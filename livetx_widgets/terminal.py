@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from . import config
 from .errors import (
     AudioDeviceError,
     AuthenticationError,
@@ -72,12 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=["deepgram", "assemblyai", "local", "auto"],
         help="auto: the provider whose key is set, else the offline engine (default)",
     )
-    p.add_argument("--url", help="another endpoint, e.g. ws://127.0.0.1:8765 (livetx serve)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--mic", action="store_true", help="the kernel's microphone (default)")
     src.add_argument("--file", metavar="X.wav", help="a WAV file (any rate or channel count)")
     src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
-    p.add_argument("--device", help="microphone index or name substring (with --mic)")
     p.add_argument(
         "--realtime",
         action="store_true",
@@ -93,13 +92,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON event per line")
     p.add_argument("--out", metavar="FILE", help="save the transcript: .json .srt .vtt .csv .txt")
-    p.add_argument("--record", metavar="X.wav", help="save exactly the audio sent")
-    p.add_argument(
-        "--stop-timeout",
-        type=float,
-        default=10.0,
-        help="seconds to wait for the provider's closing message (default 10)",
-    )
+    config.add_arguments(p)  # --model --device --url --keyterm --record ... (one table)
     p.set_defaults(func=run)
 
 
@@ -120,11 +113,12 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from .data import demo_wav
 
-    demo = argparse.Namespace(
-        provider="local", url=None, mic=False, file=str(demo_wav()), list_devices=False,
-        device=None, realtime=True, option=[], json=args.json, out=None, record=None,
-        stop_timeout=10.0,
-    )  # fmt: skip
+    defaults = {p.name: p.default for p in config.PARAMS if p.flag is not None}
+    demo = argparse.Namespace(**{
+        **defaults, "keyterms": [], "provider": "local", "mic": False,
+        "file": str(demo_wav()), "list_devices": False, "realtime": True, "option": [],
+        "json": args.json, "out": None,
+    })  # fmt: skip
     return run(demo)
 
 
@@ -241,17 +235,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             for dev in audio.list_devices():
                 out.write(f"{dev}\n")
             return EXIT_OK
-        if args.file:
-            source = audio.WavFile(args.file, realtime=args.realtime)
-        else:
-            source = audio.Microphone(_device(args.device))
         session = TranscriptionSession(
             args.provider,
-            source=source,
-            url=args.url,
+            source=args.file or "kernel",
+            realtime=args.realtime,
             options=parse_options(args.option),
-            record_to=args.record,
-            stop_timeout=args.stop_timeout,
+            **config.from_arguments(args),
         )
     except LivetxError as exc:
         err.write(f"error: {exc}\n")
@@ -319,12 +308,6 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-
-
-def _device(value: str | None) -> int | str | None:
-    if value is None:
-        return None
-    return int(value) if value.isdigit() else value
 
 
 class _graceful_interrupt:

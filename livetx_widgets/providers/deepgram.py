@@ -24,6 +24,7 @@ from ..errors import (
     ProviderError,
 )
 from ..events import (
+    ConfigureResult,
     Event,
     FinalTranscript,
     PartialTranscript,
@@ -519,17 +520,18 @@ class DeepgramCodec(ProviderCodec):
         ]
 
     def _configure_success(self, data: dict) -> list[Event]:
-        return []
+        return [ConfigureResult(ok=True, raw=data)]
 
     def _configure_failure(self, data: dict) -> list[Event]:
         code = frames.optional_string(data, "code", "ConfigureFailure")
         description = frames.optional_string(data, "description", "ConfigureFailure")
         said = f" ({code})" if code else ""
         return [
-            ProviderWarning(
-                f"Deepgram did not apply the Configure message{said}: "
-                f"{short(description or 'no description')}. The previous settings stay.",
+            ConfigureResult(
+                ok=False,
                 code=code,
+                reason=f"Deepgram did not apply the Configure message{said}: "
+                f"{short(description or 'no description')}. The previous settings stay.",
                 raw=data,
             )
         ]

@@ -29,17 +29,20 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..audio.base import AudioSource, chunk_bytes
+from ..audio.resolve import resolve_source
+from ..config import resolve as resolve_config
+from ..config import signature as config_signature
 from ..errors import (
     AuthenticationError,
     CodecError,
-    ConfigurationError,
     ConnectError,
     ConnectionLostError,
     LivetxError,
@@ -47,6 +50,7 @@ from ..errors import (
     SessionStateError,
 )
 from ..events import (
+    ConfigureResult,
     Event,
     FinalTranscript,
     PartialTranscript,
@@ -84,104 +88,51 @@ SUMMARY_TOLERANCE_S = 1.5  # after an abort, how long stop() waits for the threa
 _THREADS = ("livetx-sender", "livetx-receiver", "livetx-control")
 
 
-def _as_source(source: Any) -> AudioSource:
-    """Accept an AudioSource, a WAV path, or a numpy array (16 kHz)."""
-    from .. import audio
-
-    if source is None:
-        return audio.Microphone()
-    if isinstance(source, AudioSource):
-        return source
-    if isinstance(source, str | Path):
-        return audio.WavFile(source)
-    if isinstance(source, np.ndarray):
-        return audio.ArraySource(source)
-    raise ConfigurationError(
-        f"source must be an AudioSource (Microphone, WavFile, ArraySource, BrowserMicrophone), "
-        f"a WAV file path or a numpy array, not {type(source).__name__}."
-    )
-
-
 class TranscriptionSession:
     """Streams ``source`` to ``provider`` in the background and keeps a live ``Transcript``.
 
-    Args:
-        provider: ``"deepgram"``, ``"assemblyai"``, ``"local"`` (offline engine) or ``"auto"``
-            (the provider whose key is in the environment, else local).
-        source: an ``AudioSource``; a WAV path; a 16 kHz numpy array; ``None`` = ``Microphone()``.
-        api_key: overrides ``DEEPGRAM_API_KEY`` / ``ASSEMBLYAI_API_KEY``. Never shown anywhere.
-        url: another endpoint (``ws://host:port`` gets the provider's path appended).
-        options: provider connection options, e.g. ``{"diarize": True}``; unknown names raise
-            ``ConfigurationError`` naming the closest valid one.
-        on_partial / on_final / on_event / on_error: listeners, called from the receiver
-            thread with a ``PartialTranscript``, a ``Segment``, any event and an exception.
-        on_status: called from the control thread with each new state, in order.
-        record_to: a WAV path that receives exactly the audio sent.
-        keepalive_s: send KeepAlive when nothing went out for this long.
-        max_reconnects: reconnect attempts after a drop (0 disables reconnecting).
-        replay_buffer_s: how much unacknowledged audio is kept for replay after a drop.
-        connect_timeout: seconds allowed for each connection attempt (DNS, TCP, TLS, upgrade).
-        stop_timeout: default seconds ``stop()`` may take, and how long a finite source's end
-            waits for the provider's closing message before closing anyway.
-        pace: send audio no faster than real time. ``None`` (default) does so where the
-            protocol requires it (AssemblyAI refuses faster audio); ``False`` sends as fast as
-            the socket allows, for a local server that does not enforce the rate.
+    Keyword arguments (the same for ``LiveTranscriber`` and ``livetx transcribe``; see
+    ``livetx_widgets.config.PARAMS`` for each one's default, check and meaning):
+    ``provider`` (may be positional), ``model``, ``source`` (``"auto"``, ``"kernel"``,
+    ``"file"`` with ``file=``, ``"browser"``, a path, a 16 kHz numpy array or an
+    ``AudioSource``), ``device``, ``file``, ``realtime``, ``api_key`` (never shown anywhere),
+    ``url``, ``options`` (unknown names raise ``ConfigurationError`` naming the closest),
+    ``keyterms``, ``local_engine``, ``local_options``, ``record_to``, ``keepalive_s``,
+    ``max_reconnects``, ``replay_buffer_s``, ``connect_timeout``, ``stop_timeout``, ``pace``
+    (``None``: real time where the protocol requires it; ``False``: as fast as the socket
+    allows, for a local server that does not enforce it) and the listeners: ``on_partial``,
+    ``on_final``, ``on_event``, ``on_error`` (receiver thread) and ``on_status`` (control
+    thread, in order). A misspelled keyword raises ``TypeError`` naming the closest one.
 
     States: ``idle -> connecting -> live <-> paused``, ``reconnecting`` after a drop, then
     ``stopping -> stopped`` or ``error`` (see ``lifecycle.py``); ``state`` tells which.
     """
 
-    def __init__(
-        self,
-        provider: str = "auto",
-        *,
-        source: Any = None,
-        api_key: str | None = None,
-        url: str | None = None,
-        options: Mapping[str, Any] | None = None,
-        on_partial: Callable[[PartialTranscript], Any] | None = None,
-        on_final: Callable[[Segment], Any] | None = None,
-        on_event: Callable[[Event], Any] | None = None,
-        on_error: Callable[[BaseException], Any] | None = None,
-        on_status: Callable[[str], Any] | None = None,
-        record_to: str | Path | None = None,
-        keepalive_s: float = 4.0,
-        max_reconnects: int = 5,
-        replay_buffer_s: float = 120.0,
-        connect_timeout: float = 10.0,
-        stop_timeout: float = 10.0,
-        local_engine: str = "whisper",
-        local_options: Mapping[str, Any] | None = None,
-        pace: bool | None = None,
-    ):
+    def __init__(self, provider: str = "auto", /, **config: Any):
+        self.config = cfg = resolve_config(type(self).__name__, {"provider": provider, **config})
         self._endpoint = endpoints.resolve(
-            provider,
-            api_key=api_key,
-            url=url,
-            local_engine=local_engine,
-            local_options=dict(local_options or {}),
+            cfg.provider,
+            api_key=cfg.api_key,
+            url=cfg.url,
+            local_engine=cfg.local_engine,
+            local_options=cfg.engine_options(),
         )
-        self._options = dict(options or {})
+        self._options = cfg.provider_options(self._endpoint.provider)
         self._codec = make_codec(self._endpoint.protocol, **self._options)  # validates early
-        self._source = _as_source(source)
-        self._record_to = Path(record_to) if record_to else None
-        self.keepalive_s = keepalive_s
-        self.max_reconnects = max_reconnects
-        self.connect_timeout = connect_timeout
-        self.stop_timeout = stop_timeout
-        self.pace = pace
+        self._source = resolve_source(
+            cfg.source, file=cfg.file, device=cfg.device, realtime=cfg.realtime
+        )
+        self._record_to = Path(cfg.record_to) if cfg.record_to else None
+        self.keepalive_s = cfg.keepalive_s
+        self.max_reconnects = cfg.max_reconnects
+        self.connect_timeout = cfg.connect_timeout
+        self.stop_timeout = cfg.stop_timeout
+        self.pace = cfg.pace
 
         self.transcript = Transcript(provider=self._endpoint.provider)
         self._listeners = Listeners()
-        for kind, handler in (
-            ("partial", on_partial),
-            ("final", on_final),
-            ("event", on_event),
-            ("error", on_error),
-            ("status", on_status),
-        ):
-            if handler is not None:
-                self._listeners.add(kind, handler)
+        for name, handler in cfg.listeners().items():
+            self._listeners.add(name.removeprefix("on_"), handler)
 
         self._cv = threading.Condition()
         # Everything below is guarded by _cv.
@@ -191,7 +142,7 @@ class TranscriptionSession:
             model=endpoints.model_label(self._endpoint, self._codec.model),
             params=dict(self._codec.params),
         )
-        self._ledger = AudioLedger(replay_buffer_s)
+        self._ledger = AudioLedger(cfg.replay_buffer_s)
         self._conn: Connection | None = None
         self._opening: Opening | None = None  # the connection attempt in progress
         self._conn_gen = 0
@@ -212,6 +163,7 @@ class TranscriptionSession:
         self._paused = False
         self._paused_since: float | None = None
         self._last_send = 0.0
+        self._configure_waiters: deque[tuple[threading.Event, dict[str, Any]]] = deque()
         self._error: LivetxError | None = None
         self._pending_error: LivetxError | None = None
         self._level = 0.0
@@ -374,6 +326,62 @@ class TranscriptionSession:
         except LivetxError:
             return False  # the receiver sees the same drop and reconnects
         return True
+
+    def update(
+        self,
+        *,
+        keyterms: list[str] | tuple[str, ...] | None = None,
+        wait: bool = True,
+        timeout: float = 5.0,
+        **options: Any,
+    ) -> None:
+        """Change settings while the session runs, and for every reconnect after it.
+
+        ``keyterms`` (``[]`` clears them) means Deepgram's ``keyterm`` and AssemblyAI's
+        ``keyterms_prompt``; other names are the provider's own updatable settings (Deepgram
+        Configure features such as ``numerals``, AssemblyAI ``max_turn_silence``, ...), checked
+        like connection options: an unknown name or a bad value raises
+        ``ConfigurationError`` at once. Connected, the change goes out as Deepgram
+        ``Configure`` / AssemblyAI ``UpdateConfiguration``; while connecting or reconnecting
+        it is kept and the next connection opens with it. Deepgram answers: with ``wait``
+        this waits up to ``timeout`` for the answer and raises ``ProviderError`` for a
+        ``ConfigureFailure`` (the old settings stay); without it, a failure is logged and
+        counted in ``metadata.warnings``. AssemblyAI does not answer.
+        """
+        with self._cv:
+            self._life.require("update", {lc.CONNECTING, lc.LIVE, lc.PAUSED, lc.RECONNECTING})
+            conn = self._conn if self._conn is not None and not self._conn.codec.finished else None
+        codec = conn.codec if conn is not None else make_codec(
+            self._endpoint.protocol, **self._options
+        )
+        message, changed = _update_message(codec, keyterms, options)  # validates
+        new_options = {**self._options, **changed}
+        for name, value in changed.items():
+            if value == []:
+                new_options.pop(name)
+        answered = conn is not None and codec.name == "deepgram"
+        if conn is None or not answered:
+            with self._cv:
+                self._options = new_options
+            if conn is not None:
+                conn.send_text(message)
+            return
+        waiter = threading.Event()
+        with self._cv:
+            self._configure_waiters.append((waiter, new_options))
+        conn.send_text(message)
+        if not wait or self._on_own_thread():
+            return
+        if not waiter.wait(timeout):
+            raise ProviderError(
+                f"Deepgram did not answer the Configure message within {timeout:g} s; the "
+                "change may or may not apply to this stream (it does to a reconnect).",
+                None,
+                "no answer",
+            )
+        result = getattr(waiter, "result", None)
+        if result is not None and not result.ok:
+            raise ProviderError(result.reason, result.code, result.reason)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the session has ended; True if it has. Does not raise its error.
@@ -724,7 +732,9 @@ class TranscriptionSession:
         if first and self._endpoint.provider == "local" and self._endpoint.url is None:
             self._local_server, url = endpoints.start_local_server(self._endpoint)
             self._endpoint.url = url
-        codec = make_codec(self._endpoint.protocol, **self._options)
+        with self._cv:
+            opened_with = dict(self._options)
+        codec = make_codec(self._endpoint.protocol, **opened_with)
         request = codec.connect_request(self._endpoint.api_key, self._endpoint.url)
         opening = Opening()
         with self._cv:
@@ -756,8 +766,24 @@ class TranscriptionSession:
             self._conn_started = time.monotonic()
             self._life.connected(self._paused)
             self._cv.notify_all()
+        self._catch_up_options(conn, opened_with)
         for event in codec.handshake_events(conn.response_headers):
             self._dispatch(event)
+
+    def _catch_up_options(self, conn: Connection, opened_with: dict[str, Any]) -> None:
+        """``update()`` ran while this connection was being opened: send what it changed."""
+        with self._cv:
+            current = dict(self._options)
+        changed = {k: v for k, v in current.items() if opened_with.get(k) != v}
+        changed.update({k: [] for k in opened_with if k not in current})
+        if not changed:
+            return
+        terms = changed.pop("keyterm", changed.pop("keyterms_prompt", None))
+        try:
+            message, _ = _update_message(conn.codec, terms, changed)
+            conn.send_text(message)
+        except LivetxError as exc:  # a drop: the next connection opens with them anyway
+            log.debug("could not send the updated options: %s", exc)
 
     def _stopped_while_connecting(self, safe_url: str) -> ConnectError:
         with self._cv:
@@ -979,6 +1005,8 @@ class TranscriptionSession:
                 self._listeners.emit("final", segment)
         elif isinstance(event, SessionEnded):
             self._on_summary(event)
+        elif isinstance(event, ConfigureResult):
+            self._on_configure_result(event)
         elif isinstance(event, ProviderWarning):
             with self._cv:
                 self._meta.warnings += 1
@@ -990,6 +1018,22 @@ class TranscriptionSession:
             if conn is not None:
                 self._pending_error = conn.codec.error_from_event(event)
         self._listeners.emit("event", event)
+
+    def _on_configure_result(self, event: ConfigureResult) -> None:
+        """Deepgram answered the oldest Configure: keep its options for reconnects, or not."""
+        with self._cv:
+            if not self._configure_waiters:
+                return
+            waiter, new_options = self._configure_waiters.popleft()
+            if event.ok:
+                self._options = new_options
+            else:
+                self._meta.warnings += 1
+                self._meta.last_warning = event.reason
+        if not event.ok:
+            log.warning("%s", event.reason)
+        waiter.result = event  # type: ignore[attr-defined]
+        waiter.set()
 
     def _on_summary(self, event: SessionEnded) -> None:
         """The provider's closing summary: the normal end, or (unasked) a sign of trouble."""
@@ -1080,3 +1124,24 @@ class TranscriptionSession:
         self._threads[0].join()  # the control thread emits the last statuses, then ends
         self._ended.set()
         self._listeners.close()
+
+
+TranscriptionSession.__init__.__signature__ = config_signature()  # type: ignore[attr-defined]
+
+
+def _update_message(
+    codec: Any, keyterms: Any, options: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The protocol's live-update message and the connection options it changes."""
+    if codec.name == "assemblyai":
+        params = dict(options)
+        if keyterms is not None:
+            params["keyterms_prompt"] = list(keyterms)
+        return codec.update_configuration(**params), params
+    message = codec.configure(
+        keyterms=None if keyterms is None else list(keyterms), **options
+    )
+    changed: dict[str, Any] = dict(options)
+    if keyterms is not None:
+        changed["keyterm"] = list(keyterms)
+    return message, changed

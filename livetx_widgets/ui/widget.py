@@ -46,28 +46,29 @@ in a ``BrowserMicrophone`` (which fills holes with silence and drops repeats, se
 from __future__ import annotations
 
 import contextlib
-import os
+import inspect
 import threading
 import time
 import weakref
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import anywidget
+import numpy as np
 import traitlets
 
-from ..audio import AudioSource, BrowserMicrophone, Microphone, WavFile, list_devices
+from ..audio import AudioSource, BrowserMicrophone, list_devices
+from ..audio.resolve import make_source, source_kind
+from ..config import LISTENERS
+from ..config import resolve as resolve_config
+from ..config import signature as config_signature
 from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
 from .choices import (
-    MODEL_OPTION,
-    SOURCE_WORDS,
     check_provider,
     env_key,
     models_for,
-    reject_unknown_kwargs,
 )
 from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
@@ -78,34 +79,17 @@ _KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 _MAX_AUDIO_MSG_BYTES = 16000 * 2
 #: A browser capture that sent nothing for this long, with the kernel idle, has gone away.
 PAGE_GONE_S = 10.0
-_PARAMETERS = (
-    "provider", "model", "source", "device", "file", "realtime", "api_key", "url", "options",
-    "local_engine", "local_options", "max_rows", "stop_timeout",
-)  # fmt: skip
 
 
 class LiveTranscriber(anywidget.AnyWidget):
     """Live speech transcription in a notebook cell: choose, Start, speak, Stop.
 
-    Args (keyword only; a misspelled name raises ``TypeError`` naming the closest one):
-        provider: ``"auto"`` (the provider whose key is set, else the offline engine),
-            ``"deepgram"``, ``"assemblyai"`` or ``"local"`` (the offline engine of
-            ``livetx serve``, started in the background).
-        model: the provider's model (Deepgram ``model``, AssemblyAI ``speech_model``).
-        source: ``"auto"`` (the kernel's microphone when it has one, else the browser's),
-            ``"kernel"``, ``"browser"``, ``"file"`` (with ``file=``), a WAV path, or any
-            ``AudioSource`` object, used as is.
-        device: the kernel microphone: an index or part of a name (``None``: the default).
-        file: the WAV file for ``source="file"`` (any rate or channel count).
-        realtime: play a file at the pace of speech (``True``) or as fast as the provider
-            accepts (``False``, for batch runs).
-        api_key: the provider's key; by default ``DEEPGRAM_API_KEY``/``ASSEMBLYAI_API_KEY``.
-        url: another endpoint, e.g. a ``livetx serve`` at ``ws://127.0.0.1:8765``.
-        options: provider connection options, e.g. ``{"diarize": True}``.
-        local_engine / local_options: the offline engine (``"whisper"``, or ``"script"``
-            with ``local_options={"script": ...}`` for deterministic demos and tests).
-        max_rows: transcript rows a view keeps (older ones are summarised as a count).
-        stop_timeout: seconds Stop waits for the provider's last results.
+    Takes the same keyword arguments as ``TranscriptionSession`` (one table:
+    ``livetx_widgets.config.PARAMS``; a misspelled name raises ``TypeError`` naming the
+    closest one), plus ``max_rows``, the transcript rows a view keeps. ``source="auto"`` is
+    the kernel's microphone when it has one, else the browser's. Listeners (``on_final``,
+    ...) are attached to every session the widget starts; ``keyterms`` can be edited in the
+    widget while it records (``update()``).
 
     ``start()`` returns at once; the notebook stays usable while it records. Each Start
     begins a new session with a fresh transcript; earlier ones stay in ``sessions``.
@@ -131,6 +115,7 @@ class LiveTranscriber(anywidget.AnyWidget):
     partial = traitlets.Unicode("").tag(sync=True)
     n_finals = traitlets.Int(0).tag(sync=True)
     n_partials = traitlets.Int(0).tag(sync=True)
+    keyterms = traitlets.Unicode("").tag(sync=True)  # comma-separated, editable while live
     n_warnings = traitlets.Int(0).tag(sync=True)  # malformed/unknown provider messages
     last_warning = traitlets.Unicode("").tag(sync=True)
     # Browser microphone: the capture the kernel listens to, its ack and queue (see above).
@@ -148,68 +133,50 @@ class LiveTranscriber(anywidget.AnyWidget):
     key_env = traitlets.Unicode("").tag(sync=True)
     max_rows = traitlets.Int(200).tag(sync=True)
 
-    def __init__(
-        self,
-        *,
-        provider: str = "auto",
-        model: str | None = None,
-        source: AudioSource | str | os.PathLike = "auto",
-        device: int | str | None = None,
-        file: str | os.PathLike | None = None,
-        realtime: bool = True,
-        api_key: str | None = None,
-        url: str | None = None,
-        options: Mapping[str, Any] | None = None,
-        local_engine: str = "whisper",
-        local_options: Mapping[str, Any] | None = None,
-        max_rows: int = 200,
-        stop_timeout: float = 10.0,
-        **unexpected: Any,
-    ) -> None:
-        reject_unknown_kwargs(type(self).__name__, unexpected, _PARAMETERS)
-        provider = check_provider(provider)
+    def __init__(self, provider: str = "auto", /, *, max_rows: int = 200, **config: Any):
+        self.config = cfg = resolve_config(
+            type(self).__name__, {"provider": provider, **config}, extra=("max_rows",)
+        )
+        provider = cfg.provider
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
             raise ConfigurationError(f"max_rows must be a positive int, got {max_rows!r}")
         # Private, never synced: keys by provider, the custom source, session objects.
         self._keys: dict[str, str] = {}
-        if api_key:
+        if cfg.api_key:
             if provider not in _KEY_ENV:
                 raise ConfigurationError(
                     'api_key= needs provider="deepgram" or provider="assemblyai" '
                     "(with auto or local there is no way to tell which service it is for)."
                 )
-            self._keys[provider] = str(api_key)
-        self._url = url
-        self._options = dict(options or {})
-        self._local_engine = local_engine
-        self._local_options = dict(local_options or {})
-        self._realtime = bool(realtime)
-        self._stop_timeout = float(stop_timeout)
+            self._keys[provider] = cfg.api_key
+        self._url = cfg.url
+        self._stop_timeout = cfg.stop_timeout
         self._custom_source: AudioSource | None = None
         self._browser_source: BrowserMicrophone | None = None
         self._capture: str | None = None  # the page capture the current session listens to
-        self._device_arg: int | str | None = device
+        self._device_arg: int | str | None = cfg.device
         self._session: TranscriptionSession | None = None
         self._start_error: LivetxError | None = None
         self._sessions: list[TranscriptionSession] = []
         self._empty = Transcript(provider=provider)
         self._updater = Updater(self)
-        kind, path = _source_kind(source, file)
+        source = cfg.source
+        kind, path = source_kind(source, cfg.file)
         if isinstance(source, BrowserMicrophone):
             kind, self._browser_source = "browser", source
         elif kind == "custom":
             self._custom_source = source  # type: ignore[assignment]
-        super().__init__(max_rows=max_rows, file=path)
+        super().__init__(max_rows=max_rows, file=path, keyterms=", ".join(cfg.keyterms))
         # Observed traits are set after construction so their observers run in order.
         self.provider = provider
         self._provider_changed({"new": provider})
-        if model:
-            self.model = str(model)
+        if cfg.model:
+            self.model = cfg.model
         if kind in ("auto", "kernel"):
             self._refresh_devices()
             if kind == "auto":
                 kind = "kernel" if self.devices else "browser"
-        self.source_label = repr(source) if kind == "custom" else ""
+        self.source_label = _describe(source) if kind == "custom" else ""
         self.source_kind = kind
         self.on_msg(self._on_front_end_msg)
         _keep_front_end_route(self.comm)
@@ -310,6 +277,20 @@ class LiveTranscriber(anywidget.AnyWidget):
         if self._session is not None and self._session.running:
             self._session.resume()
 
+    def finalize(self) -> bool:
+        """Ask the provider to commit what it heard so far now ("Finalize now" button)."""
+        if self._session is None or not self._session.running:
+            return False
+        return self._session.finalize()
+
+    def update(self, **changes: Any) -> None:
+        """Change settings of the running session (and of the next ones), e.g.
+        ``update(keyterms=["Kubernetes"])``: see ``TranscriptionSession.update``."""
+        if "keyterms" in changes:
+            self.keyterms = ", ".join(changes.pop("keyterms") or ())  # observed: sends it
+        if changes and self._session is not None and self._session.running:
+            self._session.update(**changes)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the session ends by itself (a file source); True if it has.
 
@@ -386,40 +367,34 @@ class LiveTranscriber(anywidget.AnyWidget):
                 f"No API key for {provider}: paste it in the key field (it stays in this "
                 f"kernel's memory only) or set {_KEY_ENV[provider]}, then press Start."
             )
-        options = dict(self._options)
-        name = MODEL_OPTION.get(provider)
-        if name and self.model and name not in options:
-            options[name] = self.model
-        return TranscriptionSession(
+        session = TranscriptionSession(
             provider,
-            source=self._make_source(),
-            api_key=self._keys.get(provider),
-            url=self._url,
-            options=options,
-            local_engine=self._local_engine,
-            local_options=self._local_options,
-            stop_timeout=self._stop_timeout,
-            **self._updater.listeners(),
+            **{
+                **self.config.values,
+                "provider": provider,
+                "model": self.model or None,
+                "keyterms": _terms(self.keyterms),
+                "source": self._make_source(),
+                "api_key": self._keys.get(provider),
+                "url": self._url,
+                **{name: None for name in LISTENERS},
+            },
         )
+        for name, handler in {**self.config.listeners(), **self._updater.listeners()}.items():
+            session.on(name.removeprefix("on_"), handler)
+        return session
 
     def _make_source(self) -> AudioSource:
         kind = self.source_kind
-        if kind == "custom" and self._custom_source is not None:
-            return self._custom_source
-        if kind == "file":
-            if not self.file:
-                raise ConfigurationError("Choose a WAV file first (type its path in the box).")
-            return WavFile(self.file, realtime=self._realtime)
-        if kind == "kernel":
-            device = self._device_arg
-            if self.device >= 0:
-                device = self.device
-            return Microphone(device)
-        if kind == "browser":
-            return (
-                self._browser_source if self._browser_source is not None else (BrowserMicrophone())
-            )
-        raise ConfigurationError(f"Unknown source {kind!r}.")
+        if kind == "browser" and self._browser_source is not None:
+            return self._browser_source
+        device = self._device_arg
+        if kind == "kernel" and self.device >= 0:
+            device = self.device
+        return make_source(
+            kind, custom=self._custom_source, file=self.file or None, device=device,
+            realtime=self.config.realtime, browser_ok=True,
+        )  # fmt: skip
 
     def _connecting_text(self) -> str:
         if self.provider == "local" or (self.provider == "auto" and not self._any_key()):
@@ -493,6 +468,19 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._updater.apply(models=models, model=model)
         self._refresh_key_state()
 
+    @traitlets.observe("keyterms")
+    def _keyterms_changed(self, change: dict) -> None:
+        """Edited in the page while recording: send it to the provider now (never blocks)."""
+        session = self._session
+        if session is None or not session.running:
+            return
+        try:
+            session.update(keyterms=_terms(change["new"]), wait=False)
+        except LivetxError as exc:
+            self._updater.apply(notice=plain_error(exc, self._secrets()))
+        else:
+            self._updater.apply(notice="Keyterms updated for this session.")
+
     @traitlets.observe("source_kind")
     def _source_kind_changed(self, change: dict) -> None:
         if change["new"] == "kernel" and not self.devices:
@@ -521,6 +509,9 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._request_stop()
         elif kind == "capture-error":
             self._on_capture_error(content)
+        elif kind == "finalize":
+            with contextlib.suppress(SessionStateError):
+                self.finalize()
         elif kind == "view-gone":
             self._on_view_gone(content)
         elif kind in ("pause", "resume"):
@@ -705,25 +696,17 @@ def _keep_front_end_route(comm: Any) -> None:
         comm._reply_subshell_for = lambda _data, default: default
 
 
-def _source_kind(source: Any, file: Any) -> tuple[str, str]:
-    """``source=``/``file=`` -> (kind, file path): auto, kernel, browser, file or custom."""
-    path = os.fspath(file) if file is not None else ""
-    if isinstance(source, AudioSource):
-        return "custom", path
-    if isinstance(source, os.PathLike):
-        return "file", os.fspath(source)
-    if isinstance(source, str):
-        if source in SOURCE_WORDS:
-            if source == "file" and not path:
-                raise ConfigurationError('source="file" needs file="path/to/audio.wav".')
-            return source, path
-        if source.lower().endswith(".wav") or os.sep in source:
-            return "file", source
-        raise ConfigurationError(
-            f"Unknown source {source!r}. Use one of {', '.join(SOURCE_WORDS)}, a WAV file path "
-            "or an AudioSource (Microphone, WavFile, ArraySource, BrowserMicrophone)."
-        )
-    raise ConfigurationError(
-        f"source must be a word ({', '.join(SOURCE_WORDS)}), a WAV path or an AudioSource, "
-        f"not {type(source).__name__}."
-    )
+def _describe(source: Any) -> str:
+    """What the source menu shows for a source object (an array has no useful repr)."""
+    if isinstance(source, np.ndarray):
+        return f"array of {source.size / 16000:.1f} s"
+    return repr(source)
+
+
+def _terms(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+LiveTranscriber.__init__.__signature__ = config_signature(  # type: ignore[attr-defined]
+    extra=[inspect.Parameter("max_rows", inspect.Parameter.KEYWORD_ONLY, default=200)]
+)

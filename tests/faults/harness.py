@@ -45,6 +45,7 @@ import livetx_widgets.session as session_pkg
 import livetx_widgets.ui.widget as widget_mod
 from livetx_widgets import ArraySource, LiveTranscriber
 from livetx_widgets.audio.base import AudioSource
+from livetx_widgets.audio.resolve import resolve_source
 from livetx_widgets.cli import main as cli_main
 from livetx_widgets.errors import (
     AuthenticationError,
@@ -210,11 +211,16 @@ class Probe:
         monkeypatch.setattr(session_pkg, "TranscriptionSession", self.factory)
 
     def factory(self, *args: Any, **kwargs: Any) -> TranscriptionSession:
-        kwargs.setdefault("connect_timeout", self.connect_timeout)
-        if "pace" in SESSION_PARAMETERS:
-            kwargs.setdefault("pace", False)
+        # The front ends pass every configuration value; these two are the harness's own.
+        kwargs["connect_timeout"] = self.connect_timeout
+        if kwargs.get("pace") is None:
+            kwargs["pace"] = False
         if self.gate_spec is not None:
-            self.gate = Gate(kwargs["source"], **self.gate_spec)
+            source = resolve_source(
+                kwargs.get("source", "auto"), file=kwargs.get("file"),
+                device=kwargs.get("device"), realtime=kwargs.get("realtime", True),
+            )  # fmt: skip
+            self.gate = Gate(source, **self.gate_spec)
             kwargs["source"] = self.gate
         session = TranscriptionSession(*args, **kwargs)
         session.on("final", self._final)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from livetx_widgets.events import (
+    ConfigureResult,
     FinalTranscript,
     PartialTranscript,
     ProviderErrorEvent,
@@ -124,15 +125,15 @@ def test_closing_error_sample_is_fatal_with_its_code(codec, dg_fixture):
     ]
 
 
-def test_configure_success_sample_needs_no_event(codec, dg_fixture):
-    assert codec.decode(dg_fixture("configure-success")) == []
+def test_configure_success_sample_is_a_positive_result(codec, dg_fixture):
+    assert codec.decode(dg_fixture("configure-success")) == [ConfigureResult(ok=True)]
 
 
-def test_configure_failure_sample_warns(codec, dg_fixture):
-    [warning] = codec.decode(dg_fixture("configure-failure"))
-    assert isinstance(warning, ProviderWarning)
-    assert warning.code == "CONFIGURE_KEYTERMS_NOT_SUPPORTED"
-    assert "<text>" in warning.message and "Configure" in warning.message
+def test_configure_failure_sample_is_a_negative_result_with_its_code(codec, dg_fixture):
+    [result] = codec.decode(dg_fixture("configure-failure"))
+    assert isinstance(result, ConfigureResult) and not result.ok
+    assert result.code == "CONFIGURE_KEYTERMS_NOT_SUPPORTED"
+    assert "<text>" in result.reason and "Configure" in result.reason
 
 
 @pytest.mark.parametrize("name", ["auth-grant-response", "http-401-invalid-auth-body"])

@@ -191,7 +191,9 @@ def test_warnings_are_logged_and_counted(provider, wav5, h, caplog):
 def test_pace_false_sends_assemblyai_audio_faster_than_real_time(server, h):
     audio = np.zeros(16000 * 4, dtype=np.int16)
     t0 = time.monotonic()
-    session = TranscriptionSession("assemblyai", source=audio, url=server.url, pace=False).start()
+    session = TranscriptionSession(
+        "assemblyai", source=audio, url=server.url, pace=False, realtime=False
+    ).start()
     assert session.wait(10)
     assert session.error is None
     assert time.monotonic() - t0 < 3.5  # paced, 4 s of audio takes at least 3.5 s

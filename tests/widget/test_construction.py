@@ -17,9 +17,10 @@ def test_misspelled_keyword_names_the_closest_one(no_keys, wrong, closest):
         LiveTranscriber(**{wrong: "x"})
 
 
-def test_positional_arguments_are_refused(no_keys):
+def test_only_the_provider_may_be_positional(no_keys):
+    assert LiveTranscriber("local", source="browser").provider == "local"  # as the session
     with pytest.raises(TypeError):
-        LiveTranscriber("deepgram")  # keyword-only
+        LiveTranscriber("local", "browser")
 
 
 def test_unknown_provider_is_a_configuration_error(no_keys):
