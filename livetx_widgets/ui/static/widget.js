@@ -107,6 +107,12 @@ function render({ model, el }) {
   const start = h("button", "livetx-start", "● Start");
   const pause = h("button", "livetx-pause", "Pause");
   const stop = h("button", "livetx-stop", "■ Stop");
+  const finalize = h("button", "livetx-finalize", "Finalize now");
+  finalize.title = "Ask the provider to commit what it has heard so far";
+  const terms = h("input", "livetx-keyterms");
+  terms.type = "text";
+  terms.placeholder = "keyterms, comma separated";
+  terms.title = "Words to recognise better; Enter applies them, also while recording";
   const status = h("span", "livetx-status");
   const dot = h("span", "livetx-dot");
   const statusText = h("span", "livetx-status-text");
@@ -115,7 +121,7 @@ function render({ model, el }) {
   meter.title = "Input level";
   const meterFill = h("span", "livetx-meter-fill");
   meter.appendChild(meterFill);
-  actions.append(start, pause, stop, status, meter);
+  actions.append(start, pause, stop, finalize, status, meter, terms);
 
   const progress = h("div", "livetx-progress");
   const progressTrack = h("span", "livetx-progress-track");
@@ -539,6 +545,12 @@ function render({ model, el }) {
   micSel.addEventListener("change", () => {
     chosenMic = micSel.value;
   });
+  finalize.addEventListener("click", () => send({ type: "finalize" }));
+  terms.addEventListener("change", () => setTrait("keyterms", terms.value.trim()));
+  const showTerms = () => {
+    if (document.activeElement !== terms) terms.value = model.get("keyterms") || "";
+    finalize.disabled = !model.get("running");
+  };
   pause.addEventListener("click", () =>
     send({ type: model.get("status") === "paused" ? "resume" : "pause" }),
   );
@@ -565,7 +577,7 @@ function render({ model, el }) {
     sendKey();
   });
   // Typing in the widget's fields must not trigger notebook shortcuts (Enter, "d d", ...).
-  for (const input of [keyInput, file]) {
+  for (const input of [keyInput, file, terms]) {
     input.addEventListener("keydown", (event) => {
       event.stopPropagation();
       if (event.key === "Enter") {
@@ -587,6 +599,7 @@ function render({ model, el }) {
     ["change:running change:capture_stats", showCapture],
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
+    ["change:keyterms change:running", showTerms],
   ];
   for (const [events, handler] of handlers) model.on(events, handler);
   model.on("msg:custom", onCustom);
