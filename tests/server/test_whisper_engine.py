@@ -21,7 +21,9 @@ import pytest
 from livetx_widgets.errors import ConfigurationError
 from livetx_widgets.server.engine import EngineResult
 from livetx_widgets.server.wer import normalize_words, wer
-from livetx_widgets.server.whisper_engine import WhisperEngine, _Decoded, _is_artefact, _Resampler
+from livetx_widgets.server.whisper import WhisperEngine
+from livetx_widgets.server.whisper.guards import is_artefact
+from livetx_widgets.server.whisper.resample import Resampler
 
 CHUNK_S = 0.05
 
@@ -319,9 +321,9 @@ def test_bad_settings_are_refused(kwargs):
 def test_resampler_is_chunk_invariant_and_keeps_a_tone(rate):
     t = np.arange(rate) / rate  # one second of a 440 Hz tone
     tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    whole = _Resampler(rate)
+    whole = Resampler(rate)
     expected = np.concatenate([whole.process(tone), whole.drain()])
-    chunked = _Resampler(rate)
+    chunked = Resampler(rate)
     rng = np.random.default_rng(rate)
     parts, i = [], 0
     while i < len(tone):
@@ -342,23 +344,23 @@ def test_downsampling_removes_what_would_alias():
     rate = 48000
     t = np.arange(rate) / rate
     high = (0.5 * np.sin(2 * np.pi * 12000 * t)).astype(np.float32)  # above 8 kHz
-    r = _Resampler(rate)
+    r = Resampler(rate)
     out = np.concatenate([r.process(high), r.drain()])[400:-400]
     assert np.sqrt(np.mean(out**2)) < 0.01  # folded back to 4 kHz without the filter
 
 
-def decoded(text: str, no_speech: float = 0.01, logprob: float = -0.2) -> _Decoded:
-    return _Decoded(text, (), no_speech, logprob, "en", 10.0)
+def artefact(text: str, no_speech: float = 0.01, logprob: float = -0.2) -> bool:
+    return is_artefact(text, no_speech_prob=no_speech, avg_logprob=logprob)
 
 
 def test_hallucination_guard():
-    assert _is_artefact(decoded(""))
-    assert _is_artefact(decoded(" ... "))
-    assert _is_artefact(decoded("Thanks for watching!"))
-    assert _is_artefact(decoded("Thank you.", no_speech=0.5))
-    assert not _is_artefact(decoded("Thank you."))  # said with confidence: keep it
-    assert _is_artefact(decoded("Anything at all.", no_speech=0.8, logprob=-1.5))
-    assert not _is_artefact(decoded("Do you hear me?"))
+    assert artefact("")
+    assert artefact(" ... ")
+    assert artefact("Thanks for watching!")
+    assert artefact("Thank you.", no_speech=0.5)
+    assert not artefact("Thank you.")  # said with confidence: keep it
+    assert artefact("Anything at all.", no_speech=0.8, logprob=-1.5)
+    assert not artefact("Do you hear me?")
 
 
 def test_wer_normalizes_case_and_punctuation():
