@@ -196,7 +196,7 @@ class Updater:
                 partials = self._partials
             session = self._session
             with contextlib.suppress(Exception):  # a liveness check must not stop the flusher
-                self._widget.check_page(time.monotonic())
+                self._widget._link.check_page(time.monotonic())
             ended = session is None or status in ENDED or session.wait(0)
             if ended and session is not None:
                 session.wait(END_JOIN_S)  # joins its threads; everything is in the transcript
@@ -254,7 +254,7 @@ class Updater:
             if isinstance(source, BrowserMicrophone):
                 # The page's ack (highest chunk received) and the kernel's queue.
                 changes["capture_stats"] = {
-                    **source.stats(), "capture": widget._capture or "", "run": self._run,
+                    **source.stats(), "capture": widget._link.capture or "", "run": self._run,
                 }  # fmt: skip
             duration = source.duration_s
             if duration and not source.live:

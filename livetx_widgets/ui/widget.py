@@ -12,35 +12,8 @@ API keys live in a private dict, never in a trait: they cannot reach the front e
 notebook, the repr or a log. When the chosen provider has no key, the front end shows a
 password field whose value comes to the kernel as a custom message and is cleared at once.
 
-The browser microphone (``source="browser"``): the page captures (``static/capture.js``) and
-sends numbered ~100 ms chunks as custom messages with a binary buffer; the kernel queues them
-in a ``BrowserMicrophone`` (which fills holes with silence and drops repeats, see
-``audio/browser.py``). The exchange:
-
-* Start clicked with the browser source: the page starts capturing *inside the click* (the
-  browser only lets a page start audio from a user gesture), names this capture with a fresh
-  id and sends ``{"type": "start", "capture": id}``; the kernel starts the session bound to
-  that id and answers ``{"type": "start-result", "capture": id, "ok": ...}`` (not ok: the page
-  stops capturing; the error is in the widget). ``w.start()`` from code sends
-  ``{"type": "capture"}`` instead and binds to the first capture whose audio arrives (a page
-  that has been clicked before may start audio without a new click); audio of any other
-  capture gets ``{"type": "capture-stop", "capture": id}``.
-* ``{"type": "audio", "capture", "seq", "offset", "samples", "capturedAt", "last"}`` + PCM.
-  While a cell runs, the kernel reads no widget message, so chunks wait in the channel and
-  arrive as a burst afterwards: each lands at its own offset, so its timestamps are those of
-  when it was spoken. The flusher reports ``capture_stats`` (the highest ``seq`` received:
-  the page's ack, and the kernel's queue) at most 20 times a second; the page adds the audio
-  it sent but is not acknowledged and shows "kernel busy: N s of audio waiting".
-* Stop clicked: the page flushes its last chunk, then sends ``stop``; the kernel ends the
-  source (what is queued is still transcribed) and the session ends when it is drained.
-* ``{"type": "capture-error", "message"}``: the page's capture broke (permission revoked,
-  device unplugged); the session ends with an ``AudioDeviceError`` carrying that message.
-* ``{"type": "view-gone", "capture": id}``: the view that captured was removed (its cell
-  re-run or cleared, the notebook closed); the kernel ends that capture's source, so the
-  session transcribes what it received and ends normally. A page that vanishes without a
-  word (a closed tab, a lost network) is noticed by the flusher instead: no audio for
-  ``PAGE_GONE_S`` while no cell was running ends the source the same way (a running cell
-  holds the page's messages back, so silence then proves nothing).
+The browser microphone (``source="browser"``): the page captures and sends numbered chunks;
+the exchange with the page is in ``browser_link.py``.
 """
 
 from __future__ import annotations
@@ -65,6 +38,7 @@ from ..config import signature as config_signature
 from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
+from .browser_link import CELLS, BrowserLink
 from .choices import (
     check_provider,
     env_key,
@@ -75,10 +49,6 @@ from .wire import plain_error
 
 _STATIC = Path(__file__).parent / "static"
 _KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
-#: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
-_MAX_AUDIO_MSG_BYTES = 16000 * 2
-#: A browser capture that sent nothing for this long, with the kernel idle, has gone away.
-PAGE_GONE_S = 10.0
 
 
 class LiveTranscriber(anywidget.AnyWidget):
@@ -153,7 +123,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._stop_timeout = cfg.stop_timeout
         self._custom_source: AudioSource | None = None
         self._browser_source: BrowserMicrophone | None = None
-        self._capture: str | None = None  # the page capture the current session listens to
+        self._link = BrowserLink(self)  # the page's microphone: capture messages
         self._device_arg: int | str | None = cfg.device
         self._session: TranscriptionSession | None = None
         self._start_error: LivetxError | None = None
@@ -180,7 +150,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.source_kind = kind
         self.on_msg(self._on_front_end_msg)
         _keep_front_end_route(self.comm)
-        _CELLS.install()
+        CELLS.install()
         # Collected without close() (ipywidgets' weak references): end the sessions anyway.
         weakref.finalize(self, _end_sessions, self._sessions, self._stop_timeout)
 
@@ -332,7 +302,7 @@ class LiveTranscriber(anywidget.AnyWidget):
             return None
         self._updater.join()  # the previous session's flusher has ended; reap it
         self._start_error = None
-        self._capture = capture
+        self._link.capture = capture
         try:
             session = self._new_session()
         except LivetxError as exc:
@@ -508,12 +478,12 @@ class LiveTranscriber(anywidget.AnyWidget):
         elif kind == "stop":
             self._request_stop()
         elif kind == "capture-error":
-            self._on_capture_error(content)
+            self._link.capture_error(content)
         elif kind == "finalize":
             with contextlib.suppress(SessionStateError):
                 self.finalize()
         elif kind == "view-gone":
-            self._on_view_gone(content)
+            self._link.view_gone(content)
         elif kind in ("pause", "resume"):
             # A click can race the session's own end (a file finishing): nothing to do then.
             with contextlib.suppress(SessionStateError):
@@ -523,7 +493,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         elif kind == "devices":
             self._refresh_devices()
         elif kind == "audio":
-            self._on_browser_audio(content, buffers)
+            self._link.audio(content, buffers)
 
     def _request_stop(self) -> None:
         """Stop button: end the session; a browser source is drained first (nothing lost)."""
@@ -538,78 +508,6 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
         else:
             session.request_stop(self._stop_timeout)  # the flusher sees the end
-
-    def _browser_source_for(self, capture: Any) -> BrowserMicrophone | None:
-        """The running session's BrowserMicrophone if ``capture`` feeds it, else ``None``."""
-        session = self._session
-        source = session.source if session is not None else None
-        if not isinstance(source, BrowserMicrophone) or not session.running:
-            return None
-        if not isinstance(capture, str) or not capture:
-            return None
-        if self._capture is None:
-            self._capture = capture  # started from code: the first capture that speaks
-        if capture != self._capture:
-            self._updater.send({"type": "capture-stop", "capture": capture})
-            return None
-        return source
-
-    def _on_browser_audio(self, content: dict, buffers: list) -> None:
-        """A numbered chunk of 16 kHz s16le audio from the page, for the BrowserMicrophone.
-
-        Chunks of a capture the session does not listen to are refused (the page is told to
-        stop). Malformed messages are ignored: they come from our own front end.
-        """
-        source = self._browser_source_for(content.get("capture"))
-        if source is None or not buffers:
-            return
-        seq, offset = content.get("seq"), content.get("offset")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            return
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            offset = None
-        captured = content.get("capturedAt")
-        captured_at = captured / 1000.0 if isinstance(captured, (int, float)) else None
-        pcm = buffers[0]
-        if len(pcm) > _MAX_AUDIO_MSG_BYTES:
-            return
-        source.receive(pcm, seq=seq, offset=offset, captured_at=captured_at)
-
-    def _on_view_gone(self, content: dict) -> None:
-        """The capturing view was removed: end its source; what was received is kept."""
-        source = self._browser_source_for(content.get("capture"))
-        if source is not None:
-            self._end_gone_capture(source, "The view that recorded was closed")
-
-    def _end_gone_capture(self, source: BrowserMicrophone, why: str) -> None:
-        source.end()
-        self._updater.apply(notice=f"{why}; the session ended with the audio it had received.")
-
-    def check_page(self, now: float) -> None:
-        """Called by the flusher: end a browser capture whose page has gone silent.
-
-        A live page sends a chunk every 100 ms. No chunk for ``PAGE_GONE_S`` while the
-        kernel was idle all that time means the page is gone (a closed tab, a lost
-        network): without this the session would stay live on KeepAlive for ever.
-        """
-        session = self._session
-        source = session.source if session is not None else None
-        if not isinstance(source, BrowserMicrophone) or not session.running:
-            return
-        if source.ended or _CELLS.busy:
-            return
-        quiet_since = max(source.last_received_at, _CELLS.idle_since)
-        if now - quiet_since >= PAGE_GONE_S:
-            self._end_gone_capture(
-                source, f"The page sent no audio for {PAGE_GONE_S:.0f} s (closed or offline?)"
-            )
-
-    def _on_capture_error(self, content: dict) -> None:
-        """The page's capture broke: end the session with that message (plain words)."""
-        source = self._browser_source_for(content.get("capture"))
-        message = content.get("message")
-        if source is not None and isinstance(message, str) and message:
-            source.fail(message[:500])
 
 
 # Widgets whose session may still run. When the kernel shuts down (restart, "Shut Down
@@ -639,44 +537,6 @@ def _end_sessions(sessions: list[TranscriptionSession], timeout: float) -> None:
         if session.running:
             with contextlib.suppress(Exception):
                 session.request_stop(timeout)
-
-
-class _CellClock:
-    """Whether the kernel is running a cell, from IPython's pre/post_run_cell events.
-
-    While a cell runs (and the front end has no kernel subshells) the page's messages wait
-    in the channel, so a quiet browser capture is only suspicious while the kernel is idle.
-    Outside IPython there are no cells: always idle.
-    """
-
-    def __init__(self) -> None:
-        self.busy = False
-        self.idle_since = time.monotonic()
-        self._installed = False
-
-    def install(self) -> None:
-        if self._installed:
-            return
-        self._installed = True
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return
-        shell = get_ipython()
-        if shell is None or not hasattr(shell, "events"):
-            return
-        shell.events.register("pre_run_cell", self._pre)
-        shell.events.register("post_run_cell", self._post)
-
-    def _pre(self, *_args: Any) -> None:
-        self.busy = True
-
-    def _post(self, *_args: Any) -> None:
-        self.busy = False
-        self.idle_since = time.monotonic()
-
-
-_CELLS = _CellClock()
 
 
 def _keep_front_end_route(comm: Any) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from livetx_widgets import ArraySource, LiveTranscriber
+from livetx_widgets.ui import browser_link
 from livetx_widgets.ui import widget as widget_module
 
 CHUNK = 1600
@@ -82,7 +83,7 @@ def test_another_views_departure_does_not_stop_the_capture(browser_widget, h):
 
 
 def test_a_page_that_falls_silent_ends_the_session(browser_widget, h, monkeypatch):
-    monkeypatch.setattr(widget_module, "PAGE_GONE_S", 0.5)
+    monkeypatch.setattr(browser_link, "PAGE_GONE_S", 0.5)
     w = browser_widget()
     msg(w, {"type": "start", "capture": "v1-1"})
     feed(w, "v1-1", tone(30))  # then the tab closes without a word
@@ -94,16 +95,16 @@ def test_a_page_that_falls_silent_ends_the_session(browser_widget, h, monkeypatc
 
 
 def test_a_running_cell_holds_off_the_silence_check(browser_widget, h, monkeypatch):
-    monkeypatch.setattr(widget_module, "PAGE_GONE_S", 0.3)
-    cells = widget_module._CELLS
+    monkeypatch.setattr(browser_link, "PAGE_GONE_S", 0.3)
+    cells = browser_link.CELLS
     w = browser_widget()
     msg(w, {"type": "start", "capture": "v1-1"})
-    cells._pre()  # a cell runs: the page's messages wait in the channel
+    cells.pre()  # a cell runs: the page's messages wait in the channel
     try:
         time.sleep(0.8)  # longer than PAGE_GONE_S, on purpose: nothing may happen
         assert w.session.running
     finally:
-        cells._post()
+        cells.post()
     feed(w, "v1-1", tone(5))  # the backlog arrives when the cell ends
     assert w.session.running
     assert w.wait(10)  # and silence after that, with the kernel idle, ends it

@@ -1,0 +1,172 @@
+"""The widget's link to the page's microphone: the messages of a browser capture.
+
+The browser microphone (``source="browser"``): the page captures (``static/capture.js``) and
+sends numbered ~100 ms chunks as custom messages with a binary buffer; the kernel queues them
+in a ``BrowserMicrophone`` (which fills holes with silence and drops repeats, see
+``audio/browser.py``). The exchange:
+
+* Start clicked with the browser source: the page starts capturing *inside the click* (the
+  browser only lets a page start audio from a user gesture), names this capture with a fresh
+  id and sends ``{"type": "start", "capture": id}``; the kernel starts the session bound to
+  that id and answers ``{"type": "start-result", "capture": id, "ok": ...}`` (not ok: the page
+  stops capturing; the error is in the widget). ``w.start()`` from code sends
+  ``{"type": "capture"}`` instead and binds to the first capture whose audio arrives (a page
+  that has been clicked before may start audio without a new click); audio of any other
+  capture gets ``{"type": "capture-stop", "capture": id}``.
+* ``{"type": "audio", "capture", "seq", "offset", "samples", "capturedAt", "last"}`` + PCM.
+  While a cell runs, the kernel reads no widget message, so chunks wait in the channel and
+  arrive as a burst afterwards: each lands at its own offset, so its timestamps are those of
+  when it was spoken. The flusher reports ``capture_stats`` (the highest ``seq`` received:
+  the page's ack, and the kernel's queue) at most 20 times a second; the page adds the audio
+  it sent but is not acknowledged and shows "kernel busy: N s of audio waiting".
+* Stop clicked: the page flushes its last chunk, then sends ``stop``; the kernel ends the
+  source (what is queued is still transcribed) and the session ends when it is drained.
+* ``{"type": "capture-error", "message"}``: the page's capture broke (permission revoked,
+  device unplugged); the session ends with an ``AudioDeviceError`` carrying that message.
+* ``{"type": "view-gone", "capture": id}``: the view that captured was removed (its cell
+  re-run or cleared, the notebook closed); the kernel ends that capture's source, so the
+  session transcribes what it received and ends normally. A page that vanishes without a
+  word (a closed tab, a lost network) is noticed by the flusher instead: no audio for
+  ``PAGE_GONE_S`` while no cell was running ends the source the same way (a running cell
+  holds the page's messages back, so silence then proves nothing).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..audio import BrowserMicrophone
+
+if TYPE_CHECKING:
+    from .widget import LiveTranscriber
+
+#: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
+MAX_AUDIO_MSG_BYTES = 16000 * 2
+#: A browser capture that sent nothing for this long, with the kernel idle, has gone away.
+PAGE_GONE_S = 10.0
+
+
+class BrowserLink:
+    """Routes one widget's capture messages to its running session's ``BrowserMicrophone``.
+
+    ``capture`` is the id of the page capture the current session listens to (``None``:
+    started from code, the first capture whose audio arrives). Runs on the kernel's thread
+    (messages) and on the flusher (``check_page``); it never blocks.
+    """
+
+    def __init__(self, widget: LiveTranscriber) -> None:
+        self._widget = widget
+        self.capture: str | None = None
+
+    def source_for(self, capture: Any) -> BrowserMicrophone | None:
+        """The running session's BrowserMicrophone if ``capture`` feeds it, else ``None``."""
+        session = self._widget.session
+        source = session.source if session is not None else None
+        if not isinstance(source, BrowserMicrophone) or not session.running:
+            return None
+        if not isinstance(capture, str) or not capture:
+            return None
+        if self.capture is None:
+            self.capture = capture  # started from code: the first capture that speaks
+        if capture != self.capture:
+            self._widget._updater.send({"type": "capture-stop", "capture": capture})
+            return None
+        return source
+
+    def audio(self, content: dict, buffers: list) -> None:
+        """A numbered chunk of 16 kHz s16le audio from the page, for the BrowserMicrophone.
+
+        Chunks of a capture the session does not listen to are refused (the page is told to
+        stop). Malformed messages are ignored: they come from our own front end.
+        """
+        source = self.source_for(content.get("capture"))
+        if source is None or not buffers:
+            return
+        seq, offset = content.get("seq"), content.get("offset")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            return
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            offset = None
+        captured = content.get("capturedAt")
+        captured_at = captured / 1000.0 if isinstance(captured, (int, float)) else None
+        pcm = buffers[0]
+        if len(pcm) > MAX_AUDIO_MSG_BYTES:
+            return
+        source.receive(pcm, seq=seq, offset=offset, captured_at=captured_at)
+
+    def view_gone(self, content: dict) -> None:
+        """The capturing view was removed: end its source; what was received is kept."""
+        source = self.source_for(content.get("capture"))
+        if source is not None:
+            self._end(source, "The view that recorded was closed")
+
+    def capture_error(self, content: dict) -> None:
+        """The page's capture broke: end the session with that message (plain words)."""
+        source = self.source_for(content.get("capture"))
+        message = content.get("message")
+        if source is not None and isinstance(message, str) and message:
+            source.fail(message[:500])
+
+    def check_page(self, now: float) -> None:
+        """Called by the flusher: end a browser capture whose page has gone silent.
+
+        A live page sends a chunk every 100 ms. No chunk for ``PAGE_GONE_S`` while the
+        kernel was idle all that time means the page is gone (a closed tab, a lost
+        network): without this the session would stay live on KeepAlive for ever.
+        """
+        session = self._widget.session
+        source = session.source if session is not None else None
+        if not isinstance(source, BrowserMicrophone) or not session.running:
+            return
+        if source.ended or CELLS.busy:
+            return
+        quiet_since = max(source.last_received_at, CELLS.idle_since)
+        if now - quiet_since >= PAGE_GONE_S:
+            self._end(
+                source, f"The page sent no audio for {PAGE_GONE_S:.0f} s (closed or offline?)"
+            )
+
+    def _end(self, source: BrowserMicrophone, why: str) -> None:
+        source.end()
+        self._widget._updater.apply(
+            notice=f"{why}; the session ended with the audio it had received."
+        )
+
+
+class CellClock:
+    """Whether the kernel is running a cell, from IPython's pre/post_run_cell events.
+
+    While a cell runs (and the front end has no kernel subshells) the page's messages wait
+    in the channel, so a quiet browser capture is only suspicious while the kernel is idle.
+    Outside IPython there are no cells: always idle.
+    """
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.idle_since = time.monotonic()
+        self._installed = False
+
+    def install(self) -> None:
+        if self._installed:
+            return
+        self._installed = True
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+        if shell is None or not hasattr(shell, "events"):
+            return
+        shell.events.register("pre_run_cell", self.pre)
+        shell.events.register("post_run_cell", self.post)
+
+    def pre(self, *_args: Any) -> None:
+        self.busy = True
+
+    def post(self, *_args: Any) -> None:
+        self.busy = False
+        self.idle_since = time.monotonic()
+
+
+CELLS = CellClock()
