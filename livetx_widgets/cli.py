@@ -43,6 +43,9 @@ def _add_serve_parser(subparsers) -> None:
     p.add_argument("--script", metavar="FILE", help="script engine: JSON/YAML script of words")
     p.add_argument("--endpoint", type=float, metavar="S", dest="endpoint_s",
                    help="script engine: silence before an utterance is final (default 0.5)")
+    p.add_argument("--timecode", action="store_true",
+                   help="script engine: read each stream's position from timecoded test audio "
+                        "(a replay after a reconnect is heard from where it starts)")
     p.add_argument("--model", metavar="M", help="whisper engine: model name or directory")
     p.add_argument("--cpu-threads", type=int, default=2, help="whisper engine: CPU threads")
     p.add_argument("--compute-type", default="int8", help="whisper engine: CTranslate2 type")
@@ -93,7 +96,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     faults = faults_from_args(args)
     if args.engine == "script":
-        engine = make_engine("script", script=args.script, endpoint_s=args.endpoint_s)
+        engine = make_engine("script", script=args.script, endpoint_s=args.endpoint_s,
+                             timecode=args.timecode)  # fmt: skip
     else:
         engine = make_engine("whisper", model=args.model, cpu_threads=args.cpu_threads,
                              compute_type=args.compute_type)  # fmt: skip
