@@ -18,8 +18,9 @@ Three threads, all owned by the session and joined before it counts as ended:
 
 Each thread's code is in its own module (``sender.py``, ``receiver.py``, ``control.py``,
 mixed into the class here); this module holds the public API, the shared state, event
-dispatch and the end. States and the moves between them are in ``lifecycle.py``; every piece of shared state is
-guarded by one condition variable (``_cv``), and listeners are called with no lock held.
+dispatch and the end. States and the moves between them are in ``lifecycle.py``; every
+piece of shared state is guarded by one condition variable (``_cv``), and listeners are
+called with no lock held.
 ``stop()`` from the caller's thread is bounded by its timeout in every state, connecting
 included (the socket being opened is aborted). From a listener, or any of the session's
 own threads, ``stop()`` only requests the stop and returns at once.
