@@ -58,6 +58,7 @@ import anywidget
 import traitlets
 
 from ..audio import AudioSource, BrowserMicrophone, Microphone, WavFile, list_devices
+from ..credentials import KEY_ENV as _KEY_ENV
 from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
@@ -73,7 +74,6 @@ from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
 
 _STATIC = Path(__file__).parent / "static"
-_KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 #: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
 _MAX_AUDIO_MSG_BYTES = 16000 * 2
 #: A browser capture that sent nothing for this long, with the kernel idle, has gone away.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -172,4 +173,4 @@ def test_realtime_factor_leaves_room_for_a_microphone():
     x = signal(48000, 10.0, seed=9)
     t = time.perf_counter()
     resample(x, 48000)
-    assert time.perf_counter() - t < 2.0
+    assert time.perf_counter() - t < 2.0 * support.TIMING
