@@ -309,3 +309,22 @@ def test_empty_file_ends_at_once(tmp_path, wav_writer):
     assert src.duration_s == 0
     with src:
         assert src.read(timeout=1) is None
+
+
+def test_the_servers_stream_header_uses_the_same_parser(tmp_path, wav_writer):
+    """``livetx serve`` reads a WAV stream's header with this parser (one parser): extensible
+    and odd chunks as for files, only 16-bit PCM accepted, a header cut short said so."""
+    from livetx_widgets.server.pcm import parse_wav_header
+    from livetx_widgets.wavheader import WavHeaderError, WavHeaderIncomplete
+
+    path = tmp_path / "x.wav"
+    wav_writer.raw(path, b"\x00" * 8, rate=22050, channels=2, bits=16, extensible=True,
+                   extra_chunk=True)  # fmt: skip
+    data = path.read_bytes()
+    rate, channels, offset = parse_wav_header(data)
+    assert (rate, channels) == (22050, 2) and data[offset - 8 : offset - 4] == b"data"
+    with pytest.raises(WavHeaderIncomplete, match="incomplete in the first audio frame"):
+        parse_wav_header(data[: offset - 10])
+    wav_writer.raw(path, b"\x00" * 9, rate=16000, channels=1, bits=24)
+    with pytest.raises(WavHeaderError, match="24-bit integer PCM WAV is not 16-bit"):
+        parse_wav_header(path.read_bytes())
