@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from . import config
+from .credentials import KEY_ENV
 from .errors import (
     AudioDeviceError,
     AuthenticationError,
@@ -62,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="transcribe a microphone or a WAV file live, in the terminal",
         description=(
             "Stream audio to Deepgram, AssemblyAI or the offline engine and print partials and "
-            "finals as they arrive. Keys come from DEEPGRAM_API_KEY / ASSEMBLYAI_API_KEY. "
+            f"finals as they arrive. Keys come from {' / '.join(KEY_ENV.values())}. "
             "Exit codes: 0 ok, 2 bad arguments, 3 authentication, 4 connection, "
             "5 audio device, 1 other errors."
         ),

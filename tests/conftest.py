@@ -1,12 +1,15 @@
-"""Fixtures every test area shares: where the shared recordings and protocol notes live."""
+"""Fixtures every test area shares: where the shared recordings and protocol notes live, the
+shared helpers (``tests/support.py``), a virtual microphone and a peer that never answers."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +19,28 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LIVETX_SHARED", REPO.parent / "shared"))
+SUPPORT_MODULE = "livetx_test_support"
+
+
+def _load_support():
+    """``tests/support.py`` as ``livetx_test_support`` in ``sys.modules``.
+
+    Under ``--import-mode=importlib`` nothing below ``tests/`` is importable by its path, and
+    a conftest cannot be imported at all. This conftest is imported before every other one and
+    before any test module, so it loads the module once and they all ``import
+    livetx_test_support as support``.
+    """
+    if SUPPORT_MODULE not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            SUPPORT_MODULE, Path(__file__).with_name("support.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[SUPPORT_MODULE] = module
+        spec.loader.exec_module(module)
+    return sys.modules[SUPPORT_MODULE]
+
+
+_support = _load_support()
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +64,7 @@ def dialogue_wav(shared_dir: Path) -> Path:
 
 # -- a real virtual microphone ----------------------------------------------------------------
 
-READY_TIMEOUT_S = 15.0
+READY_TIMEOUT_S = 15.0 * _support.TIMING
 
 
 def _need(tool: str) -> str:

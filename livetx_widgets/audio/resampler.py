@@ -113,9 +113,14 @@ class Resampler:
     ``flush`` returns the rest once the input has ended, after which the resampler starts
     afresh. Concatenating the outputs gives the same samples however the input was split.
     In all, ``ceil(n_in * out_rate / in_rate)`` samples come out.
+
+    ``as_float=True`` returns float32 in -1..1 instead (unrounded and unclipped), for a consumer
+    that computes on floats, such as a recognizer: the one resampler serves it too.
     """
 
-    def __init__(self, in_rate: int, out_rate: int = SAMPLE_RATE) -> None:
+    def __init__(self, in_rate: int, out_rate: int = SAMPLE_RATE, *, as_float: bool = False):
+        self._out = (lambda f: f.astype(np.float32, copy=False)) if as_float else float_to_int16
+        self._empty = np.zeros(0, np.float32 if as_float else np.int16)
         self.in_rate = check_rate("in_rate", in_rate)
         self.out_rate = check_rate("out_rate", out_rate)
         g = gcd(self.in_rate, self.out_rate)
@@ -148,7 +153,7 @@ class Resampler:
         if self.passthrough:
             self._n_in += len(x)
             self._n_out += len(x)
-            return float_to_int16(x)
+            return self._out(x)
         if len(x):
             self._buf = np.concatenate([self._buf, x])
             self._n_in += len(x)
@@ -160,7 +165,7 @@ class Resampler:
         """The remaining output once the input has ended (silence assumed after the end)."""
         if self.passthrough:
             self._reset()
-            return np.zeros(0, np.int16)
+            return self._empty.copy()
         total = -(-self._n_in * self._up // self._down)
         self._buf = np.concatenate([self._buf, np.zeros(self._half + 1, np.float32)])
         out = self._emit(total)
@@ -169,7 +174,7 @@ class Resampler:
 
     def _emit(self, end: int) -> np.ndarray:
         if end <= self._n_out:
-            return np.zeros(0, np.int16)
+            return self._empty.copy()
         out = np.empty(end - self._n_out, np.float32)
         step = max(1, _BLOCK_ELEMENTS // len(self._offsets))
         for s in range(self._n_out, end, step):  # bounded: (end - n_out) / step iterations
@@ -186,7 +191,7 @@ class Resampler:
         if drop > 0:
             self._buf = self._buf[drop:]
             self._buf_start += drop
-        return float_to_int16(out)
+        return self._out(out)
 
 
 def resample(samples, in_rate: int, out_rate: int = SAMPLE_RATE) -> np.ndarray:

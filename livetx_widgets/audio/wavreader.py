@@ -1,27 +1,19 @@
-"""A minimal streaming RIFF/WAVE reader: header parsed once, frames read in blocks.
-
-Why not the stdlib ``wave`` module: before Python 3.12 it rejects WAVE_FORMAT_EXTENSIBLE
-headers, which is what sox, ffmpeg and most recorders write for 24-bit or multi-channel files,
-and it never reads IEEE float. This reader handles integer PCM of 8/16/24/32 bits and float
-of 32/64 bits, plain or extensible, and turns every problem into a ``ConfigurationError``
-that names the file and says how to convert it.
+"""A streaming WAV file reader: the header parsed once (``livetx_widgets.wavheader``, the one
+parser), frames read in blocks and decoded to float32. Every problem is a
+``ConfigurationError`` that names the file and says how to convert it.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigurationError
+from ..wavheader import WavHeaderError, read_header
 
-_PCM = 0x0001
-_FLOAT = 0x0003
-_EXTENSIBLE = 0xFFFE
-_MAX_CHUNKS = 1000  # a header walk never visits more chunks than this
 _CONVERT = "convert it, e.g. `sox in.wav -b 16 -c 1 -r 16000 out.wav`"
 
 
@@ -42,10 +34,6 @@ class WavFormat:
     @property
     def duration_s(self) -> float:
         return self.n_frames / self.sample_rate
-
-
-def _bad(path: Path, what: str) -> ConfigurationError:
-    return ConfigurationError(f"cannot read WAV file {str(path)!r}: {what}")
 
 
 class WavReader:
@@ -69,69 +57,15 @@ class WavReader:
         self._frames_left = self.format.n_frames
 
     def _parse_header(self) -> tuple[WavFormat, int]:
-        f = self._file
-        file_size = os.fstat(f.fileno()).st_size
-        riff = f.read(12)
-        if len(riff) < 12 or riff[:4] not in (b"RIFF", b"RF64") or riff[8:12] != b"WAVE":
-            raise _bad(self.path, f"not a RIFF/WAVE file (starts with {riff[:12]!r}); {_CONVERT}")
-        if riff[:4] == b"RF64":
-            raise _bad(self.path, f"RF64 (over 4 GB) WAV files are not supported; {_CONVERT}")
-        fmt = None
-        for _ in range(_MAX_CHUNKS):
-            head = f.read(8)
-            if len(head) < 8:
-                break
-            chunk_id, size = head[:4], struct.unpack("<I", head[4:])[0]
-            if chunk_id == b"fmt ":
-                fmt = self._parse_fmt(f.read(size))
-                f.seek(size & 1, os.SEEK_CUR)
-            elif chunk_id == b"data":
-                if fmt is None:
-                    raise _bad(self.path, "the data chunk comes before the fmt chunk")
-                offset = f.tell()
-                available = file_size - offset
-                # Streaming writers leave the size 0 or 0xFFFFFFFF; truncated files claim more.
-                if size in (0, 0xFFFFFFFF) or size > available:
-                    size = available
-                rate, channels, bits, is_float = fmt
-                n_frames = size // (channels * bits // 8)
-                return WavFormat(rate, channels, bits, is_float, n_frames), offset
-            else:
-                f.seek(size + (size & 1), os.SEEK_CUR)
-        if fmt is None:
-            raise _bad(self.path, f"no fmt chunk (truncated or not audio); {_CONVERT}")
-        raise _bad(self.path, "no data chunk (the file holds no audio)")
-
-    def _parse_fmt(self, body: bytes) -> tuple[int, int, int, bool]:
-        if len(body) < 16:
-            raise _bad(self.path, f"fmt chunk too short ({len(body)} bytes)")
-        tag, channels, rate, _byte_rate, block_align, bits = struct.unpack("<HHIIHH", body[:16])
-        if tag == _EXTENSIBLE:
-            if len(body) < 26:
-                raise _bad(self.path, "WAVE_FORMAT_EXTENSIBLE header too short")
-            tag = struct.unpack("<H", body[24:26])[0]  # first bytes of the SubFormat GUID
-        if tag not in (_PCM, _FLOAT):
-            raise _bad(
-                self.path,
-                f"compressed or unknown encoding (format tag 0x{tag:04x}); only PCM and IEEE "
-                f"float WAV are read; {_CONVERT}",
-            )
-        is_float = tag == _FLOAT
-        allowed = (32, 64) if is_float else (8, 16, 24, 32)
-        if bits not in allowed:
-            kind = "float" if is_float else "integer PCM"
-            raise _bad(self.path, f"{bits}-bit {kind} is not supported; {_CONVERT}")
-        if channels < 1:
-            raise _bad(self.path, "the header says 0 channels")
-        if rate < 1:
-            raise _bad(self.path, "the header says a sample rate of 0 Hz")
-        if block_align != channels * bits // 8:
-            raise _bad(
-                self.path,
-                f"inconsistent header: block align {block_align} for {channels} channels of "
-                f"{bits} bits",
-            )
-        return rate, channels, bits, is_float
+        try:
+            h = read_header(self._file, os.fstat(self._file.fileno()).st_size)
+        except WavHeaderError as exc:
+            raise ConfigurationError(
+                f"cannot read WAV file {str(self.path)!r}: {exc}; {_CONVERT}"
+            ) from None
+        n_frames = h.data_size // h.block_align
+        self._file.seek(h.data_offset)
+        return WavFormat(h.sample_rate, h.channels, h.bits, h.is_float, n_frames), h.data_offset
 
     def rewind(self) -> None:
         """Go back to the first frame."""

@@ -13,13 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..credentials import SECRET_QUERY_KEYS
 from ..errors import ConfigurationError, LivetxError
 from ..events import Event, ProviderErrorEvent
-
-#: Query parameters that carry a credential and must never be shown.
-SECRET_QUERY_KEYS = frozenset(
-    {"token", "key", "api_key", "access_token", "webhook_auth_header_value"}
-)
 
 
 def redact_url(url: str) -> str:

@@ -8,9 +8,11 @@ ends mid-sample for the next frame, so any framing gives the same samples.
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
+
+from ..wavheader import WavHeaderError, parse_wav_header
+
+__all__ = ["SAMPLE_WIDTH", "PcmDecoder", "WavHeaderError", "parse_wav_header"]
 
 
 def _mulaw_table() -> np.ndarray:
@@ -73,36 +75,3 @@ class PcmDecoder:
         if self.encoding == "linear32":
             return (np.frombuffer(data, dtype="<i4") >> 16).astype(np.int16)
         return _TABLES[self.encoding][np.frombuffer(data, dtype=np.uint8)]
-
-
-class WavHeaderError(ValueError):
-    """The bytes do not start with a 16-bit PCM WAV header this server can read."""
-
-
-def parse_wav_header(data: bytes) -> tuple[int, int, int]:
-    """``(sample_rate, channels, data_offset)`` of a 16-bit PCM RIFF/WAVE header in ``data``.
-
-    The whole header (up to the start of the ``data`` chunk) must be in ``data``; a client that
-    streams a WAV file sends it in its first frame.
-    """
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise WavHeaderError("not a RIFF/WAVE file")
-    pos, rate, channels, bits = 12, None, None, None
-    for _ in range(64):  # a WAV header has a handful of chunks; bound the walk
-        if pos + 8 > len(data):
-            break
-        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        body = pos + 8
-        if chunk == b"fmt ":
-            if body + 16 > len(data):
-                break
-            fmt, channels, rate = struct.unpack("<HHI", data[body : body + 8])
-            bits = struct.unpack("<H", data[body + 14 : body + 16])[0]
-            if fmt not in (1, 0xFFFE) or bits != 16:
-                raise WavHeaderError(f"WAV format {fmt} with {bits}-bit samples is not 16-bit PCM")
-        elif chunk == b"data":
-            if rate is None or channels is None:
-                break
-            return rate, channels, body
-        pos = body + size + (size & 1)
-    raise WavHeaderError("the WAV header is incomplete in the first audio frame")

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-#: Query keys whose values are credentials (AssemblyAI ``?token=``; others for safety).
-SECRET_QUERY_KEYS = frozenset({"token", "key", "api_key", "access_token"})
+from ..credentials import SECRET_QUERY_KEYS
 
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..credentials import KEY_ENV
 from ..errors import AuthenticationError, ConfigurationError
 from ..extras import require
 
 PROVIDERS = ("deepgram", "assemblyai", "local", "auto")
-KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 LOCAL_PROTOCOL = "deepgram"
 
 

@@ -10,9 +10,10 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping
 
+from ..credentials import KEY_ENV
 from ..errors import ConfigurationError
 from ..providers.assemblyai import SPEECH_MODELS
-from ..session.endpoints import KEY_ENV, PROVIDERS
+from ..session.endpoints import PROVIDERS
 
 #: provider -> (label shown, models offered; the first is the default).
 PROVIDER_MENU: dict[str, tuple[str, tuple[str, ...]]] = {

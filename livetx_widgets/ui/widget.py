@@ -35,6 +35,7 @@ from ..audio.resolve import make_source, source_kind
 from ..config import LISTENERS
 from ..config import resolve as resolve_config
 from ..config import signature as config_signature
+from ..credentials import KEY_ENV as _KEY_ENV
 from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
@@ -48,7 +49,6 @@ from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
 
 _STATIC = Path(__file__).parent / "static"
-_KEY_ENV = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 
 
 class LiveTranscriber(anywidget.AnyWidget):

@@ -79,6 +79,7 @@ def test_a_chunk_that_never_comes_is_given_up_after_the_wait():
     assert mic.receive(ramp(1600, 1600), seq=1, offset=1600) == "late"
     assert mic.stats()["too_late"] == 1 and mic.stats()["gaps"] == 1
 
+
 def test_repeats_are_dropped_and_overlaps_trimmed():
     mic = BrowserMicrophone()
     mic.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -172,4 +173,19 @@ def test_realtime_factor_leaves_room_for_a_microphone():
     x = signal(48000, 10.0, seed=9)
     t = time.perf_counter()
     resample(x, 48000)
-    assert time.perf_counter() - t < 2.0
+    assert time.perf_counter() - t < 2.0 * support.TIMING
+
+
+def test_float_output_is_the_int16_output_before_rounding():
+    """``as_float`` (for the offline engine, which decodes floats) is the same filter: the
+    int16 output is its rounding, chunk by chunk and at the flush."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(48000 * 2) * 0.2).astype(np.float32)
+    as_int, as_float = Resampler(48000), Resampler(48000, as_float=True)
+    for piece in np.array_split(x, 37):
+        a, f = as_int.process(piece), as_float.process(piece)
+        assert f.dtype == np.float32 and len(a) == len(f)
+        assert np.array_equal(a, np.clip(np.rint(f * 32768.0), -32768, 32767).astype(np.int16))
+    a, f = as_int.flush(), as_float.flush()
+    assert f.dtype == np.float32 and len(a) == len(f)
+    assert Resampler(16000, as_float=True).process(np.zeros(5, np.int16)).dtype == np.float32

@@ -46,6 +46,7 @@ def hidden_modules() -> set[str]:
     return {module for modules in EXTRAS.values() for module in modules}
 
 
+@pytest.mark.slow  # ~4 s: a subprocess that imports everything
 def test_checker_passes_with_the_extras_hidden(tmp_path):
     site = tmp_path / "site"
     site.mkdir()

@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import os
 import re
 import threading
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 import numpy as np
 
 import livetx_widgets.session as session_pkg
@@ -47,6 +45,7 @@ from livetx_widgets import ArraySource, LiveTranscriber
 from livetx_widgets.audio.base import AudioSource
 from livetx_widgets.audio.resolve import resolve_source
 from livetx_widgets.cli import main as cli_main
+from livetx_widgets.credentials import KEY_ENV
 from livetx_widgets.errors import (
     AuthenticationError,
     ConnectError,
@@ -58,8 +57,8 @@ from livetx_widgets.events import PartialTranscript, ProviderWarning
 from livetx_widgets.server import LocalServer, timecode_pcm
 from livetx_widgets.session.session import TranscriptionSession
 
-#: A timing unit a slow CI machine can scale (every bound below is a multiple of it).
-TIMING_UNIT = float(os.environ.get("LIVETX_TIMING_UNIT", "1.0"))
+#: The timing unit a slow CI machine can scale (every bound below is a multiple of it).
+TIMING_UNIT = support.TIMING
 #: What a stop may take beyond its timeout (joining threads, a last flush of the widget).
 MARGIN = 1.0 * TIMING_UNIT
 #: A whole session of this matrix ends within this, whatever the fault.
@@ -69,7 +68,6 @@ REACT_BOUND = 6.0 * TIMING_UNIT
 #: Word times against the script: one 50 ms chunk plus rounding.
 TIME_TOLERANCE_S = 0.06
 KEY = "sk-livetx-fault-matrix-0123456789abcdef"
-ENV_KEYS = {"deepgram": "DEEPGRAM_API_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 HEADLINES = (
     (AuthenticationError, "API key refused"),
     (ConnectError, "Could not connect"),
@@ -90,13 +88,7 @@ def timecode_array(seconds: float) -> np.ndarray:
     return np.frombuffer(timecode_pcm(seconds), dtype="<i2")
 
 
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(samples.tobytes())
-    return path
+write_wav = support.write_wav
 
 
 class Gate(AudioSource):
@@ -163,31 +155,8 @@ class Gate(AudioSource):
         return chunk
 
 
-def socket_inodes() -> set[str]:
-    """The sockets this process holds open (``socket:[inode]`` of each fd)."""
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue  # the fd of the listing itself, or one closed meanwhile
-        if target.startswith("socket:"):
-            found.add(target)
-    return found
-
-
-def livetx_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("livetx-") and t.is_alive()}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
-    """Poll state another thread owns (a session's, a server's) until it holds; bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+socket_inodes = support.socket_inodes
+wait_until = support.wait_until
 
 
 # ------------------------------------------------------------------------------ the probe
@@ -399,7 +368,7 @@ def run_widget(cell, srv: LocalServer, probe: Probe, audio: dict) -> Run:
 
 def run_cli(cell, srv: LocalServer, probe: Probe, audio: dict, capsys, monkeypatch) -> Run:
     long = cell.phase in cell.fault.long_phases
-    monkeypatch.setenv(ENV_KEYS[cell.provider], KEY)
+    monkeypatch.setenv(KEY_ENV[cell.provider], KEY)
     argv = ["transcribe", "--provider", cell.provider, "--url", srv.url,
             "--file", str(audio["long_wav" if long else "short_wav"]),
             "--stop-timeout", str(cell.fault.stop_timeout)]  # fmt: skip
@@ -560,7 +529,7 @@ def script_words(script: dict) -> list[tuple[str, float]]:
 def run_cell(cell, matrix, audio: dict, monkeypatch, capsys) -> Run:
     """Run ``cell`` and check it; returns the run (for a report)."""
     words = script_words(matrix.SCRIPT)
-    threads_before, sockets_before = livetx_threads(), socket_inodes()
+    threads_before, sockets_before = set(threading.enumerate()), socket_inodes()
     probe = Probe(cell.fault.connect_timeout)
     probe.install(monkeypatch)
     srv = LocalServer(engine="script", script=matrix.SCRIPT, rate_limit=False, api_key=KEY,
@@ -600,7 +569,7 @@ def run_cell(cell, matrix, audio: dict, monkeypatch, capsys) -> Run:
 
 
 def check_leaks(threads_before: set, sockets_before: set) -> None:
-    left = livetx_threads() - threads_before
-    assert not left, f"threads left: {sorted(t.name for t in left)}"
+    left = support.livetx_threads(besides=threads_before)
+    assert not left, f"threads left: {left}"
     leaked = socket_inodes() - sockets_before
     assert not leaked, f"{len(leaked)} socket(s) left open"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 from jupyter_client.manager import KernelManager
 
+pytestmark = pytest.mark.slow  # a Jupyter kernel per test
+
 START = """
 from livetx_widgets import LiveTranscriber, QueueSource
 import time

@@ -10,6 +10,8 @@ import pytest
 
 from livetx_widgets.server import LocalServer
 
+pytestmark = pytest.mark.slow  # a Jupyter kernel per test, 1.5-4 s each
+
 BOTH_KERNELS = pytest.mark.parametrize("kernel", ["7", "6"], indirect=True)
 SCRIPT_TEXTS = [
     "Do you hear me?",

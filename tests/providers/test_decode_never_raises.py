@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import typing
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -111,12 +112,14 @@ def test_arbitrary_json(value):
 
 @settings_
 @given(message=message_like(DEEPGRAM_TYPES))
+@pytest.mark.slow  # ~7 s of Hypothesis examples
 def test_deepgram_shaped_messages(message):
     assert_events(DeepgramCodec().decode(json.dumps(message)))
 
 
 @settings_
 @given(message=message_like(ASSEMBLYAI_TYPES))
+@pytest.mark.slow  # ~7 s of Hypothesis examples
 def test_assemblyai_shaped_messages(message):
     assert_events(AssemblyAICodec().decode(json.dumps(message)))
 

@@ -18,14 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from livetx_widgets.server import LocalServer
 
-#: Upper bound of any single wait in these tests (seconds).
-TIMEOUT = 5.0
+#: Upper bound of any single wait in these tests (seconds, scaled by the timing unit).
+TIMEOUT = 5.0 * support.TIMING
 #: Shortened protocol timers (Deepgram idle timeout, fault timers) in these tests.
 SHORT = 0.3
 RATE = 16000
@@ -50,6 +51,12 @@ def silence(seconds: float, rate: int = RATE) -> bytes:
 def chunks(pcm: bytes, ms: int = 50, rate: int = RATE, width: int = 2) -> list[bytes]:
     size = rate * width * ms // 1000
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+#: Shared helpers, reachable as ``h.wait_until``, ``h.livetx_threads``... (``tests/support.py``).
+wait_until = support.wait_until
+livetx_threads = support.livetx_threads
+TIMING = support.TIMING
 
 
 def wav_pcm(path: Path) -> bytes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import threading
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -14,10 +14,9 @@ from livetx_widgets.errors import ConfigurationError, LivetxError
 from livetx_widgets.server import Faults, LocalServer, ScriptEngine
 
 
-def server_threads() -> list[threading.Thread]:
-    return [
-        t for t in threading.enumerate() if t.name.startswith(("livetx-server", "livetx-engine"))
-    ]
+def server_threads() -> list[str]:
+    """Every ``livetx-*`` thread: a server that stopped leaves none, nor does a test's client."""
+    return support.livetx_threads()
 
 
 def port_is_closed(port: int) -> bool:

@@ -130,6 +130,7 @@ def stream_paced(send, pcm: bytes, h, chunk_ms: int = 50) -> None:
         send(chunk)
 
 
+@pytest.mark.slow  # ~4 s of real-time audio
 def test_assemblyai_sdk_sync_paced_at_real_time_with_the_rate_check_on(server_factory, h,
                                                                       short_wav):  # fmt: skip
     srv = server_factory(script=SCRIPT, api_key="aai-key")  # rate_limit=True (default)

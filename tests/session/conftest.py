@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-import wave
 from pathlib import Path
 
-import numpy as np
+import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 
 from livetx_widgets.server import LocalServer
 
-# A script with two utterances; times are on the audio clock of the stream.
-SCRIPT = {
-    "turns": [
-        {"text": "Hello there, this is the first sentence.", "start": 0.3, "end": 2.2},
-        {"text": "And here is the second one.", "start": 2.8, "end": 4.0},
-    ]
-}
-SCRIPT_WORDS = " ".join(turn["text"] for turn in SCRIPT["turns"]).split()
-
-
-def tone_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
-    """A quiet tone: the script engine ignores content, so any audio of the right length does."""
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (0.1 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return path
+# Two utterances; times are on the audio clock of the stream.
+SCRIPT = support.TWO_TURNS
 
 
 @pytest.fixture
 def wav5(tmp_path: Path) -> Path:
-    return tone_wav(tmp_path / "five.wav", 5.0)
+    return support.tone_wav(tmp_path / "five.wav", 5.0)
 
 
 @pytest.fixture
@@ -47,31 +25,21 @@ def server():
 
 
 class Helpers:
-    """Small test helpers, handed out as the ``h`` fixture (importlib mode has no conftest
-    imports)."""
+    """The shared helpers (``tests/support.py``) with this area's script, handed out as the
+    ``h`` fixture (importlib mode has no conftest imports)."""
 
     script = SCRIPT
-    script_words = SCRIPT_WORDS
-    tone_wav = staticmethod(tone_wav)
+    script_words = support.words_of(SCRIPT)
+    TIMING = support.TIMING
+    tone_wav = staticmethod(support.tone_wav)
+    open_fds = staticmethod(support.open_fds)
+    wait_until = staticmethod(support.wait_until)
 
     @staticmethod
-    def livetx_threads() -> list[threading.Thread]:
-        names = ("livetx-sender", "livetx-receiver", "livetx-control")
-        return [t for t in threading.enumerate() if t.name in names]
-
-    @staticmethod
-    def open_fds() -> int:
-        return len(os.listdir("/proc/self/fd"))
-
-    @staticmethod
-    def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:
-        """Poll ``predicate`` (state owned by another thread or process) until it holds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return predicate()
+    def livetx_threads() -> list[str]:
+        """The package's threads but for those of the servers the tests run (the ``server``
+        fixture lives for the whole test): a session must leave none of its own."""
+        return support.livetx_threads(exclude=support.SERVER_THREADS)
 
 
 @pytest.fixture

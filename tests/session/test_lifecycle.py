@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 import numpy as np
 import pytest
 
@@ -36,7 +37,7 @@ def test_stop_while_the_upgrade_hangs_is_bounded(provider, wav5, h, silent_peer)
     t0 = time.monotonic()
     session.stop(timeout=1)
     elapsed = time.monotonic() - t0
-    assert elapsed < 1.8, elapsed  # was ~connect_timeout
+    assert elapsed < 1.8 * support.TIMING, elapsed  # was ~connect_timeout
     assert session.state == "error"
     assert isinstance(session.error, ConnectError)
     assert "before the connection" in str(session.error)
@@ -71,7 +72,7 @@ def test_stop_from_a_listener_returns_at_once(provider, server, wav5, h):
     ).start()  # fmt: skip
     assert session.wait(15)
     assert session.error is None
-    assert calls and calls[0][0] < 0.5
+    assert calls and calls[0][0] < 0.5 * support.TIMING
     assert calls[0][1] is session.transcript
     assert calls[0][2] is False  # wait() from its own thread cannot wait for itself
     assert session.state == "stopped"
@@ -196,5 +197,5 @@ def test_pace_false_sends_assemblyai_audio_faster_than_real_time(server, h):
     ).start()
     assert session.wait(10)
     assert session.error is None
-    assert time.monotonic() - t0 < 3.5  # paced, 4 s of audio takes at least 3.5 s
+    assert time.monotonic() - t0 < 3.5  # paced, 4 s takes at least 3.5 s: not a tolerance, unscaled
     assert session.metadata.audio_sent_s == pytest.approx(4.0, abs=0.1)

@@ -15,7 +15,7 @@ from livetx_widgets import Microphone, TranscriptionSession
 from livetx_widgets.server import LocalServer
 from livetx_widgets.server.wer import wer
 
-pytestmark = pytest.mark.mic
+pytestmark = [pytest.mark.mic, pytest.mark.slow]  # a PulseAudio daemon and seconds of audio
 
 SHORT_TEXT = "I do. I think that America do it very well."
 
@@ -24,12 +24,12 @@ def stream_speech(pulse_mic, session, wav, h) -> None:
     """Start the session, play ``wav`` into the virtual mic once audio flows, then stop."""
     session.start()
     # PulseAudio's first buffer can take a moment: play only once the mic delivers audio.
-    assert h.wait_until(lambda: session.metadata.audio_sent_s > 0.3, timeout=10)
+    assert h.wait_until(lambda: session.metadata.audio_sent_s > 0.3, timeout=10 * h.TIMING)
     player = pulse_mic.play(wav)
     player.wait(timeout=30)
     # Let the tail of the speech travel through the device buffers before stopping.
     sent = session.metadata.audio_sent_s
-    assert h.wait_until(lambda: session.metadata.audio_sent_s > sent + 1.0, timeout=10)
+    assert h.wait_until(lambda: session.metadata.audio_sent_s > sent + 1.0, timeout=10 * h.TIMING)
     session.stop(timeout=10)
 
 

@@ -10,36 +10,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
+import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 
 from livetx_widgets import LiveTranscriber
 
 # Two sentences, final at ~2.7 s and ~4.3 s of audio, with speakers.
-SCRIPT = {
-    "turns": [
-        {"text": "Hello there, this is the first sentence.", "start": 0.3, "end": 2.2,
-         "speaker": 0},
-        {"text": "And here is the second one.", "start": 2.8, "end": 4.0, "speaker": 1},
-    ]
-}  # fmt: skip
+SCRIPT = support.TWO_TURNS
 SCRIPT_TEXT = " ".join(turn["text"] for turn in SCRIPT["turns"])
 SECRET = "sk-livetx-test-0123456789abcdef"
-
-
-def tone_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
-    """A quiet tone: the script engine counts audio, so any sound of the right length does."""
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (0.1 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return path
 
 
 class Recorder:
@@ -77,24 +58,22 @@ class Recorder:
 
 
 class Helpers:
+    """The shared helpers (``tests/support.py``) with this area's script and recorder."""
+
     script = SCRIPT
     script_text = SCRIPT_TEXT
     secret = SECRET
-    tone_wav = staticmethod(tone_wav)
+    TIMING = support.TIMING
     Recorder = Recorder
+    tone_wav = staticmethod(support.tone_wav)
+    livetx_threads = staticmethod(support.livetx_threads)
 
     @staticmethod
-    def livetx_threads() -> list[str]:
-        return [t.name for t in threading.enumerate() if t.name.startswith("livetx-")]
-
-    @staticmethod
-    def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return predicate()
+    def wait_until(
+        predicate, timeout: float = 10.0 * support.TIMING, interval: float = 0.01
+    ) -> bool:
+        """``support.wait_until`` with this area's longer default (a widget flushes late)."""
+        return support.wait_until(predicate, timeout, interval)
 
 
 @pytest.fixture
@@ -110,7 +89,7 @@ def no_keys(monkeypatch):
 
 @pytest.fixture
 def wav5(tmp_path: Path) -> Path:
-    return tone_wav(tmp_path / "five.wav", 5.0)
+    return support.tone_wav(tmp_path / "five.wav", 5.0)
 
 
 @pytest.fixture

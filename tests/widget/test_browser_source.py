@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
+import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 
 from livetx_widgets import AudioDeviceError, BrowserMicrophone
 from livetx_widgets.errors import ConfigurationError
 
 CHUNK = 1600  # samples in the page's 100 ms chunks
-
-
-def tone(n_chunks: int) -> list[bytes]:
-    t = np.arange(n_chunks * CHUNK) / 16000
-    pcm = (0.1 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes()
-    return [pcm[i * 2 * CHUNK : (i + 1) * 2 * CHUNK] for i in range(n_chunks)]
 
 
 class Page:
@@ -73,10 +67,10 @@ def test_chunks_from_the_page_are_transcribed_and_acknowledged(browser_widget, h
     assert w.rec.custom("start-result") == [{"type": "start-result", "capture": page.capture,
                                              "ok": True}]  # fmt: skip
     assert isinstance(w.session.source, BrowserMicrophone)
-    for seq, pcm in enumerate(tone(50)):  # 5 s, as fast as messages can go (a burst)
+    for seq, pcm in enumerate(support.tone_chunks(50)):  # 5 s, as fast as messages can go (a burst)
         page.chunk(seq, pcm)
     # The flusher acknowledges the highest chunk received.
-    assert h.wait_until(lambda: w.capture_stats.get("last_seq") == 49, 10)
+    assert h.wait_until(lambda: w.capture_stats.get("last_seq") == 49, 10 * h.TIMING)
     assert w.capture_stats["capture"] == page.capture
     page.stop()
     assert w.wait(30)
@@ -94,7 +88,7 @@ def test_a_lost_chunk_becomes_silence_and_a_repeat_is_dropped(browser_widget, h)
     w = browser_widget()
     page = Page(w)
     page.start()
-    chunks = tone(50)
+    chunks = support.tone_chunks(50)
     for seq, pcm in enumerate(chunks):
         if seq in (20, 21, 22):
             continue  # lost on the way
@@ -117,7 +111,7 @@ def test_chunks_handled_out_of_order_are_put_back_in_order(browser_widget, h):
     w = browser_widget()
     page = Page(w)
     page.start()
-    chunks = tone(50)
+    chunks = support.tone_chunks(50)
     order = [*range(0, 20), *range(35, 50), *range(20, 35)]
     for seq in order:
         page.chunk(seq, chunks[seq])
@@ -133,10 +127,10 @@ def test_audio_of_another_capture_is_refused(browser_widget, h):
     page = Page(w, "viewA-1")
     page.start()
     other = Page(w, "viewB-1")
-    other.chunk(0, tone(1)[0])
+    other.chunk(0, support.tone_chunks(1)[0])
     assert w.rec.custom("capture-stop") == [{"type": "capture-stop", "capture": "viewB-1"}]
     assert w.session.source.stats()["chunks"] == 0
-    page.chunk(0, tone(1)[0])
+    page.chunk(0, support.tone_chunks(1)[0])
     assert w.session.source.stats()["chunks"] == 1
     w.stop(5)
 
@@ -146,8 +140,8 @@ def test_start_from_code_asks_the_page_and_binds_the_first_capture(browser_widge
     w.start()
     assert [m["type"] for m in w.rec.custom("capture")] == ["capture"]
     first, second = Page(w, "v1-1"), Page(w, "v2-1")  # the widget shown twice
-    first.chunk(0, tone(1)[0])
-    second.chunk(0, tone(1)[0])
+    first.chunk(0, support.tone_chunks(1)[0])
+    second.chunk(0, support.tone_chunks(1)[0])
     assert [m["capture"] for m in w.rec.custom("capture-stop")] == ["v2-1"]
     assert w.session.source.stats()["chunks"] == 1
     w.stop(5)
@@ -157,7 +151,7 @@ def test_stop_from_code_transcribes_what_is_queued(browser_widget, h):
     w = browser_widget()
     page = Page(w)
     page.start()
-    for seq, pcm in enumerate(tone(50)):
+    for seq, pcm in enumerate(support.tone_chunks(50)):
         page.chunk(seq, pcm)
     transcript = w.stop()
     assert transcript.text == h.script_text
@@ -169,7 +163,7 @@ def test_a_capture_error_ends_the_session_in_plain_words(browser_widget, h):
     w = browser_widget()
     page = Page(w)
     page.start()
-    page.chunk(0, tone(1)[0])
+    page.chunk(0, support.tone_chunks(1)[0])
     message = "Microphone permission was denied. Allow the microphone for this page."
     page.msg({"type": "capture-error", "capture": page.capture, "kind": "denied",
               "message": message})  # fmt: skip
@@ -192,7 +186,7 @@ def test_malformed_audio_messages_are_ignored(browser_widget):
     w = browser_widget()
     page = Page(w)
     page.start()
-    pcm = tone(1)[0]
+    pcm = support.tone_chunks(1)[0]
     page.msg({"type": "audio", "capture": page.capture, "seq": "x"}, [pcm])
     page.msg({"type": "audio", "capture": page.capture, "seq": -1}, [pcm])
     page.msg({"type": "audio", "capture": page.capture, "seq": 0}, [])

@@ -29,7 +29,7 @@ def test_unknown_provider_is_a_configuration_error(no_keys):
 
 
 def test_bad_source_values(no_keys, tmp_path):
-    with pytest.raises(ConfigurationError, match='needs file='):
+    with pytest.raises(ConfigurationError, match="needs file="):
         LiveTranscriber(source="file")
     with pytest.raises(ConfigurationError, match="Unknown source 'speaker'"):
         LiveTranscriber(source="speaker")

@@ -6,6 +6,7 @@ import pytest
 
 
 @pytest.mark.mic
+@pytest.mark.slow  # a PulseAudio daemon and ~3 s of audio
 def test_kernel_microphone_lists_devices_and_transcribes(pulse_mic, make_widget, h, tmp_path):
     w = make_widget(provider="local", source="auto", local_engine="script",
                     local_options={"script": h.script})  # fmt: skip
@@ -17,7 +18,7 @@ def test_kernel_microphone_lists_devices_and_transcribes(pulse_mic, make_widget,
     pulse_mic.play(h.tone_wav(tmp_path / "speech.wav", 6.0))
     w.start()
     # The script engine finalizes its first sentence after ~2.7 s of audio heard.
-    assert h.wait_until(lambda: w.n_finals >= 1, timeout=20), (w.status, w.error)
+    assert h.wait_until(lambda: w.n_finals >= 1, timeout=20 * h.TIMING), (w.status, w.error)
     assert w.level > 0 or w.status == "live"
     w.stop(timeout=5)
     assert w.status == "stopped" and w.error == ""

@@ -128,6 +128,7 @@ def test_unreachable_server_is_shown(make_widget, wav5, h):
     assert isinstance(w.session.error, ConnectError)
 
 
+@pytest.mark.slow  # ~11 s of reconnect back-off
 def test_connection_lost_for_good_keeps_the_transcript(make_widget, tmp_path, h):
     wav = h.tone_wav(tmp_path / "ten.wav", 10.0)
     faults = Faults(drop_after_frames=70)  # 3.5 s into each connection (after sentence 1)
@@ -139,7 +140,7 @@ def test_connection_lost_for_good_keeps_the_transcript(make_widget, tmp_path, h)
         w = make_widget(provider="deepgram", url=srv.url, api_key="k", source=wav,
                         realtime=True)  # fmt: skip
         w.start()
-        assert h.wait_until(lambda: len(w.transcript) >= 1, timeout=15)
+        assert h.wait_until(lambda: len(w.transcript) >= 1, timeout=15 * h.TIMING)
         srv.wait_for(lambda records: any(r.done for r in records), timeout=15)
     finally:
         srv.close()  # no server any more: every reconnect attempt is refused

@@ -46,7 +46,7 @@ def receive(w, codec, text: str) -> None:
 
 def flush(w, h) -> None:
     before = w._updater.flushes
-    assert h.wait_until(lambda: w._updater.flushes > before, timeout=5)
+    assert h.wait_until(lambda: w._updater.flushes > before, timeout=5 * h.TIMING)
 
 
 def rows(w) -> dict[int, dict]:

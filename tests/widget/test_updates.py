@@ -43,7 +43,7 @@ def _add_finals(w, n: int) -> None:
 
 def _flush_once(w, h) -> None:
     before = w._updater.flushes
-    assert h.wait_until(lambda: w._updater.flushes > before, timeout=5)
+    assert h.wait_until(lambda: w._updater.flushes > before, timeout=5 * h.TIMING)
 
 
 def test_a_burst_of_partials_is_throttled(live, h):

@@ -172,7 +172,9 @@ export async function listInputDevices() {
   }));
 }
 
-function captureWithTimeout(promise, ms) {
+// `promise`, or the string "timeout" after `ms` if it has not settled by then; the timer is
+// always cleared. The one copy: widget.js uses it too (both files form one module today).
+export function withTimeout(promise, ms) {
   let timer;
   const timeout = new Promise((resolve) => {
     timer = setTimeout(() => resolve("timeout"), ms);
@@ -236,7 +238,7 @@ export async function startCapture({
     if (deviceId) audio.deviceId = { exact: deviceId };
     stream = await navigator.mediaDevices.getUserMedia({ audio });
 
-    if ((await captureWithTimeout(resumed, CAPTURE_RESUME_TIMEOUT_MS)) === "timeout") {
+    if ((await withTimeout(resumed, CAPTURE_RESUME_TIMEOUT_MS)) === "timeout") {
       throw captureFail("suspended");
     }
     if (ctx.state !== "running") throw captureFail("suspended");
@@ -332,7 +334,7 @@ export async function startCapture({
         });
         flushed = { resolve };
         node.port.postMessage({ type: "flush" });
-        await captureWithTimeout(done, CAPTURE_FLUSH_TIMEOUT_MS);
+        await withTimeout(done, CAPTURE_FLUSH_TIMEOUT_MS);
       }
       stopped = true;
       await cleanup();

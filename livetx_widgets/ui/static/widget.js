@@ -69,14 +69,6 @@ function fillSelect(select, options, value) {
   select.value = String(value);
 }
 
-function livetxTimeout(promise, ms) {
-  let timer;
-  const late = new Promise((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
 function render({ model, el }) {
   const root = h("div", "livetx");
   el.appendChild(root);
@@ -479,7 +471,7 @@ function render({ model, el }) {
       showLevel();
     }
     const stopped = state.handle.then((handle) => handle.stop()).catch(() => {});
-    return livetxTimeout(stopped, STOP_WAIT_MS).then(() => showBusy());
+    return withTimeout(stopped, STOP_WAIT_MS).then(() => showBusy());
   }
 
   function showBusy() {
