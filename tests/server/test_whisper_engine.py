@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from livetx_widgets.audio.resampler import Resampler as SharedResampler
 from livetx_widgets.errors import ConfigurationError
 from livetx_widgets.server.engine import EngineResult
 from livetx_widgets.server.wer import normalize_words, wer
 from livetx_widgets.server.whisper import WhisperEngine
 from livetx_widgets.server.whisper.guards import is_artefact
-from livetx_widgets.server.whisper.resample import Resampler
 
 CHUNK_S = 0.05
 
@@ -315,6 +315,12 @@ def test_bad_settings_are_refused(kwargs):
 
 
 # -- pieces ----------------------------------------------------------------------------------
+
+
+def Resampler(rate: int):  # the engine's use of the package's one resampler
+    resampler = SharedResampler(rate, as_float=True)
+    resampler.drain = resampler.flush
+    return resampler
 
 
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])

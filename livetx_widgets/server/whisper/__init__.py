@@ -5,7 +5,6 @@
 ``recognizer``  Whisper decoding on CTranslate2 (faster-whisper's tokenizer and features).
 ``vad``         the streaming Silero VAD.
 ``guards``      hallucination and loop rules on decoded text.
-``resample``    any input rate to 16 kHz.
 ``engine``      ``WhisperEngine`` / ``WhisperStream``: the ``server.engine`` interface.
 
 Importing this package needs numpy only; faster-whisper, CTranslate2 and onnxruntime are

@@ -7,7 +7,8 @@ The engine glues three parts, each in its own module:
   "final for [a, b)"). The timing rules and the partial budget are documented there.
 - ``recognizer``: finding the model (never downloading) and Whisper decoding on CTranslate2
   (short encoder windows, loop retries, word alignment); ``vad``: the streaming Silero
-  model; ``guards``: the hallucination and loop rules; ``resample``: any input rate to 16 kHz.
+  model; ``guards``: the hallucination and loop rules; ``audio/resampler.py`` (the package's
+  one resampler): any input rate to 16 kHz.
 - this module: ``WhisperEngine`` (settings, loading the models once under a lock) and
   ``WhisperStream``, which feeds audio through the resampler and the VAD into the segmenter,
   carries out its decisions with the recognizer and turns decodes into ``EngineResult``\\ s:
@@ -26,11 +27,12 @@ import threading
 
 import numpy as np
 
+from ...audio.base import SAMPLE_RATE
+from ...audio.resampler import Resampler
 from ...errors import ConfigurationError
 from ..engine import Engine, EngineResult, EngineStream, EngineWord
 from .guards import is_artefact
 from .recognizer import INSTALL_HINT, Decoded, Recognizer, encoder_window_s, resolve_model_dir
-from .resample import SAMPLE_RATE, Resampler
 from .segmenter import (
     Decision,
     DecodeEarly,
@@ -203,7 +205,9 @@ class WhisperStream(EngineStream):
         self._decoding = engine.decoding
         self._language = language
         self._rate = sample_rate
-        self._resampler = Resampler(sample_rate) if sample_rate != SAMPLE_RATE else None
+        self._resampler = (
+            Resampler(sample_rate, as_float=True) if sample_rate != SAMPLE_RATE else None
+        )
         self._vad = StreamingVad(vad)
         min_context_s = self._decoding["min_context_s"]
         self._seg = Segmenter(
@@ -251,7 +255,7 @@ class WhisperStream(EngineStream):
             return []
         out: list[EngineResult] = []
         if self._resampler is not None:
-            out += self._ingest(self._resampler.drain())
+            out += self._ingest(self._resampler.flush())
         out += self._carry_out(self._seg.flush())
         self._closed = True
         self._buf = np.zeros(0, dtype=np.float32)

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from ...audio.base import SAMPLE_RATE
 from ...errors import ConfigurationError
 from .guards import compression_ratio, repeats_itself
-from .resample import SAMPLE_RATE
 
 __all__ = [
     "INSTALL_HINT",
