@@ -39,6 +39,7 @@ from ..credentials import KEY_ENV as _KEY_ENV
 from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
+from .assets import BUILT
 from .browser_link import CELLS, BrowserLink
 from .choices import (
     check_provider,
@@ -65,9 +66,8 @@ class LiveTranscriber(anywidget.AnyWidget):
     begins a new session with a fresh transcript; earlier ones stay in ``sessions``.
     """
 
-    # anywidget serves a widget as ONE module, so capture.js (which imports nothing and
-    # keeps its top-level names distinct) is put in front of widget.js as text.
-    _esm = (_STATIC / "capture.js").read_text() + "\n" + (_STATIC / "widget.js").read_text()
+    # One module built from capture.js + widget.js (see assets.py), as a file anywidget watches.
+    _esm = BUILT
     _css = _STATIC / "widget.css"
 
     # State shown by the front end: small values only (see the module docstring).

@@ -215,9 +215,15 @@ def test_receive_checks_its_arguments():
 
 def test_the_front_end_module_carries_the_capture_code(make_widget):
     w = make_widget(provider="local", source="browser")
-    esm = w._esm
+    esm = w._esm if isinstance(w._esm, str) else w._esm.read_text()
     assert "export async function startCapture" in esm and "export default { render }" in esm
     assert esm.index("startCapture") < esm.index("function render")
+
+
+def test_the_built_front_end_module_is_current():
+    from livetx_widgets.ui import assets
+
+    assert assets.BUILT.read_text() == assets.build(), "run: python livetx_widgets/ui/assets.py"
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ipykernel.comm.Comm, on purpose
