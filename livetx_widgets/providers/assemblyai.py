@@ -24,6 +24,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..credentials import KEY_ENV
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -68,7 +69,7 @@ from .options import (
 
 DEFAULT_URL = "wss://streaming.assemblyai.com/v3/ws"
 PATH = "/v3/ws"
-ENV_VAR = "ASSEMBLYAI_API_KEY"
+ENV_VAR = KEY_ENV["assemblyai"]
 LABEL = "AssemblyAI"
 
 SPEECH_MODELS = (

@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..credentials import KEY_ENV
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -63,7 +64,7 @@ from .options import (
 
 DEFAULT_URL = "wss://api.deepgram.com/v1/listen"
 PATH = "/v1/listen"
-ENV_VAR = "DEEPGRAM_API_KEY"
+ENV_VAR = KEY_ENV["deepgram"]
 LABEL = "Deepgram"
 
 ENCODINGS = (
