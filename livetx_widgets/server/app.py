@@ -31,17 +31,18 @@ from websockets.http11 import Request, Response
 
 from . import assemblyai_protocol, deepgram_protocol
 from .context import ConnectionContext, ServerOptions
+from .core import ProtocolCore
 from .engine import Engine
 from .faults import NO_FAULTS, Faults
 from .params import QueryError
 from .records import SessionLog, SessionRecord, redact_headers, redact_query
-from .stream_session import StreamSession, logger
+from .shell import SessionShell, logger
 
-#: Protocol of each path, and the session class that speaks each protocol.
+#: Protocol of each path, and the core that speaks each protocol (one shell drives both).
 ROUTES = {deepgram_protocol.PATH: "deepgram", assemblyai_protocol.PATH: "assemblyai"}
-SESSIONS: dict[str, type[StreamSession]] = {
-    "deepgram": deepgram_protocol.DeepgramSession,
-    "assemblyai": assemblyai_protocol.AssemblyAISession,
+CORES: dict[str, type[ProtocolCore]] = {
+    "deepgram": deepgram_protocol.DeepgramCore,
+    "assemblyai": assemblyai_protocol.AssemblyAICore,
 }
 
 #: Engine calls run here; a few threads keep several sessions decoding at once.
@@ -247,7 +248,7 @@ class LivetxServer:
         ctx: ConnectionContext = connection.livetx
         logger.info("%s session %d opened", ctx.protocol, ctx.index)
         try:
-            await SESSIONS[ctx.protocol](connection, ctx).run()
+            await SessionShell(connection, ctx, CORES[ctx.protocol](ctx)).run()
         finally:
             ctx.update(done=True, closed_at=time.time())
             logger.info("%s session %d ended", ctx.protocol, ctx.index)

@@ -7,17 +7,18 @@ and a value of the wrong type is refused with HTTP 400; unknown names are ignore
 the raw ``Authorization`` header or ``?token=``; it is checked *after* the 101, as the real
 service does: a bad or missing key gets an ``Error`` frame, then close 1008.
 
-The session (``AssemblyAISession``) follows u3-rt-pro semantics whatever ``speech_model`` says:
-``Begin`` (id, ``expires_at`` in Unix seconds, ``configuration``); per turn an optional
-``SpeechStarted`` (u3 models only), partial ``Turn`` messages (unformatted, words not final,
-``end_of_turn_confidence`` 0, ``utterance`` empty) and a final ``Turn`` (formatted, all words
-final, ``utterance`` = ``transcript``, confidence 1); word times are integer milliseconds.
-``ForceEndpoint`` finalizes the open turn; ``UpdateConfiguration`` is validated and applied to
-the session's settings (the engine keeps its own endpointing); ``KeepAlive`` only resets
-``inactivity_timeout``; ``Terminate`` gives the in-flight turn, ``Termination`` (integer
-seconds) and close 1000 ``Session Ended``. Audio chunks must hold 50-1000 ms and must not run
-ahead of real time by more than the server's burst allowance (3007 otherwise); bad client JSON
-closes with 3006. Error closes send an ``Error`` frame with the same code first.
+The session (``AssemblyAICore``, driven by ``shell.SessionShell``) follows u3-rt-pro semantics
+whatever ``speech_model`` says: ``Begin`` (id, ``expires_at`` in Unix seconds,
+``configuration``); per turn an optional ``SpeechStarted`` (u3 models only), partial ``Turn``
+messages (unformatted, words not final, ``end_of_turn_confidence`` 0, ``utterance`` empty) and
+a final ``Turn`` (formatted, all words final, ``utterance`` = ``transcript``, confidence 1);
+word times are integer milliseconds. ``ForceEndpoint`` finalizes the open turn;
+``UpdateConfiguration`` is validated and applied to the session's settings (the engine keeps
+its own endpointing); ``KeepAlive`` only resets ``inactivity_timeout``; ``Terminate`` gives the
+in-flight turn, ``Termination`` (integer seconds) and close 1000 ``Session Ended``. Audio
+chunks must hold 50-1000 ms and must not run ahead of real time by more than the server's burst
+allowance (3007 otherwise); bad client JSON closes with 3006. Error closes send an ``Error``
+frame with the same code first.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ import functools
 import hmac
 import json
 import re
-import time
 
 from websockets.datastructures import Headers
 
+from .context import ConnectionContext
+from .core import EngineCall, Job, ProtocolCore
+from .engine import EngineResult
 from .params import Pairs, QueryError, as_bool, as_choice, as_float, as_int, as_json_list, last
 from .pcm import PcmDecoder
-from .stream_session import StreamSession
 
 PATH = "/v3/ws"
 DEFAULT_MODEL = "universal-streaming-english"
@@ -217,11 +219,13 @@ def speaker_label(speaker: int | None) -> str:
     return chr(ord("A") + speaker) if speaker < 26 else f"S{speaker}"
 
 
-class AssemblyAISession(StreamSession):
+class AssemblyAICore(ProtocolCore):
+    """One ``/v3/ws`` session without I/O (see ``core.ProtocolCore`` for the contract)."""
+
     protocol = "assemblyai"
 
-    def __init__(self, ws, ctx):
-        super().__init__(ws, ctx)
+    def __init__(self, ctx: ConnectionContext):
+        super().__init__(ctx)
         self.settings: dict = dict(ctx.params)
         self.model = self.settings["speech_model"]
         self.rate = self.settings["sample_rate"]
@@ -231,25 +235,24 @@ class AssemblyAISession(StreamSession):
         self.audio_bytes = 0
         self.first_audio_at: float | None = None
         self.turn_order = 0
-        self.speech_open = False
         self.stream = None
         # Final turns sent with PENDING words: revised in one SpeakerRevision at the end.
         self.unsettled: list[dict] = []
 
-    async def open(self) -> bool:
+    def open(self) -> Job:
         if not self.ctx.authorized:
-            await self.error_close(1008, self.ctx.auth_error, reason=SEE_ERROR)
-            return False
+            self.error_close(1008, self.ctx.auth_error, reason=SEE_ERROR)
+            return
         language = self.settings.get("language_code") or next(
             iter(self.settings.get("language_codes", [])), None
         )
-        self.stream = await self.engine_call(
+        self.stream = yield EngineCall(
             functools.partial(self.ctx.engine.open_stream, self.rate, language=language)
         )
-        await self.send({
+        self.send({
             "type": "Begin",
             "id": self.ctx.request_id,
-            "expires_at": int(time.time()) + SESSION_LIFETIME_S,
+            "expires_at": int(self.unix_time) + SESSION_LIFETIME_S,
             "configuration": {
                 "model": self.model,
                 "mode": self.settings.get("mode", "balanced" if is_u3(self.model) else None),
@@ -265,67 +268,65 @@ class AssemblyAISession(StreamSession):
             self.idle_timeout = (
                 self.settings["inactivity_timeout"] * self.ctx.options.inactivity_unit_s
             )
-        return True
 
-    async def error_close(self, code: int, text: str, *, reason: str | None = None) -> None:
+    def error_close(self, code: int, text: str, *, reason: str | None = None) -> None:
         """``Error`` frame, then close with the same code (long texts: the generic reason)."""
         if reason is None:
             reason = text if len(text.encode()) <= MAX_REASON_BYTES else SEE_ERROR
-        await self.close(code, reason, error={"type": "Error", "error_code": code, "error": text})
+        self.close(code, reason, error={"type": "Error", "error_code": code, "error": text})
 
     def fault_error_frame(self, code: int, reason: str) -> dict | None:
         return None if code == 1000 else {"type": "Error", "error_code": code, "error": reason}
 
-    async def internal_error(self, exc: BaseException) -> None:
-        await self.error_close(3005, "Session Cancelled: An error occurred")
+    def internal_error(self) -> None:
+        self.error_close(3005, "Session Cancelled: An error occurred")
 
     # ---------------------------------------------------------------- receiver side
-    async def on_audio(self, data: bytes) -> None:
-        now = self.loop.time()
+    def on_audio(self, data: bytes) -> None:
         chunk_ms = len(data) * 1000 / self.bytes_per_s
         if not MIN_CHUNK_MS <= chunk_ms <= MAX_CHUNK_MS:
-            await self.error_close(
+            self.error_close(
                 3007,
                 f"Input duration violation: {int(chunk_ms)} ms. "
                 f"Expected between {MIN_CHUNK_MS} and {MAX_CHUNK_MS} ms",
             )
             return
         if self.first_audio_at is None:
-            self.first_audio_at = now
+            self.first_audio_at = self.now
         self.audio_bytes += len(data)
-        audio_s, wall_s = self.audio_bytes / self.bytes_per_s, now - self.first_audio_at
+        audio_s, wall_s = self.audio_bytes / self.bytes_per_s, self.now - self.first_audio_at
         if self.ctx.options.rate_limit and audio_s > wall_s + self.ctx.options.rate_burst_s:
-            await self.error_close(
+            self.error_close(
                 3007,
                 f"Audio Transmission Rate Exceeded: Received {audio_s:.1f} sec. audio "
                 f"in {wall_s:.1f} sec",
             )
             return
-        await self.enqueue("audio", data)
+        self.enqueue("audio", data)
 
-    async def on_text(self, text: str, message) -> None:
+    def on_text(self, text: str, message) -> None:
         if message is None:
-            await self.error_close(3006, f"Invalid JSON: {text}")
+            self.error_close(3006, f"Invalid JSON: {text}")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self.error_close(3006, f"Invalid Message: {text}")
+            self.error_close(3006, f"Invalid Message: {text}")
             return
         kind = message["type"]
         if kind == "KeepAlive":
             return  # receiving it already reset the inactivity timer
         if kind == "ForceEndpoint":
-            await self.enqueue("force_endpoint")
+            self.enqueue("force_endpoint")
         elif kind == "UpdateConfiguration":
             problem = self._check_update(message)
             if problem:
-                await self.error_close(3006, f"Invalid Message: {problem}")
+                self.error_close(3006, f"Invalid Message: {problem}")
                 return
             self.settings.update({k: v for k, v in message.items() if k in UPDATABLE})
         elif kind == "Terminate":
             self.ending = True
-            await self.enqueue("terminate", "client")
+            self.enqueue("terminate", "client")
         else:
-            await self.error_close(3006, f"Invalid Message Type: {kind}")
+            self.error_close(3006, f"Invalid Message Type: {kind}")
 
     @staticmethod
     def _check_update(message: dict) -> str:
@@ -341,32 +342,32 @@ class AssemblyAISession(StreamSession):
                 return f"{name} must be a list of strings"
         return ""
 
-    async def on_idle(self) -> None:
+    def on_idle(self) -> None:
         code = self.ctx.options.inactivity_close_code
         if code == 1000:
             self.ending = True
-            await self.enqueue("terminate", "inactivity")
+            self.enqueue("terminate", "inactivity")
         else:
-            await self.error_close(code, "Session Cancelled: Inactivity timeout exceeded")
+            self.error_close(code, "Session Cancelled: Inactivity timeout exceeded")
 
     # --------------------------------------------------------------- processor side
-    async def process_audio(self, data: bytes) -> None:
+    def process_audio(self, data: bytes) -> Job:
         (pcm,) = self.decoder.decode(data)
         if pcm:
-            await self._emit(await self.engine_call(self.stream.feed, pcm))
+            self.emit(0, (yield EngineCall(self.stream.feed, (pcm,))))
 
-    async def process_control(self, kind: str, payload) -> None:
+    def process_control(self, kind: str, payload) -> Job:
         if kind == "force_endpoint":
-            await self._emit(await self.engine_call(self.stream.flush))
+            self.emit(0, (yield EngineCall(self.stream.flush)))
         elif kind == "terminate":
-            if payload == "client" and not await self.client_ended():
+            if payload == "client" and not self.client_ended():
                 return
-            await self._emit(await self.engine_call(self.stream.close))
+            self.emit(0, (yield EngineCall(self.stream.close)))
             if self.unsettled:
                 # Late, as observed: the settled speakers of every word sent as PENDING.
-                await self.send({"type": "SpeakerRevision", "revisions": self.unsettled})
+                self.send({"type": "SpeakerRevision", "revisions": self.unsettled})
                 self.unsettled = []
-            await self.finish(self.terminal_message(), 1000, "Session Ended")
+            self.finish(self.terminal_message(), 1000, "Session Ended")
 
     def terminal_message(self) -> dict:
         return {
@@ -380,29 +381,25 @@ class AssemblyAISession(StreamSession):
             message.get("end_of_turn") and message.get("words")
         )
 
-    async def _emit(self, results) -> None:
-        for r in results:
-            if r.kind == "speech_started":
-                await self._speech_started(r.start, r.confidence)
-            elif r.words:
-                await self._speech_started(r.words[0].start, r.confidence)
-                await self.send(self._turn(r, final=r.kind == "final"))
-                if r.kind == "final":
-                    self.turn_order += 1
-                    self.speech_open = False
+    def on_result(self, channel: int, r: EngineResult) -> bool:
+        if not r.words:
+            return False  # nothing to say, and the turn (if one is open) goes on
+        final = r.kind == "final"
+        self.send(self._turn(r, final=final))
+        if final:
+            self.turn_order += 1
+        return final
 
-    async def _speech_started(self, start: float, confidence: float) -> None:
-        if self.speech_open:
-            return
-        self.speech_open = True
-        if is_u3(self.model):
-            await self.send(
-                {
-                    "type": "SpeechStarted",
-                    "timestamp": _ms(start),
-                    "confidence": round(confidence, 6),
-                }
-            )
+    def speech_started_message(
+        self, channel: int, timestamp: float, confidence: float
+    ) -> dict | None:
+        if not is_u3(self.model):
+            return None
+        return {
+            "type": "SpeechStarted",
+            "timestamp": _ms(timestamp),
+            "confidence": round(confidence, 6),
+        }
 
     def _turn(self, r, *, final: bool) -> dict:
         labels = self.settings.get("speaker_labels", False)

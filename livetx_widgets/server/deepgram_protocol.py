@@ -7,18 +7,18 @@ case) or the ``token, KEY`` subprotocol, whose first element is echoed; the app 
 HTTP 401, a ``dg-error`` header and Deepgram's JSON body (``refusal_body``). Every response
 carries ``dg-request-id``.
 
-What the session does (``DeepgramSession``): no greeting; interim ``Results``
-(``interim_results=true``) as the engine's partials arrive, each restating the whole segment;
-a final ``Results`` per engine final, ``speech_final`` when a pause ended it (and endpointing
-is on) or when ``Finalize`` produced it (then also ``from_finalize``); segments tile the audio
-(each starts where the previous final ended). ``SpeechStarted`` with ``vad_events``;
-``UtteranceEnd`` when ``utterance_end_ms`` of audio passed after the last word (needs
-``interim_results``). ``CloseStream`` (or a zero-length binary frame, its legacy form) gives the
-remaining finals, ``Metadata`` and close 1000. No client frame for ``idle_timeout_s`` (10 s) ->
-close 1011 ``NET-0001``. Unknown or unparseable text -> ``Error`` ``SchemaError``, session stays
-open. Times are float seconds on the audio clock. Audio: linear16/linear32/mulaw/alaw raw (with
-``encoding`` and ``sample_rate``), or a 16-bit WAV file when ``encoding`` is absent; anything
-else closes 1008 ``DATA-0000``.
+What the session does (``DeepgramCore``, driven by ``shell.SessionShell``): no greeting;
+interim ``Results`` (``interim_results=true``) as the engine's partials arrive, each restating
+the whole segment; a final ``Results`` per engine final, ``speech_final`` when a pause ended it
+(and endpointing is on) or when ``Finalize`` produced it (then also ``from_finalize``);
+segments tile the audio (each starts where the previous final ended). ``SpeechStarted`` with
+``vad_events``; ``UtteranceEnd`` when ``utterance_end_ms`` of audio passed after the last word
+(needs ``interim_results``). ``CloseStream`` (or a zero-length binary frame, its legacy form)
+gives the remaining finals, ``Metadata`` and close 1000. No client frame for ``idle_timeout_s``
+(10 s) -> close 1011 ``NET-0001``. Unknown or unparseable text -> ``Error`` ``SchemaError``,
+session stays open. Times are float seconds on the audio clock. Audio:
+linear16/linear32/mulaw/alaw raw (with ``encoding`` and ``sample_rate``), or a 16-bit WAV file
+when ``encoding`` is absent; anything else closes 1008 ``DATA-0000``.
 """
 
 from __future__ import annotations
@@ -29,17 +29,19 @@ import hmac
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
+from typing import Any
 
 from websockets.datastructures import Headers
 
+from .context import ConnectionContext
+from .core import EngineCall, Job, ProtocolCore, logger
 from .engine import EngineResult, EngineStream, EngineWord
 from .params import Pairs, QueryError, as_bool, as_choice, as_int, every, last
 from .pcm import SAMPLE_WIDTH, PcmDecoder, WavHeaderError, parse_wav_header
-from .stream_session import StreamSession, logger
 
 PATH = "/v1/listen"
 
@@ -235,43 +237,50 @@ class _Channel:
     stream: EngineStream
     pcm_bytes: int = 0  # s16le mono bytes fed to the engine
     seg_start: float = 0.0  # where the next segment starts (end of the previous final)
-    speech_open: bool = False  # SpeechStarted sent for the current utterance
     last_word_end: float | None = None
     utterance_end_pending: bool = False
 
 
-class DeepgramSession(StreamSession):
+class DeepgramCore(ProtocolCore):
+    """One ``/v1/listen`` session without I/O (see ``core.ProtocolCore`` for the contract)."""
+
     protocol = "deepgram"
 
-    def __init__(self, ws, ctx):
-        super().__init__(ws, ctx)
+    def __init__(self, ctx: ConnectionContext):
+        super().__init__(ctx)
         self.p: DeepgramParams = ctx.params
         self.idle_timeout = ctx.options.idle_timeout_s
-        self.created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        self.created = self.created.replace("+00:00", "Z")
         self.sha256 = hashlib.sha256()
         self.decoder: PcmDecoder | None = None
         self.rate = self.p.sample_rate or 16000
         self.chans: list[_Channel] = []
         self.total = self.p.channels if self.p.multichannel else 1
         self.keyterms = list(self.p.keyterms)
+        #: Final results made so far (``Finalize`` answers with an empty final if it made none).
+        self.finals_made = 0
         engine = ctx.engine.name or type(ctx.engine).__name__
         model = self.p.model or "general"
         self.model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"livetx:{engine}:{model}"))
         self.model_info = {"name": model, "version": f"livetx-{engine}", "arch": engine}
 
+    @property
+    def created(self) -> str:
+        """``Metadata.created``: the session's start, UTC, milliseconds, ``Z``."""
+        moment = datetime.fromtimestamp(self.unix_time, timezone.utc)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
     # ---------------------------------------------------------------- receiver side
-    async def on_audio(self, data: bytes) -> None:
+    def on_audio(self, data: bytes) -> None:
         if not data:  # legacy CloseStream
             self.ending = True
-            await self.enqueue("close")
+            self.enqueue("close")
             return
         self.sha256.update(data)
-        await self.enqueue("audio", data)
+        self.enqueue("audio", data)
 
-    async def on_text(self, text: str, message) -> None:
+    def on_text(self, text: str, message) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self._schema_error(text, "expected a JSON object with a string 'type'")
+            self._schema_error(text, "expected a JSON object with a string 'type'")
             return
         kind = message["type"]
         if kind == "KeepAlive":
@@ -280,33 +289,33 @@ class DeepgramSession(StreamSession):
             channel = message.get("channel")
             valid = isinstance(channel, int) and not isinstance(channel, bool)
             if channel is not None and not (valid and 0 <= channel < self.total):
-                await self._schema_error(text, f"Finalize channel must be 0..{self.total - 1}")
+                self._schema_error(text, f"Finalize channel must be 0..{self.total - 1}")
                 return
-            await self.enqueue("finalize", channel)
+            self.enqueue("finalize", channel)
         elif kind == "CloseStream":
             self.ending = True
-            await self.enqueue("close")
+            self.enqueue("close")
         elif kind == "Configure":
             terms = message.get("keyterms")
             if terms is not None and not (
                 isinstance(terms, list) and all(isinstance(t, str) for t in terms)
             ):
-                await self._schema_error(text, "Configure keyterms must be a list of strings")
+                self._schema_error(text, "Configure keyterms must be a list of strings")
                 return
-            await self.enqueue("configure", terms)
+            self.enqueue("configure", terms)
         else:
-            await self._schema_error(text, f"unknown message type {kind!r}")
+            self._schema_error(text, f"unknown message type {kind!r}")
 
-    async def _schema_error(self, text: str, description: str) -> None:
-        await self.send(
+    def _schema_error(self, text: str, description: str) -> None:
+        self.send(
             {"type": "Error", "variant": "SchemaError", "description": description, "message": text}
         )
 
-    async def on_idle(self) -> None:
-        await self.close(1011, "NET-0001")
+    def on_idle(self) -> None:
+        self.close(1011, "NET-0001")
 
-    async def internal_error(self, exc: BaseException) -> None:
-        await self.close(1011, "NET-0000")
+    def internal_error(self) -> None:
+        self.close(1011, "NET-0000")
 
     def is_final_result(self, message: dict) -> bool:
         if message.get("type") != "Results" or not message.get("is_final"):
@@ -318,15 +327,15 @@ class DeepgramSession(StreamSession):
         return self._metadata()
 
     # --------------------------------------------------------------- processor side
-    async def process_audio(self, data: bytes) -> None:
+    def process_audio(self, data: bytes) -> Job:
         if self.decoder is None:
-            data = await self._start_audio(data)
+            data = yield from self._start_audio(data)
             if data is None:
                 return
         for i, pcm in enumerate(self.decoder.decode(data)):
-            await self._feed(i, pcm)
+            yield from self._feed(i, pcm)
 
-    async def _feed(self, i: int, pcm: bytes) -> None:
+    def _feed(self, i: int, pcm: bytes) -> Job:
         """Feed channel ``i`` and send ``UtteranceEnd`` when it falls due.
 
         With ``utterance_end_ms`` on, the audio is fed in pieces that end on a fixed grid of the
@@ -339,7 +348,7 @@ class DeepgramSession(StreamSession):
         while pcm:  # each pass consumes audio, or sends the due UtteranceEnd (then none is due)
             due = self._utterance_end_due(ch)
             if due is not None and due <= ch.pcm_bytes:
-                await self._send_utterance_end(i)
+                self._send_utterance_end(i)
                 continue
             cut = len(pcm)
             if step:
@@ -347,12 +356,12 @@ class DeepgramSession(StreamSession):
             if due is not None:
                 cut = min(cut, due - ch.pcm_bytes)
             part, pcm = pcm[:cut], pcm[cut:]
-            results = await self.engine_call(ch.stream.feed, part)
+            results = yield EngineCall(ch.stream.feed, (part,))
             ch.pcm_bytes += len(part)
-            await self._emit(i, results)
+            self.emit(i, results)
         due = self._utterance_end_due(ch)
         if due is not None and due <= ch.pcm_bytes:
-            await self._send_utterance_end(i)
+            self._send_utterance_end(i)
 
     @property
     def _utterance_end_step(self) -> int:
@@ -361,7 +370,7 @@ class DeepgramSession(StreamSession):
             return 0
         return 2 * max(1, round(UTTERANCE_END_STEP_S * self.rate))
 
-    async def _start_audio(self, data: bytes) -> bytes | None:
+    def _start_audio(self, data: bytes) -> Generator[EngineCall, Any, bytes | None]:
         """Settle the format on the first audio frame and open one engine stream per output."""
         encoding, channels = self.p.encoding, self.p.channels
         if encoding is None:
@@ -369,7 +378,7 @@ class DeepgramSession(StreamSession):
                 self.rate, channels, offset = parse_wav_header(data)
             except WavHeaderError as exc:
                 logger.info("deepgram session %d: undecodable audio: %s", self.ctx.index, exc)
-                await self.close(1008, "DATA-0000")
+                self.close(1008, "DATA-0000")
                 return None
             encoding, data = "linear16", data[offset:]
             self.total = channels if self.p.multichannel else 1
@@ -378,39 +387,42 @@ class DeepgramSession(StreamSession):
             self.ctx.engine.open_stream, self.rate, language=self.p.language
         )
         for _ in range(self.decoder.outputs):
-            self.chans.append(_Channel(await self.engine_call(open_stream)))
+            self.chans.append(_Channel((yield EngineCall(open_stream))))
         return data
 
-    async def process_control(self, kind: str, payload) -> None:
+    def process_control(self, kind: str, payload) -> Job | None:
         if kind == "finalize":
-            await self._finalize(payload)
-        elif kind == "close":
-            if not await self.client_ended():
-                return
-            for i, ch in enumerate(self.chans):
-                await self._emit(i, await self.engine_call(ch.stream.close))
-            await self.finish(self._metadata(), 1000, "")
-        elif kind == "configure":
+            return self._finalize(payload)
+        if kind == "close":
+            return self._end()
+        if kind == "configure":
             if payload is not None:
                 self.keyterms = list(payload)
-            await self.send(
+            self.send(
                 {"type": "ConfigureSuccess", "request_id": self.ctx.request_id,
                  "keyterms": self.keyterms}
             )  # fmt: skip
+        return None
 
-    async def _finalize(self, channel: int | None) -> None:
+    def _end(self) -> Job:
+        if not self.client_ended():
+            return
+        for i, ch in enumerate(self.chans):
+            self.emit(i, (yield EngineCall(ch.stream.close)))
+        self.finish(self._metadata(), 1000, "")
+
+    def _finalize(self, channel: int | None) -> Job:
         targets = range(self.total) if channel is None else [channel]
         for i in targets:
-            finals = 0
+            finals = self.finals_made
             if i < len(self.chans):
-                finals = await self._emit(
-                    i, await self.engine_call(self.chans[i].stream.flush), from_finalize=True
-                )
-            if finals == 0:  # nothing buffered: still acknowledge with an empty final
+                results = yield EngineCall(self.chans[i].stream.flush)
+                self.emit(i, results, from_finalize=True)
+            if self.finals_made == finals:  # nothing buffered: still acknowledge, empty final
                 ch = self.chans[i] if i < len(self.chans) else None
                 start = ch.seg_start if ch else 0.0
                 end = self._clock(ch) if ch else 0.0
-                await self.send(
+                self.send(
                     self._results(
                         i,
                         start,
@@ -426,68 +438,43 @@ class DeepgramSession(StreamSession):
                     ch.seg_start = max(end, start)
 
     # -------------------------------------------------------------------- messages
-    async def _emit(self, i: int, results: list[EngineResult], from_finalize=False) -> int:
-        """Send what the engine produced for channel ``i``; return the number of finals."""
-        ch, finals = self.chans[i], 0
-        for r in results:
-            if r.kind == "speech_started":
-                await self._speech_started(i, r.start)
-                continue
-            if r.words:
-                await self._speech_started(i, r.words[0].start)
-            start = min(ch.seg_start, r.words[0].start) if r.words else ch.seg_start
-            end = max(r.end, start, *(w.end for w in r.words))
-            if r.kind == "partial":
-                if self.p.interim_results:
-                    await self.send(
-                        self._results(
-                            i,
-                            start,
-                            end,
-                            r.words,
-                            r.confidence,
-                            is_final=False,
-                            speech_final=False,
-                            from_finalize=False,
-                        )
-                    )
-            else:
-                speech_final = from_finalize or (
-                    r.end_of_speech and self.p.endpointing_ms is not None
-                )
-                await self.send(
-                    self._results(
-                        i,
-                        start,
-                        end,
-                        r.words,
-                        r.confidence,
-                        is_final=True,
-                        speech_final=speech_final,
-                        from_finalize=from_finalize,
-                    )
-                )
-                ch.seg_start = end
-                ch.speech_open = False
-                finals += 1
-            if r.words and (ch.last_word_end is None or r.words[-1].end > ch.last_word_end):
-                ch.last_word_end = r.words[-1].end
-                ch.utterance_end_pending = True
-        return finals
-
-    async def _speech_started(self, i: int, timestamp: float) -> None:
+    def on_result(self, i: int, r: EngineResult, from_finalize: bool = False) -> bool:
         ch = self.chans[i]
-        if ch.speech_open:
-            return
-        ch.speech_open = True
-        if self.p.vad_events:
-            await self.send(
-                {
-                    "type": "SpeechStarted",
-                    "channel": [i, self.total],
-                    "timestamp": _seconds(timestamp),
-                }
+        start = min(ch.seg_start, r.words[0].start) if r.words else ch.seg_start
+        end = max(r.end, start, *(w.end for w in r.words))
+        final = r.kind != "partial"
+        if final or self.p.interim_results:
+            speech_final = final and (
+                from_finalize or (r.end_of_speech and self.p.endpointing_ms is not None)
             )
+            self.send(
+                self._results(
+                    i,
+                    start,
+                    end,
+                    r.words,
+                    r.confidence,
+                    is_final=final,
+                    speech_final=speech_final,
+                    from_finalize=final and from_finalize,
+                )
+            )
+        if final:
+            ch.seg_start = end
+            self.finals_made += 1
+        if r.words and (ch.last_word_end is None or r.words[-1].end > ch.last_word_end):
+            ch.last_word_end = r.words[-1].end
+            ch.utterance_end_pending = True
+        return final
+
+    def speech_started_message(self, i: int, timestamp: float, confidence: float) -> dict | None:
+        if not self.p.vad_events:
+            return None
+        return {
+            "type": "SpeechStarted",
+            "channel": [i, self.total],
+            "timestamp": _seconds(timestamp),
+        }
 
     def _utterance_end_due(self, ch: _Channel) -> int | None:
         """Byte position of the channel's audio at which an ``UtteranceEnd`` is due, if any."""
@@ -496,10 +483,10 @@ class DeepgramSession(StreamSession):
             return None
         return 2 * math.ceil(round((ch.last_word_end + gap_ms / 1000) * self.rate, 6))
 
-    async def _send_utterance_end(self, i: int) -> None:
+    def _send_utterance_end(self, i: int) -> None:
         ch = self.chans[i]
         ch.utterance_end_pending = False
-        await self.send(
+        self.send(
             {
                 "type": "UtteranceEnd",
                 "channel": [i, self.total],

@@ -1,5 +1,6 @@
 """Helpers for the server tests: a raw WebSocket client (websockets' sync client, never the
-package's own session code), audio makers and a standard script with known timings.
+package's own session code), a ``CoreDriver`` that runs a protocol core without sockets, audio
+makers and a standard script with known timings.
 
 Tests reach the helpers through the ``h`` fixture (this module), because test modules cannot
 import a conftest under ``--import-mode=importlib``.
@@ -23,7 +24,19 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from livetx_widgets.server import LocalServer
+from livetx_widgets.server import (
+    Faults,
+    LocalServer,
+    ScriptEngine,
+    ServerOptions,
+    assemblyai_protocol,
+    deepgram_protocol,
+)
+from livetx_widgets.server.app import CORES
+from livetx_widgets.server.context import ConnectionContext
+from livetx_widgets.server.core import Close, Drop, Send
+from livetx_widgets.server.engine import Engine
+from livetx_widgets.server.records import SessionLog, SessionRecord
 
 #: Upper bound of any single wait in these tests (seconds, scaled by the timing unit).
 TIMEOUT = 5.0 * support.TIMING
@@ -150,6 +163,137 @@ def assert_still_open(ws: ClientConnection, wait: float = SHORT) -> None:
     """Nothing arrives within ``wait`` seconds and the connection is not closed."""
     with pytest.raises(TimeoutError):
         ws.recv(timeout=wait)
+
+
+# ------------------------------------------------------------------ cores, no sockets
+#: The wall clock a ``CoreDriver`` session starts at (2025-01-01T00:00:00Z).
+UNIX_START = 1_735_689_600.0
+DG_DEFAULTS = {"model": "nova-3", "encoding": "linear16", "sample_rate": str(RATE)}
+AAI_DEFAULTS = {"sample_rate": str(RATE), "speech_model": "u3-rt-pro"}
+
+
+class CoreDriver:
+    """One protocol core driven the way ``SessionShell`` drives it, without sockets or threads.
+
+    Engine calls run inline; the clock is ``now`` and moves only through ``advance`` (which
+    ticks at every deadline on the way, in order) or ``stream(..., paced=True)``. ``actions``
+    holds everything the core asked for, in order; ``messages`` the JSON of its ``Send``s.
+    """
+
+    def __init__(self, protocol: str, *, engine: Engine | None = None, script=SCRIPT,
+                 faults: Faults | None = None, authorized: bool = True, auth_error: str = "",
+                 headers: dict | None = None, options: dict | None = None,
+                 **params) -> None:  # fmt: skip
+        defaults = DG_DEFAULTS if protocol == "deepgram" else AAI_DEFAULTS
+        query = {**defaults, **params}
+        pairs = [(k, str(v)) for k, v in query.items() if v is not None]
+        module = deepgram_protocol if protocol == "deepgram" else assemblyai_protocol
+        self.log = SessionLog()
+        self.ctx = ConnectionContext(
+            index=1,
+            protocol=protocol,
+            log=self.log,
+            pos=self.log.open(index=1, protocol=protocol, path="", query={}, headers={}),
+            engine=engine or ScriptEngine(script),
+            executor=None,  # engine calls run inline here
+            options=ServerOptions(**(options or {})),
+            faults=faults or Faults(),
+            params=module.parse_query(pairs),
+            request_id="req-1",
+            authorized=authorized,
+            auth_error=auth_error,
+            headers=headers or {},
+        )
+        self.core = CORES[protocol](self.ctx)
+        self.now = 0.0
+        self.actions: list = []
+        self.core.start(self.now, UNIX_START)
+        self._run()
+
+    # inputs
+    def audio(self, data: bytes) -> CoreDriver:
+        self.core.receive_audio(data, self.now)
+        return self._run()
+
+    def text(self, message) -> CoreDriver:
+        text = message if isinstance(message, str) else json.dumps(message)
+        self.core.receive_text(text, self.now)
+        return self._run()
+
+    def stream(self, seconds: float, chunk_ms: int = 100, *, paced: bool = False) -> CoreDriver:
+        """``seconds`` of silence in ``chunk_ms`` frames; ``paced``: at real time."""
+        for chunk in chunks(silence(seconds), chunk_ms):
+            self.audio(chunk)
+            if paced:
+                self.advance(chunk_ms / 1000)
+        return self
+
+    def advance(self, seconds: float) -> CoreDriver:
+        """Let ``seconds`` pass, ticking at each deadline that falls within them."""
+        target = self.now + seconds
+        for _ in range(1000):  # each pass consumes one deadline
+            due = self.core.next_deadline()
+            if due is None or due > target:
+                break
+            self.now = max(self.now, due)
+            self.core.tick(self.now)
+            self._run()
+        self.now = target
+        return self
+
+    def _run(self) -> CoreDriver:
+        call = self.core.step(self.now)
+        for _ in range(100_000):  # each pass is one engine call
+            self.actions += self.core.take_actions()
+            if call is None:
+                return self
+            call = self.core.step(self.now, call.run())
+        raise AssertionError("the core never ran out of engine calls")
+
+    # outputs
+    @property
+    def texts(self) -> list[str]:
+        return [a.text for a in self.actions if isinstance(a, Send)]
+
+    @property
+    def messages(self) -> list[dict]:
+        """The JSON messages sent (frames that do not parse are left out)."""
+        out = []
+        for text in self.texts:
+            try:
+                out.append(json.loads(text))
+            except ValueError:
+                continue
+        return out
+
+    @property
+    def kinds(self) -> list[str]:
+        return [m.get("type") for m in self.messages]
+
+    @property
+    def closed(self) -> Close | None:
+        """The close the core asked for (``None`` if none)."""
+        closes = [a for a in self.actions if isinstance(a, Close)]
+        assert len(closes) <= 1, closes
+        return closes[0] if closes else None
+
+    @property
+    def dropped(self) -> bool:
+        return any(isinstance(a, Drop) for a in self.actions)
+
+    @property
+    def record(self) -> SessionRecord:
+        return self.log.snapshot()[0]
+
+    def take(self) -> list[dict]:
+        """The messages sent since the last ``take`` (and forget them)."""
+        messages = self.messages
+        self.actions = [a for a in self.actions if not isinstance(a, Send)]
+        return messages
+
+
+def core(protocol: str, **kwargs) -> CoreDriver:
+    return CoreDriver(protocol, **kwargs)
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""AssemblyAI /v3/ws over real loopback sockets, with websockets' sync client as the client."""
+"""AssemblyAI /v3/ws over real loopback sockets, with websockets' sync client as the client:
+the upgrade (auth, query, refusals) and the asyncio shell (Begin first, the loop's clock for
+the rate check and the inactivity timer, closing while the client streams). What the protocol
+decides is in test_assemblyai_core.py."""
 
 from __future__ import annotations
 
@@ -141,22 +144,6 @@ def test_bad_parameter_values_are_refused_at_the_upgrade(fast, h, params, fragme
     assert fragment in json.loads(response.body)["error"]
 
 
-def test_booleans_any_case_and_json_lists_are_read(fast, h):
-    params = {
-        "speaker_labels": "True", "language_detection": "TRUE", "format_turns": "False",
-        "keyterms_prompt": json.dumps(["foo", "bar baz"]), "language_codes": '["de"]',
-        "min_turn_silence": 160, "max_turn_silence": 1280, "unknown_thing": "ignored",
-    }  # fmt: skip
-    with h.open_ws(h.aai_url(fast, **params), scheme=None) as ws:
-        assert begin(h, ws)["configuration"]["speaker_labels"] is True
-        send_audio(h, ws, 1.5)
-        messages = h.until(ws, lambda m: m.get("end_of_turn"))
-    final = messages[-1]
-    assert final["speaker_label"] == "UNKNOWN"  # the script's first words have no speaker
-    assert all(w["speaker"] == "UNKNOWN" for w in final["words"])
-    assert (final["language_code"], final["language_confidence"]) == ("de", 1.0)
-
-
 # ------------------------------------------------------------------------- turns
 def test_turns_follow_u3_semantics_and_terminate_ends_the_session(fast, h):
     with h.open_ws(h.aai_url(fast, speaker_labels="true"), scheme=None) as ws:
@@ -195,59 +182,6 @@ def test_turns_follow_u3_semantics_and_terminate_ends_the_session(fast, h):
     }  # fmt: skip
 
 
-def test_terminate_flushes_the_turn_in_flight(fast, h):
-    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
-        begin(h, ws)
-        send_audio(h, ws, 0.6)
-        messages, code, _ = terminate(h, ws)
-    finals = [m for m in messages if m.get("end_of_turn")]
-    assert [f["transcript"] for f in finals] == ["Hello"]
-    assert messages[-1]["type"] == "Termination" and code == 1000
-
-
-def test_universal_streaming_model_sends_no_speech_started(fast, h):
-    with h.open_ws(h.aai_url(fast, speech_model="universal-streaming-english"), scheme=None) as ws:
-        assert begin(h, ws)["configuration"]["model"] == "universal-streaming-english"
-        send_audio(h, ws, 2.0)
-        messages, _, _ = terminate(h, ws)
-    assert not h.of_type(messages, "SpeechStarted")
-    assert len(h.of_type(messages, "Turn")) == 3
-
-
-def test_force_endpoint_ends_the_turn_now(fast, h):
-    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
-        begin(h, ws)
-        send_audio(h, ws, 0.6)
-        ws.send(json.dumps({"type": "ForceEndpoint"}))
-        forced = h.until(ws, lambda m: m.get("end_of_turn"))[-1]
-        assert (forced["turn_order"], forced["transcript"]) == (0, "Hello")
-        send_audio(h, ws, 1.0)  # the rest of the utterance continues as the next turn
-        later = h.until(ws, lambda m: m.get("end_of_turn"))
-        assert later[0]["type"] == "SpeechStarted" and later[0]["timestamp"] == 500
-        assert (later[-1]["turn_order"], later[-1]["transcript"]) == (1, "world.")
-        ws.send(json.dumps({"type": "ForceEndpoint"}))  # nothing open: nothing to say
-        h.assert_still_open(ws)
-
-
-def test_update_configuration_is_applied_without_reply(fast, h):
-    update = {"type": "UpdateConfiguration", "keyterms_prompt": ["cardiology", "Dr. Patel"],
-              "max_turn_silence": 5000, "min_turn_silence": 200, "something_new": 1}  # fmt: skip
-    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
-        begin(h, ws)
-        ws.send(json.dumps(update))
-        h.assert_still_open(ws)
-        _messages, code, _ = terminate(h, ws)
-    assert code == 1000
-    assert fast.wait_idle(h.TIMEOUT)[0].controls[0] == update
-
-
-def test_keepalive_is_accepted_silently(fast, h):
-    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
-        begin(h, ws)
-        ws.send(json.dumps({"type": "KeepAlive"}))
-        h.assert_still_open(ws)
-
-
 # ----------------------------------------------------------------------- 3006/3007
 @pytest.mark.parametrize(
     ("text", "error"),
@@ -274,46 +208,6 @@ def test_bad_client_json_closes_with_3006(fast, h, text, error):
     assert code == 3006 and reason == messages[0]["error"]
 
 
-def test_long_error_text_gets_the_generic_close_reason(fast, h):
-    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
-        begin(h, ws)
-        ws.send("x" * 200)
-        messages, code, reason = h.drain(ws)
-    assert messages[0]["error"] == "Invalid JSON: " + "x" * 200
-    assert (code, reason) == (3006, "See Error message for details")
-
-
-@pytest.mark.parametrize(("ms", "shown"), [(20, 20), (49, 49), (1200, 1200)])
-def test_chunks_outside_50_to_1000_ms_close_with_3007(fast, h, ms, shown):
-    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
-        begin(h, ws)
-        ws.send(h.silence(0.1))
-        ws.send(h.silence(ms / 1000))
-        messages, code, reason = h.drain(ws)
-    expected = f"Input duration violation: {shown} ms. Expected between 50 and 1000 ms"
-    assert messages[-1] == {"type": "Error", "error_code": 3007, "error": expected}
-    assert (code, reason) == (3007, expected)
-
-
-def test_chunk_limits_themselves_are_fine(fast, h):
-    with h.open_ws(h.aai_url(fast), scheme=None) as ws:
-        begin(h, ws)
-        ws.send(h.silence(0.05))
-        ws.send(h.silence(1.0))
-        _messages, code, _ = terminate(h, ws)
-    assert code == 1000
-
-
-def test_mulaw_chunk_duration_is_one_byte_per_sample(fast, h):
-    with h.open_ws(h.aai_url(fast, encoding="pcm_mulaw", sample_rate=8000), scheme=None) as ws:
-        begin(h, ws)
-        for _ in range(10):
-            ws.send(b"\xff" * 800)  # 100 ms at 8 kHz
-        messages, code, _ = terminate(h, ws)
-    assert code == 1000 and messages[-1]["audio_duration_seconds"] == 1
-    assert h.of_type(messages, "Turn")[-1]["transcript"] == "Hello world."
-
-
 def test_audio_faster_than_real_time_closes_with_3007(server_factory, h):
     srv = server_factory(rate_burst_s=0.5)  # rate check on by default
     with h.open_ws(h.aai_url(srv), scheme=None) as ws:
@@ -334,21 +228,6 @@ def test_audio_faster_than_real_time_closes_with_3007(server_factory, h):
     assert record.close_code == 3007 and record.audio_frames >= 6
 
 
-def test_audio_at_real_time_passes_the_rate_check(server_factory, h):
-    srv = server_factory(rate_burst_s=0.3)
-    with h.open_ws(h.aai_url(srv), scheme=None) as ws:
-        begin(h, ws)
-        t0 = time.monotonic()
-        for i, chunk in enumerate(h.chunks(h.silence(1.0), 100)):
-            # Paced at 1x: frame i leaves no earlier than i * 100 ms after the first.
-            delay = t0 + i * 0.1 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            ws.send(chunk)
-        messages, code, _ = terminate(h, ws)
-    assert code == 1000 and messages[-1]["audio_duration_seconds"] == 1
-
-
 # ------------------------------------------------------------------ inactivity
 def test_inactivity_timeout_ends_with_termination(server_factory, h):
     srv = server_factory(rate_limit=False, inactivity_unit_s=h.SHORT / 5)
@@ -362,32 +241,6 @@ def test_inactivity_timeout_ends_with_termination(server_factory, h):
     assert messages[-1]["type"] == "Termination"
     assert [m["transcript"] for m in messages if m.get("end_of_turn")] == ["Hello"]
     assert h.SHORT * 0.8 <= waited < h.TIMEOUT
-
-
-def test_keepalive_resets_the_inactivity_timer(server_factory, h):
-    srv = server_factory(rate_limit=False, inactivity_unit_s=h.SHORT / 5)
-    with h.open_ws(h.aai_url(srv, inactivity_timeout=5), scheme=None) as ws:
-        begin(h, ws)
-        for _ in range(6):
-            ws.send(json.dumps({"type": "KeepAlive"}))
-            h.assert_still_open(ws, h.SHORT / 2)
-        messages, code, _ = terminate(h, ws)
-    assert code == 1000 and [m["type"] for m in messages] == ["Termination"]
-
-
-def test_inactivity_close_code_is_configurable(server_factory, h):
-    srv = server_factory(inactivity_unit_s=h.SHORT / 5, inactivity_close_code=3005)
-    with h.open_ws(h.aai_url(srv, inactivity_timeout=5), scheme=None) as ws:
-        begin(h, ws)
-        messages, code, _ = h.drain(ws)
-    assert messages[-1]["error_code"] == 3005 and code == 3005
-
-
-def test_no_inactivity_timeout_unless_asked(server_factory, h):
-    srv = server_factory(idle_timeout_s=h.SHORT)  # the Deepgram timer must not apply here
-    with h.open_ws(h.aai_url(srv), scheme=None) as ws:
-        begin(h, ws)
-        h.assert_still_open(ws, 2 * h.SHORT)
 
 
 def test_error_close_completes_while_the_client_keeps_streaming(fast, h):
