@@ -28,7 +28,7 @@ SOURCE_WORDS = ("auto", "kernel", "browser", "file")
 MODEL_OPTION = {"deepgram": "model", "assemblyai": "speech_model"}
 
 
-def _provider(value: Any) -> str:
+def check_provider(value: Any) -> str:
     name = str(value or "").lower()
     if name not in PROVIDERS:
         raise ConfigurationError(
@@ -140,7 +140,7 @@ class Param:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param("provider", "auto", _provider,
+    Param("provider", "auto", check_provider,
           "deepgram, assemblyai, local (the offline engine) or auto (a set key, else local)"),
     Param("model", None, _optional_str("model"),
           "the provider's model (Deepgram model, AssemblyAI speech_model, offline: whisper)",
@@ -210,9 +210,6 @@ class Config:
             if not _is_default(v, BY_NAME[k].default)
         }
         return f"Config({shown})"
-
-    def replace(self, **changes: Any) -> Config:
-        return resolve("Config", {**self.values, **changes})
 
     def listeners(self) -> dict[str, Callable[..., Any]]:
         return {k: self.values[k] for k in LISTENERS if self.values[k] is not None}

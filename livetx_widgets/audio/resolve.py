@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from ..config import SOURCE_WORDS
 from ..errors import AudioDeviceError, ConfigurationError
 from .array import ArraySource
 from .base import AudioSource
 from .browser import BrowserMicrophone
 from .microphone import Microphone, list_devices
 from .wav import WavFile
-
-SOURCE_WORDS = ("auto", "kernel", "browser", "file")
 
 
 def source_kind(source: Any, file: Any = None) -> tuple[str, str]:

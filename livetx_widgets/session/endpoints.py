@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import PROVIDERS
 from ..credentials import KEY_ENV
 from ..errors import AuthenticationError, ConfigurationError
 from ..extras import require
 
-PROVIDERS = ("deepgram", "assemblyai", "local", "auto")
 LOCAL_PROTOCOL = "deepgram"
 
 

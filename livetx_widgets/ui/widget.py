@@ -23,7 +23,6 @@ import inspect
 import threading
 import time
 import weakref
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -32,24 +31,18 @@ import traitlets
 
 from ..audio import AudioSource, BrowserMicrophone, list_devices
 from ..audio.resolve import make_source, source_kind
-from ..config import LISTENERS
+from ..config import LISTENERS, check_provider
 from ..config import resolve as resolve_config
 from ..config import signature as config_signature
 from ..credentials import KEY_ENV as _KEY_ENV
 from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
-from .assets import BUILT
+from .assets import BUILT, STATIC
 from .browser_link import CELLS, BrowserLink
-from .choices import (
-    check_provider,
-    env_key,
-    models_for,
-)
+from .choices import env_key, models_for
 from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
-
-_STATIC = Path(__file__).parent / "static"
 
 
 class LiveTranscriber(anywidget.AnyWidget):
@@ -68,7 +61,7 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     # One module built from capture.js + widget.js (see assets.py), as a file anywidget watches.
     _esm = BUILT
-    _css = _STATIC / "widget.css"
+    _css = STATIC / "widget.css"
 
     # State shown by the front end: small values only (see the module docstring).
     status = traitlets.Unicode("idle").tag(sync=True)
