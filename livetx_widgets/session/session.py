@@ -34,6 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,7 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
         self._paused = False
         self._paused_since: float | None = None
         self._last_send = 0.0
-        self._configure_waiters: deque[tuple[threading.Event, dict[str, Any]]] = deque()
+        self._configure_waiters: deque[_PendingConfigure] = deque()  # oldest first
         self._error: LivetxError | None = None
         self._pending_error: LivetxError | None = None
         self._level = 0.0
@@ -354,20 +355,20 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
             if conn is not None:
                 conn.send_text(message)
             return
-        waiter = threading.Event()
+        waiter = _PendingConfigure(new_options)
         with self._cv:
-            self._configure_waiters.append((waiter, new_options))
+            self._configure_waiters.append(waiter)
         conn.send_text(message)
         if not wait or self._on_own_thread():
             return
-        if not waiter.wait(timeout):
+        if not waiter.answered.wait(timeout):
             raise ProviderError(
                 f"Deepgram did not answer the Configure message within {timeout:g} s; the "
                 "change may or may not apply to this stream (it does to a reconnect).",
                 None,
                 "no answer",
             )
-        result = getattr(waiter, "result", None)
+        result = waiter.result
         if result is not None and not result.ok:
             raise ProviderError(result.reason, result.code, result.reason)
 
@@ -537,7 +538,8 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
         with self._cv:
             if not self._configure_waiters:
                 return
-            waiter, new_options = self._configure_waiters.popleft()
+            waiter = self._configure_waiters.popleft()
+            new_options = waiter.options
             if event.ok:
                 self._options = new_options
             else:
@@ -545,8 +547,8 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
                 self._meta.last_warning = event.reason
         if not event.ok:
             log.warning("%s", event.reason)
-        waiter.result = event  # type: ignore[attr-defined]
-        waiter.set()
+        waiter.result = event
+        waiter.answered.set()
 
     def _on_summary(self, event: SessionEnded) -> None:
         """The provider's closing summary: the normal end, or (unasked) a sign of trouble."""
@@ -640,3 +642,12 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
 
 
 TranscriptionSession.__init__.__signature__ = config_signature()  # type: ignore[attr-defined]
+
+
+@dataclass
+class _PendingConfigure:
+    """A Deepgram Configure awaiting its answer: the options it would make current."""
+
+    options: dict[str, Any]
+    answered: threading.Event = field(default_factory=threading.Event)
+    result: ConfigureResult | None = None
