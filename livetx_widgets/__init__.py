@@ -6,8 +6,6 @@ The widget (``LiveTranscriber``) is imported lazily so that headless use (``Tran
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from .errors import (
     AudioDeviceError,
     AuthenticationError,
@@ -19,6 +17,7 @@ from .errors import (
     ProviderError,
     SessionStateError,
 )
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -51,14 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'livetx_widgets' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
