@@ -379,9 +379,7 @@ def test_no_temp_file_survives_the_process(tmp_path, how):
 
 
 # -- threads ------------------------------------------------------------------------------------
-def test_reading_while_the_sender_writes_never_sees_partial_or_stale_audio(
-    words_server, kept_dir
-):
+def test_reading_while_the_sender_writes_never_sees_partial_or_stale_audio(words_server, kept_dir):
     """A kernel-side reader hammers the newest audio while the sender writes it into a ring
     small enough to wrap many times: every read is exact or says it was dropped."""
     source = QueueSource()
