@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from .errors import (
     AudioDeviceError,
+    AudioDroppedError,
+    AudioNotKeptError,
     AuthenticationError,
     CodecError,
     ConfigurationError,
@@ -15,6 +17,7 @@ from .errors import (
     ConnectionLostError,
     LivetxError,
     ProviderError,
+    SegmentNotFoundError,
     SessionStateError,
 )
 from .lazy import lazy_exports
@@ -38,6 +41,8 @@ _LAZY = {
 
 __all__ = [
     "AudioDeviceError",
+    "AudioDroppedError",
+    "AudioNotKeptError",
     "AuthenticationError",
     "CodecError",
     "ConfigurationError",
@@ -45,6 +50,7 @@ __all__ = [
     "ConnectionLostError",
     "LivetxError",
     "ProviderError",
+    "SegmentNotFoundError",
     "SessionStateError",
     *_LAZY,
 ]
