@@ -74,7 +74,7 @@ def _string_list(name: str, value: str) -> list[str]:
 def _json_object(name: str, value: str) -> dict:
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "{"a":{"a":..." nested too deep
         parsed = None
     if not isinstance(parsed, dict):
         raise QueryError(f"Invalid value for {name}: expected a JSON-encoded object.")

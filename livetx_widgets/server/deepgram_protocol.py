@@ -60,6 +60,12 @@ UTTERANCE_END_STEP_S = 0.02
 INVALID_AUTH = "Invalid credentials."
 
 
+#: Most audio channels one session decodes. Deepgram documents no limit; one engine stream is
+#: opened per channel with ``multichannel``, so ``channels=999999999999`` must be refused at the
+#: upgrade (HTTP 400) rather than open streams until the server runs out of memory.
+MAX_CHANNELS = 32
+
+
 @dataclass(frozen=True)
 class DeepgramParams:
     """The query of one ``/v1/listen`` connection, typed. ``flags`` holds the other booleans."""
@@ -131,7 +137,7 @@ def parse_query(pairs: Pairs) -> DeepgramParams:
         language=language,
         encoding=encoding,
         sample_rate=sample_rate,
-        channels=_opt_int(pairs, "channels", minimum=1) or 1,
+        channels=_opt_int(pairs, "channels", minimum=1, maximum=MAX_CHANNELS) or 1,
         multichannel=flags.get("multichannel", False),
         punctuate=flags.get("punctuate", False),
         smart_format=flags.get("smart_format", False),
@@ -148,9 +154,9 @@ def parse_query(pairs: Pairs) -> DeepgramParams:
     )
 
 
-def _opt_int(pairs: Pairs, name: str, *, minimum: int) -> int | None:
+def _opt_int(pairs: Pairs, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
     value = last(pairs, name)
-    return None if value is None else as_int(name, value, minimum=minimum)
+    return None if value is None else as_int(name, value, minimum=minimum, maximum=maximum)
 
 
 def offered_subprotocols(headers: Headers) -> list[str]:
@@ -378,6 +384,10 @@ class DeepgramCore(ProtocolCore):
                 self.rate, channels, offset = parse_wav_header(data)
             except WavHeaderError as exc:
                 logger.info("deepgram session %d: undecodable audio: %s", self.ctx.index, exc)
+                self.close(1008, "DATA-0000")
+                return None
+            if channels > MAX_CHANNELS:
+                logger.info("deepgram session %d: %d channels", self.ctx.index, channels)
                 self.close(1008, "DATA-0000")
                 return None
             encoding, data = "linear16", data[offset:]
