@@ -105,6 +105,7 @@ def test_clicking_a_final_plays_its_audio(jupyter, page, h):
     rows.nth(0).click()
     expect(rows.nth(0)).to_have_class("livetx-row")
     assert page.evaluate("() => document.querySelector('audio.livetx-player').paused")
+    assert h.page_log(page).errors == []
 
     # The kernel is gone: a click cannot play, and the widget says why within its bound.
     jupyter_kernel = jupyter.kernel_id(name)
