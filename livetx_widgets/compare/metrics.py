@@ -41,6 +41,8 @@ from ..extras import require
 MIN_SPEECH_S = 0.1
 MAX_GAP_S = 0.5
 END_TOLERANCE_S = 0.3
+#: Speech that starts at ``s`` exists once the sample at ``s`` was read: one sample later.
+START_EPS_S = 1 / 16000
 #: Arrivals of the first partials kept per provider (enough to find the first after speech).
 MAX_PARTIAL_ARRIVALS = 2000
 
@@ -129,7 +131,7 @@ def first_partial_latency(regions: Sequence[tuple[float, float]], log: ProviderL
                           clock: Callable[[float], float | None]) -> float | None:  # fmt: skip
     if not regions:
         return None
-    t = clock(regions[0][0])
+    t = clock(regions[0][0] + START_EPS_S)  # once its first sample had been read
     if t is None:
         return None
     arrivals = [a for a in log.partial_arrivals if a >= t]

@@ -111,7 +111,8 @@ class AudioTee:
             return self._bytes / BYTES_PER_SECOND
 
     def clock_at(self, audio_s: float) -> float | None:
-        """``time.monotonic()`` when the audio at ``audio_s`` had been read (None: not yet)."""
+        """``time.monotonic()`` when the audio up to ``audio_s`` seconds had been read from
+        the source (``None``: not yet, or never)."""
         offset = max(1, round(audio_s * BYTES_PER_SECOND))
         with self._cv:
             i = bisect_left(self._ends, offset)
