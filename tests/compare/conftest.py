@@ -34,3 +34,9 @@ def words_audio() -> np.ndarray:
 @pytest.fixture
 def turns_audio() -> np.ndarray:
     return speech_audio(4.6, [(0.3, 2.2), (2.8, 4.0)])
+
+
+@pytest.fixture
+def words() -> dict:
+    """The ``WORDS`` script and where its speech is."""
+    return {"script": WORDS, "speech": WORDS_SPEECH}
