@@ -36,17 +36,23 @@ def _compare(*args: str) -> list[str]:
     return ["compare", *args, "--fast", "--stop-timeout", str(5 * support.TIMING)]
 
 
-def test_json_summary_with_reference_and_aligned(server, wav, tmp_path, keys, capsys):
+@pytest.mark.parametrize(
+    "second", ["deepgram", pytest.param("assemblyai", marks=pytest.mark.slow)]  # paced: ~5 s
+)
+def test_json_summary_with_reference_and_aligned(server, wav, tmp_path, keys, capsys, second):
     ref = tmp_path / "ref.txt"
     ref.write_text("hello there this is the first sentence and here is the second one")
-    code = main(_compare("--file", str(wav), "--providers", "deepgram,assemblyai,deepgram",
+    code = main(_compare("--file", str(wav), "--providers", f"deepgram,{second},deepgram",
                          "--url", server.url, "--reference", str(ref), "--json",
                          "--aligned"))  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)
     rows = {r["provider"]: r for r in data["summary"]}
-    assert list(rows) == ["deepgram", "assemblyai", "deepgram-2"]
+    assert list(rows) == (
+        ["deepgram", "deepgram-2", "deepgram-3"] if second == "deepgram"
+        else ["deepgram", "assemblyai", "deepgram-2"]
+    )  # fmt: skip
     for row in rows.values():
         assert row["wer"] == 0.0 and row["finals"] == 2 and row["words"] == 13
         assert row["error"] == ""
@@ -58,13 +64,13 @@ def test_json_summary_with_reference_and_aligned(server, wav, tmp_path, keys, ca
 
 
 def test_table_and_finals_as_they_come(server, wav, keys, capsys):
-    code = main(_compare("--file", str(wav), "--providers", "deepgram,assemblyai",
+    code = main(_compare("--file", str(wav), "--providers", "deepgram,deepgram",
                          "--url", server.url, "--aligned"))  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0
     lines = captured.out.splitlines()
     assert lines[0].split()[:4] == ["provider", "model", "wer", "first_partial_s"]
-    assert lines[1].split()[0] == "deepgram" and lines[2].split()[0] == "assemblyai"
+    assert lines[1].split()[0] == "deepgram" and lines[2].split()[0] == "deepgram-2"
     assert "And here is the second one." in captured.out  # the aligned table
     assert "[deepgram] [00:02.2] And here is the second one." in captured.err
 
