@@ -10,6 +10,8 @@ from importlib import import_module
 
 from .errors import (
     AudioDeviceError,
+    AudioDroppedError,
+    AudioNotKeptError,
     AuthenticationError,
     CodecError,
     ConfigurationError,
@@ -17,6 +19,7 @@ from .errors import (
     ConnectionLostError,
     LivetxError,
     ProviderError,
+    SegmentNotFoundError,
     SessionStateError,
 )
 
@@ -41,6 +44,8 @@ _LAZY = {
 
 __all__ = [
     "AudioDeviceError",
+    "AudioDroppedError",
+    "AudioNotKeptError",
     "AuthenticationError",
     "CodecError",
     "ConfigurationError",
@@ -48,6 +53,7 @@ __all__ = [
     "ConnectionLostError",
     "LivetxError",
     "ProviderError",
+    "SegmentNotFoundError",
     "SessionStateError",
     *_LAZY,
 ]
