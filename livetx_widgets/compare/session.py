@@ -26,13 +26,19 @@ from typing import Any
 
 from ..audio.base import AudioSource
 from ..audio.resolve import resolve_source
-from ..config import resolve, signature
-from ..errors import ConfigurationError, LivetxError, SessionStateError
+from ..config import resolve, signature, suggest
+from ..errors import (
+    AudioNotKeptError,
+    ConfigurationError,
+    LivetxError,
+    SegmentNotFoundError,
+    SessionStateError,
+)
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Segment, Transcript
 from .align import aligned_rows
 from .metrics import COLUMNS, Metrics, ProviderLog, measure, speech_regions
-from .tee import DEFAULT_MAX_LAG_S, FRAME_S, AudioTee, TeeBranch
+from .tee import DEFAULT_MAX_LAG_S, FRAME_S, MIN_MAX_LAG_S, AudioTee, TeeBranch
 
 #: The keywords a comparison takes besides the session's (validated by ``config.resolve``).
 COMPARE_KEYWORDS = ("providers", "reference", "speech", "max_lag_s")
@@ -86,7 +92,7 @@ class CompareSession:
                 )
         self.reference = _reference(config.get("reference"))
         self._speech = _speech(config.get("speech"))
-        self.max_lag_s = _positive("max_lag_s", config.get("max_lag_s", DEFAULT_MAX_LAG_S))
+        self.max_lag_s = _max_lag(config.get("max_lag_s", DEFAULT_MAX_LAG_S))
         entries = _entries(providers)
         source = resolve_source(shared.source, file=shared.file, device=shared.device,
                                 realtime=shared.realtime)  # fmt: skip
@@ -189,6 +195,48 @@ class CompareSession:
         for label, session in self._sessions.items():
             if session is not None:
                 session.on(kind, functools.partial(handler, label))
+
+    def close(self) -> None:
+        """Stop if running and release every session's kept audio (``keep_audio``).
+        Transcripts, metrics and the summary stay. Idempotent."""
+        if self._started and self.running:
+            self.stop()
+        for session in self._live_sessions():
+            session.close()
+        self._tee.stop()
+
+    # -- playback -------------------------------------------------------------------------
+    def segment_audio(self, provider: str, segment_id: int):
+        """The samples of ``provider``'s segment ``segment_id`` (16 kHz int16), exactly as
+        that session sent them (``TranscriptionSession.segment_audio``)."""
+        return self._session_of(provider).segment_audio(segment_id)
+
+    def audio_span(self, start: float, end: float) -> dict[str, Any]:
+        """label -> the samples between ``start`` and ``end`` seconds on each provider's audio
+        clock (identical by construction: every session was sent the same audio). Providers
+        that keep no audio (``keep_audio=False``, or never ran) are left out."""
+        spans = {}
+        for label, session in self._sessions.items():
+            if session is None:
+                continue
+            try:
+                spans[label] = session.audio_span(start, end)
+            except AudioNotKeptError:
+                continue
+        return spans
+
+    def _session_of(self, provider: str) -> TranscriptionSession:
+        if provider not in self._sessions:
+            raise SegmentNotFoundError(
+                f"No provider labelled {provider!r} in this comparison"
+                f"{suggest(str(provider), self.labels)}; labels: {', '.join(self.labels)}."
+            )
+        session = self._sessions[provider]
+        if session is None:
+            raise SegmentNotFoundError(
+                f"{provider} never ran ({self._errors.get(provider)}): it has no audio."
+            )
+        return session
 
     def __enter__(self) -> CompareSession:
         return self.start()
@@ -410,9 +458,13 @@ def _speech(value: Any) -> list[tuple[float, float]] | None:
     return sorted(regions)
 
 
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(f"{name}= must be a positive number of seconds, not {value!r}.")
+def _max_lag(value: Any) -> float:
+    """A session reads up to ~2.5 s ahead of its socket (``session.timing.MAX_PENDING_S`` plus
+    the pacing burst), so two healthy sessions can be that far apart: the bound must be more."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= MIN_MAX_LAG_S:
+        raise ConfigurationError(
+            f"max_lag_s= must be a number of seconds >= {MIN_MAX_LAG_S:g}, not {value!r}."
+        )
     return float(value)
 
 

@@ -41,6 +41,8 @@ FRAME_S = 0.02
 _FRAME_BYTES = int(FRAME_S * BYTES_PER_SECOND)
 #: Default bound on how far a branch may fall behind the newest chunk, in seconds of audio.
 DEFAULT_MAX_LAG_S = 600.0
+#: The smallest bound a comparison accepts (see ``CompareSession``: sessions read ahead).
+MIN_MAX_LAG_S = 5.0
 
 
 class LaggingError(LivetxError):

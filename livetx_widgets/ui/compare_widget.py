@@ -10,6 +10,11 @@ last rows when it renders, and every change going through the one ``Updater`` fl
 One column per provider (label, model, status, live partial, finals, its own error), one
 scroll area for all of them (they scroll together), one Start/Stop for all. A provider that
 fails shows why in its column while the others go on.
+
+Playback (``ui/playback.py``, shared with ``LiveTranscriber``): clicking a final asks the kernel
+for that span of the audio, plays it in the page and marks the rows of every column that
+overlap it (the same span on every provider's clock); ``play()`` returns it as an
+``IPython.display.Audio``.
 """
 
 from __future__ import annotations
@@ -26,10 +31,18 @@ import traitlets
 from ..compare.session import COMPARE_KEYWORDS, CompareSession, _entries, _labelled
 from ..config import resolve as resolve_config
 from ..credentials import KEY_ENV
-from ..errors import ConfigurationError, LivetxError, SessionStateError
+from ..errors import (
+    AudioNotKeptError,
+    ConfigurationError,
+    LivetxError,
+    SegmentNotFoundError,
+    SessionStateError,
+)
 from ..transcript import Segment, Transcript
 from .assets import STATIC
 from .choices import env_key
+from .playback import audio as _audio_display
+from .playback import clip_reply
 from .updater import STATUS_TEXT, Updater
 from .widget import _RUNNING
 from .wire import plain_error, segment_dict
@@ -272,6 +285,43 @@ class CompareTranscriber(anywidget.AnyWidget):
     def metrics(self):
         return self._require_run().metrics()
 
+    def play(
+        self,
+        provider: str | None = None,
+        segment_id: int | None = None,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        autoplay: bool = False,
+    ):
+        """Audio of the last run as an ``IPython.display.Audio`` (a player when it ends a cell).
+
+        ``play("deepgram", 3)``: the span of that provider's segment 3, exactly as sent;
+        ``play(start=1.0, end=2.5)``: that span of the shared audio. Every provider was sent
+        the same audio on the same clock, so a span is the same samples whichever provider's
+        kept audio it comes from (``keep_audio``). Raises what
+        ``TranscriptionSession.segment_audio`` raises.
+        """
+        compare = self._cmp
+        if compare is None:
+            raise SegmentNotFoundError(
+                "Nothing to play: this widget has not compared anything yet."
+            )
+        if start is not None or end is not None:
+            if provider is not None or segment_id is not None:
+                raise ConfigurationError("play() takes (provider, segment_id) or start=/end=.")
+            spans = compare.audio_span(0.0 if start is None else start,
+                                       compare.tee.audio_s if end is None else end)  # fmt: skip
+            if not spans:
+                raise AudioNotKeptError("No provider kept its audio (keep_audio=False?).")
+            return _audio_display(next(iter(spans.values())), autoplay=autoplay)
+        if provider is None or segment_id is None:
+            raise ConfigurationError(
+                'play() takes a provider label and a segment id, e.g. play("deepgram", 0), or '
+                "start= and end= seconds."
+            )
+        return _audio_display(compare.segment_audio(provider, segment_id), autoplay=autoplay)
+
     def start(self) -> None:
         """Start every provider on the one source and return at once (Start button).
 
@@ -313,6 +363,8 @@ class CompareTranscriber(anywidget.AnyWidget):
         compare = getattr(self, "_cmp", None)
         if compare is not None and compare.running:
             compare.stop(self._stop_timeout)
+        for old in getattr(self, "_runs", ()):
+            old.close()  # releases the kept audio
         updater = getattr(self, "_updater", None)
         if updater is not None:
             updater.join(self._stop_timeout)
@@ -340,6 +392,8 @@ class CompareTranscriber(anywidget.AnyWidget):
             self._start_error = exc
             self._show_error(exc)
             return exc
+        if self._cmp is not None:
+            self._cmp.close()  # ended: only the current run's audio is kept
         self._cmp = compare
         self._runs.append(compare)
         self._updater.follow(compare, self.run + 1)
@@ -384,6 +438,25 @@ class CompareTranscriber(anywidget.AnyWidget):
         elif kind in ("pause", "resume"):
             with contextlib.suppress(SessionStateError):
                 self.pause() if kind == "pause" else self.resume()
+        elif kind == "play":
+            self._play_clip(content)
+
+    def _play_clip(self, content: dict) -> None:
+        """A row was clicked: send its span to the asking view (``playback.clip_reply``)."""
+        compare = self._cmp if content.get("run") == self.run else None
+        label = content.get("label")
+        session = None
+        if compare is not None and isinstance(label, str):
+            session = compare.sessions.get(label)
+        reply, buffers = clip_reply(session, content, self._secrets())
+        reply["label"] = label
+        if compare is not None and session is None and "error" in reply:
+            reply["error"] = (
+                f"Cannot play this segment: {label!r} has no audio in this run "
+                "(it never started, or is not one of its providers)."
+            )
+        with self._updater.lock:
+            self.send(reply, buffers)
 
 
 def _describe(source: Any, file: Any) -> str:

@@ -11,7 +11,12 @@ import pytest
 
 from livetx_widgets import CompareSession
 from livetx_widgets.compare.tee import LaggingError
-from livetx_widgets.errors import AuthenticationError, ConfigurationError
+from livetx_widgets.errors import (
+    AudioNotKeptError,
+    AuthenticationError,
+    ConfigurationError,
+    SegmentNotFoundError,
+)
 from livetx_widgets.server import LocalServer
 from livetx_widgets.server.faults import Faults, Trigger
 
@@ -101,19 +106,21 @@ def test_an_unresponsive_provider_never_stalls_the_others(servers, turns_audio):
     assert summary.loc["stuck", "finals"] == 0 and summary.loc["stuck", "error"] != ""
 
 
-def test_a_provider_that_falls_too_far_behind_is_cut_off(servers, turns_audio):
-    """AssemblyAI is paced at real time; Deepgram (pace off) races through the file. With
-    max_lag_s=1 the paced one falls more than a second behind and is stopped, with a reason;
-    the fast one is unaffected and the tee keeps no more than that second."""
+def test_a_provider_that_falls_too_far_behind_is_cut_off(servers):
+    """AssemblyAI is paced at real time; Deepgram (pace off) races through 12 s of audio.
+    With max_lag_s=5 the paced one (~2.5 s read ahead of its socket) falls more than 5 s
+    behind and is stopped, with a reason; the fast one is unaffected."""
     a, b = servers
+    audio = support.tone(12.0)
     providers = [("deepgram", {"url": a.url}), ("assemblyai", {"url": b.url, "pace": True})]
-    compare = CompareSession(providers, source=turns_audio, max_lag_s=1.0, **FAST)
+    compare = CompareSession(providers, source=audio, max_lag_s=5, **FAST)
     with compare:
         assert compare.wait(20 * support.TIMING)
     assert compare.transcripts["deepgram"].text == TEXT
     assert isinstance(compare.errors["assemblyai"], LaggingError)
     summary = compare.summary().set_index("provider")
-    assert "fell more than 1 s behind" in summary.loc["assemblyai", "error"]
+    assert "fell more than 5 s behind" in summary.loc["assemblyai", "error"]
+    assert compare.metadata["assemblyai"].audio_sent_s < 5  # stopped long before the end
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -127,6 +134,8 @@ def test_misspelled_keywords_name_the_closest_one(turns_audio):
 
 
 def test_values_are_checked_like_the_sessions(turns_audio):
+    with pytest.raises(ConfigurationError, match="max_lag_s= must be a number of seconds >= 5"):
+        CompareSession(["deepgram"], source=turns_audio, max_lag_s=1, api_key="k")
     with pytest.raises(ConfigurationError, match="keepalive_s"):
         CompareSession(["deepgram"], source=turns_audio, keepalive_s=-1, api_key="k")
     with pytest.raises(ConfigurationError, match="Unknown provider 'deepgramm'"):
@@ -159,3 +168,24 @@ def test_a_provider_that_cannot_be_made_is_kept_with_its_error(servers, turns_au
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
     with pytest.raises(AuthenticationError, match="DEEPGRAM_API_KEY"):
         CompareSession(["deepgram"], source=turns_audio)
+
+
+def test_the_same_span_from_every_provider_is_the_source_audio(servers, turns_audio):
+    a, b = servers
+    providers = [("deepgram", {"url": a.url}), ("assemblyai", {"url": b.url}),
+                 ("deepgram", {"url": b.url, "keep_audio": False, "label": "nokeep"})]  # fmt: skip
+    with CompareSession(providers, source=turns_audio, **FAST) as compare:
+        assert compare.wait(20 * support.TIMING)
+    spans = compare.audio_span(1.0, 2.5)
+    assert list(spans) == ["deepgram", "assemblyai"]  # nokeep kept nothing
+    for samples in spans.values():
+        assert np.array_equal(samples, turns_audio[16000:40000])
+    segment = compare.transcripts["assemblyai"][1]
+    exact = turns_audio[round(segment.start * 16000) : round(segment.end * 16000)]
+    assert np.array_equal(compare.segment_audio("assemblyai", 1), exact)
+    with pytest.raises(SegmentNotFoundError, match="did you mean 'deepgram'"):
+        compare.segment_audio("deepgrm", 0)
+    compare.close()
+    with pytest.raises(AudioNotKeptError):
+        compare.segment_audio("deepgram", 0)
+    assert compare.transcripts["deepgram"].text == TEXT  # the transcripts stay

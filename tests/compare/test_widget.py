@@ -129,3 +129,39 @@ def test_the_same_configuration_errors_as_the_session(turns_audio):
 
     with pytest.raises(ConfigurationError, match="not the browser's"):
         CompareTranscriber(["deepgram"], source="browser")
+
+
+def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
+    good, _ = servers
+    w = CompareTranscriber([("deepgram", {"url": good.url}), ("assemblyai", {"url": good.url})],
+                           source=turns_audio, realtime=False, pace=False, api_key="k")  # fmt: skip
+    rec = Recorder(w)
+    published: list[tuple[dict, list]] = []
+    w.comm.publish_msg = lambda _t, data=None, metadata=None, buffers=None, **k: (
+        published.append((data, buffers or []))
+    )  # keep the binary buffers too
+    try:
+        w.start()
+        assert w.wait(20 * support.TIMING)
+        segment = w.transcripts["assemblyai"][1]
+        exact = turns_audio[round(segment.start * 16000) : round(segment.end * 16000)]
+        clip = w.play("assemblyai", 1)
+        assert clip.data[44:] == exact.tobytes()  # a WAV of exactly those samples
+        assert w.play(start=1.0, end=1.5).data[44:] == turns_audio[16000:24000].tobytes()
+        w._on_front_end_msg(w, {"type": "play", "label": "assemblyai", "id": 1, "run": w.run,
+                                "view": "v1", "req": 7}, [])  # fmt: skip
+        (data, buffers) = next((d, b) for d, b in published
+                               if d.get("content", {}).get("type") == "clip")  # fmt: skip
+        reply = data["content"]
+        assert (reply["view"], reply["req"], reply["label"], reply["id"]) == ("v1", 7,
+                                                                             "assemblyai", 1)
+        assert bytes(buffers[0])[44:] == exact.tobytes()
+        assert reply["start"] == round(segment.start, 3) and reply["end"] == round(segment.end, 3)
+        w._on_front_end_msg(w, {"type": "play", "label": "nope", "id": 0, "run": w.run,
+                                "view": "v1", "req": 8}, [])  # fmt: skip
+        errors = [d["content"] for d, _ in published
+                  if d.get("content", {}).get("req") == 8]  # fmt: skip
+        assert errors and errors[0]["error"].startswith("Cannot play this segment")
+    finally:
+        w.close()
+    assert rec is not None

@@ -8,8 +8,15 @@
 // the DOM, so nothing here grows with the transcript. The columns sit side by side in one
 // scrolling box, so they scroll together; it follows the newest rows while it is at the
 // bottom.
+//
+// Playback: clicking a final asks the kernel for that span of the audio ({type: "play",
+// label, id, run, view, req}); the kernel answers this view only ({type: "clip", ...} + one
+// WAV buffer, at most 120 s, see ui/playback.py) and an <audio> element plays it. While it
+// plays, the clicked row and the rows of every column that overlap its span are marked: the
+// same stretch of audio as each provider heard it. Clicking the playing row stops it.
 
 const BUSY = new Set(["connecting", "reconnecting", "stopping", "running"]);
+const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -46,7 +53,13 @@ function render({ model, el }) {
   const box = h("div", "livetx-cmp-box");
   const grid = h("div", "livetx-cmp-grid");
   box.appendChild(grid);
-  root.append(actions, progress, error, box);
+  const note = h("div", "livetx-cmp-note");
+  note.hidden = true;
+  const player = h("audio", "livetx-player");
+  player.preload = "auto";
+  player.hidden = true;
+  root.append(actions, progress, error, note, box, player);
+  const viewId = Math.random().toString(36).slice(2, 10);
 
   // -- columns ----------------------------------------------------------------------------
   let rowsRun = -1;
@@ -82,6 +95,7 @@ function render({ model, el }) {
 
   function rowFor(seg) {
     const row = h("div", "livetx-cmp-row");
+    row.title = "Click to play (the same span is marked in every column)";
     row.dataset.id = String(seg.id);
     row.dataset.start = String(seg.start);
     row.dataset.end = String(seg.end);
@@ -116,7 +130,98 @@ function render({ model, el }) {
 
   const nearBottom = () => box.scrollHeight - box.scrollTop - box.clientHeight < 32;
 
-  function onCustom(msg) {
+  // -- playback -------------------------------------------------------------------------
+  let playing = null; // {label, id, req, timer, url}
+  let playReqs = 0;
+
+  function showNote(text) {
+    note.textContent = text || "";
+    note.hidden = !text;
+  }
+
+  function markSpan(start, end) {
+    for (const row of grid.querySelectorAll(".livetx-loading, .livetx-playing, .livetx-cmp-same")) {
+      row.classList.remove("livetx-loading", "livetx-playing", "livetx-cmp-same");
+    }
+    if (!playing) return;
+    const clicked = cols.get(playing.label)?.rows.get(playing.id);
+    if (start === undefined) {
+      clicked?.classList.add("livetx-loading");
+      return;
+    }
+    for (const col of cols.values()) {
+      for (const row of col.rows.values()) {
+        if (Number(row.dataset.start) < end && Number(row.dataset.end) > start) {
+          row.classList.add("livetx-cmp-same");
+        }
+      }
+    }
+    clicked?.classList.add("livetx-playing");
+  }
+
+  function stopPlaying(text) {
+    if (playing) {
+      clearTimeout(playing.timer);
+      if (playing.url) URL.revokeObjectURL(playing.url);
+    }
+    playing = null;
+    player.pause();
+    player.removeAttribute("src");
+    markSpan();
+    showNote(text);
+  }
+
+  function requestClip(label, id) {
+    const again = playing && playing.label === label && playing.id === id;
+    stopPlaying();
+    if (again) return; // a click on the playing row stops it
+    const req = ++playReqs;
+    playing = { label, id, req, url: "" };
+    playing.timer = setTimeout(() => {
+      if (playing && playing.req === req && !playing.url) {
+        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
+      }
+    }, CLIP_WAIT_MS);
+    markSpan();
+    send({ type: "play", label, id, run: rowsRun, view: viewId, req });
+  }
+
+  function playClip(msg, buffers) {
+    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
+    if (msg.error || !buffers || !buffers.length) {
+      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
+      return;
+    }
+    clearTimeout(playing.timer);
+    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
+    player.dataset.label = String(msg.label);
+    player.dataset.id = String(msg.id);
+    player.dataset.duration = String(msg.duration);
+    player.src = playing.url;
+    showNote(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
+    markSpan(msg.start, msg.end);
+    player.play().catch((err) => {
+      if (playing && playing.url === player.src) {
+        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
+      }
+    });
+  }
+
+  player.addEventListener("ended", () => stopPlaying(note.textContent));
+  grid.addEventListener("click", (event) => {
+    const row = event.target.closest(".livetx-cmp-row");
+    const col = row && row.closest(".livetx-cmp-col");
+    if (!row || !col || !grid.contains(row)) return;
+    const selected = globalThis.getSelection?.();
+    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
+    requestClip(col.dataset.label, Number(row.dataset.id));
+  });
+
+  function onCustom(msg, buffers) {
+    if (msg && msg.type === "clip") {
+      playClip(msg, buffers);
+      return;
+    }
     if (!msg || (msg.type !== "finals" && msg.type !== "tail")) return;
     if (msg.run < rowsRun) return; // a late message of an earlier run
     const stuck = nearBottom();
@@ -166,6 +271,7 @@ function render({ model, el }) {
 
   function showRun() {
     if (model.get("run") > rowsRun) {
+      if (playing) stopPlaying(); // the previous run's audio is released
       clearRows();
       rowsRun = model.get("run");
     }
@@ -198,6 +304,7 @@ function render({ model, el }) {
   send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
 
   return () => {
+    stopPlaying();
     for (const [events, handler] of handlers) model.off(events, handler);
     model.off("msg:custom", onCustom);
   };
