@@ -37,7 +37,8 @@ def _compare(*args: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "second", ["deepgram", pytest.param("assemblyai", marks=pytest.mark.slow)]  # paced: ~5 s
+    "second",
+    ["deepgram", pytest.param("assemblyai", marks=pytest.mark.slow)],  # paced: ~5 s
 )
 def test_json_summary_with_reference_and_aligned(server, wav, tmp_path, keys, capsys, second):
     ref = tmp_path / "ref.txt"

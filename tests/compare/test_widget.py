@@ -137,8 +137,8 @@ def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
                            source=turns_audio, realtime=False, pace=False, api_key="k")  # fmt: skip
     rec = Recorder(w)
     published: list[tuple[dict, list]] = []
-    w.comm.publish_msg = lambda _t, data=None, metadata=None, buffers=None, **k: (
-        published.append((data, buffers or []))
+    w.comm.publish_msg = lambda _t, data=None, metadata=None, buffers=None, **k: published.append(
+        (data, buffers or [])
     )  # keep the binary buffers too
     try:
         w.start()
@@ -153,8 +153,12 @@ def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
         (data, buffers) = next((d, b) for d, b in published
                                if d.get("content", {}).get("type") == "clip")  # fmt: skip
         reply = data["content"]
-        assert (reply["view"], reply["req"], reply["label"], reply["id"]) == ("v1", 7,
-                                                                             "assemblyai", 1)
+        assert (reply["view"], reply["req"], reply["label"], reply["id"]) == (
+            "v1",
+            7,
+            "assemblyai",
+            1,
+        )
         assert bytes(buffers[0])[44:] == exact.tobytes()
         assert reply["start"] == round(segment.start, 3) and reply["end"] == round(segment.end, 3)
         w._on_front_end_msg(w, {"type": "play", "label": "nope", "id": 0, "run": w.run,
