@@ -203,7 +203,8 @@ class CompareTranscriber(anywidget.AnyWidget):
     """
 
     _esm = STATIC / "compare.js"
-    _css = STATIC / "compare.css"
+    # widget.css first: the LiveTranscriber look (variables, buttons, status); then the columns.
+    _css = "\n".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
 
     status = traitlets.Unicode("idle").tag(sync=True)
     status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)
