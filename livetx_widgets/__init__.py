@@ -27,6 +27,8 @@ __version__ = "0.1.0"
 # name -> module that defines it; resolved on first access (PEP 562).
 _LAZY = {
     "LiveTranscriber": ".ui",
+    "CompareTranscriber": ".ui",
+    "CompareSession": ".compare",
     "TranscriptionSession": ".session",
     "SessionMetadata": ".session",
     "Transcript": ".transcript",
