@@ -240,6 +240,9 @@ class Updater:
             if warnings != widget.n_warnings:
                 changes["n_warnings"] = warnings
                 changes["last_warning"] = last_warning or ""
+            if merged or final:
+                # A committed final or the session's end: a dependent cell may re-run.
+                changes["revision"] = widget.revision + 1
             if status is not None or final:
                 state = session.state if final else status
                 changes["status"] = state

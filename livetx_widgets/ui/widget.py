@@ -19,6 +19,7 @@ the exchange with the page is in ``browser_link.py``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import threading
 import time
@@ -41,6 +42,7 @@ from ..transcript import Transcript
 from .assets import BUILT, STATIC
 from .browser_link import CELLS, BrowserLink
 from .choices import env_key, models_for
+from .marimo import JUPYTER, cell_clock, end_with_cell, host_of
 from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
 
@@ -95,6 +97,13 @@ class LiveTranscriber(anywidget.AnyWidget):
     needs_key = traitlets.Bool(False).tag(sync=True)
     key_env = traitlets.Unicode("").tag(sync=True)
     max_rows = traitlets.Int(200).tag(sync=True)
+    # Where the widget is shown ("jupyter" or "marimo", see marimo.py), and the transcript's
+    # revision: bumped when a session starts, a final is committed or a session ends (never
+    # on partials). marimo's page writes it back as revision_seen, which re-runs the cells
+    # that read a mo.ui.anywidget element; the transcript itself never goes through state.
+    host = traitlets.Unicode(JUPYTER).tag(sync=True)
+    revision = traitlets.Int(0).tag(sync=True)
+    revision_seen = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, provider: str = "auto", /, *, max_rows: int = 200, **config: Any):
         self.config = cfg = resolve_config(
@@ -144,6 +153,9 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.on_msg(self._on_front_end_msg)
         _keep_front_end_route(self.comm)
         CELLS.install()
+        self.host = host_of(self.comm)
+        self._link.cells = cell_clock(self.host, CELLS)
+        end_with_cell(self.host, functools.partial(_end_sessions, self._sessions, 0.0))
         # Collected without close() (ipywidgets' weak references): end the sessions anyway.
         weakref.finalize(self, _end_sessions, self._sessions, self._stop_timeout)
 
@@ -308,6 +320,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=self._connecting_text(),
             error="", notice="", running=True, session_id="", elapsed=0.0, level=0.0,
+            revision=self.revision + 1,
             partial="", n_finals=0, n_partials=0, capture_stats={},
             progress=0.0 if session.source.duration_s and not session.source.live else -1.0,
             time_left=float(session.source.duration_s or 0.0),

@@ -36,6 +36,9 @@ const MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged
 const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much audio waiting...
 const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
 const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
+// marimo: the revision each model last wrote back, shared by the views of one page, so two
+// views of one widget make one re-run, not two (see revisionSeen and ui/marimo.py).
+const ECHOED = new WeakMap();
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -56,6 +59,13 @@ function stamp(seconds) {
   const s = Math.max(0, seconds || 0);
   const m = Math.floor(s / 60);
   return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
+}
+
+// Whether `node` has the keyboard focus, also inside a shadow root (marimo renders a widget in
+// one, where document.activeElement is the shadow host, not the field).
+function hasFocus(node) {
+  const root = node.getRootNode ? node.getRootNode() : document;
+  return (root.activeElement || document.activeElement) === node;
 }
 
 function fillSelect(select, options, value) {
@@ -293,7 +303,7 @@ function render({ model, el }) {
     refresh.hidden = kind !== "kernel" && kind !== "browser";
     if (kind === "browser" && !micListed) listMics();
     file.hidden = kind !== "file";
-    if (document.activeElement !== file) file.value = model.get("file");
+    if (!hasFocus(file)) file.value = model.get("file");
     custom.hidden = kind !== "custom";
     custom.textContent = model.get("source_label");
     for (const control of [provider, modelSel, source, device, micSel, refresh, file]) {
@@ -487,9 +497,11 @@ function render({ model, el }) {
     busy.hidden = !busyShown;
     const what = unacked > queued ? "Kernel busy" : "Catching up";
     let text = `${what} — ${waiting.toFixed(1)} s of audio waiting`;
-    text += unacked > queued
-      ? " (a running cell holds it back; it is kept and transcribed when the cell ends)"
-      : " (sending it to the provider)";
+    const held = model.get("host") === "marimo"
+      ? " (marimo runs widget messages between cells and has no kernel subshells: a running" +
+        " cell holds the audio back; it is kept and transcribed when the cell ends)"
+      : " (a running cell holds it back; it is kept and transcribed when the cell ends)";
+    text += unacked > queued ? held : " (sending it to the provider)";
     if (cap && cap.unsentS > 0) {
       text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
         `${MAX_UNACKED_S / 60} minutes`;
@@ -506,6 +518,17 @@ function render({ model, el }) {
     if (cap && !running && cap.sawRunning) endCapture(cap);
     showBusy();
     showCounts();
+  }
+
+  // marimo re-runs the cells that read a mo.ui.anywidget element when the page changes its
+  // value, not when the kernel does: write the kernel's revision (bumped on a committed
+  // final, a start and an end; never on partials) back, once per page. Jupyter: nothing.
+  function revisionSeen() {
+    const rev = model.get("revision");
+    if (model.get("host") !== "marimo" || ECHOED.get(model) === rev) return;
+    ECHOED.set(model, rev);
+    model.set("revision_seen", rev);
+    model.save_changes();
   }
 
   // -- DOM -> kernel --------------------------------------------------------------------
@@ -540,7 +563,7 @@ function render({ model, el }) {
   finalize.addEventListener("click", () => send({ type: "finalize" }));
   terms.addEventListener("change", () => setTrait("keyterms", terms.value.trim()));
   const showTerms = () => {
-    if (document.activeElement !== terms) terms.value = model.get("keyterms") || "";
+    if (!hasFocus(terms)) terms.value = model.get("keyterms") || "";
     finalize.disabled = !model.get("running");
   };
   pause.addEventListener("click", () =>
@@ -592,9 +615,15 @@ function render({ model, el }) {
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
     ["change:keyterms change:running", showTerms],
+    ["change:revision", revisionSeen],
   ];
-  for (const [events, handler] of handlers) model.on(events, handler);
+  // One event name per call: "change:a change:b" is a Backbone feature (Jupyter) that the
+  // anywidget front-end spec does not have; marimo's model keys listeners by the exact name,
+  // so a space-separated list would never fire there.
+  const each = (events, fn) => events.split(" ").filter(Boolean).forEach(fn);
+  for (const [events, handler] of handlers) each(events, (e) => model.on(e, handler));
   model.on("msg:custom", onCustom);
+  if (!ECHOED.has(model)) ECHOED.set(model, model.get("revision")); // rendering is no change
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows ("tail")
 
@@ -616,7 +645,7 @@ function render({ model, el }) {
   globalThis.addEventListener?.("pagehide", viewGone);
 
   return () => {
-    for (const [events, handler] of handlers) model.off(events, handler);
+    for (const [events, handler] of handlers) each(events, (e) => model.off(e, handler));
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);
