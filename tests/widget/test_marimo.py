@@ -105,7 +105,23 @@ def test_end_with_cell_does_nothing_outside_marimo():
     assert called == []
 
 
-@pytest.mark.parametrize("host", ["marimo"])
-def test_cell_clock_without_a_marimo_kernel_falls_back(host):
+def test_cell_clock_without_a_marimo_kernel_falls_back():
     default = object()
-    assert marimo_layer.cell_clock(host, default) is default
+    assert marimo_layer.cell_clock("marimo", default) is default
+    assert marimo_layer.cell_clock("jupyter", default) is default
+
+
+def test_re_running_the_widgets_cell_ends_its_sessions(monkeypatch):
+    """marimo disposes a cell's lifecycle items when it re-runs or is deleted (the same hook
+    closes the widget's comm): the one end_with_cell registers calls ``end``."""
+    pytest.importorskip("marimo")
+    items = []
+    registry = type("Registry", (), {"add": lambda self, item: items.append(item)})()
+    context = type("Ctx", (), {"cell_id": "Hbol", "cell_lifecycle_registry": registry})()
+    monkeypatch.setattr(marimo_layer, "_runtime_context", lambda: context)
+    ended = []
+    assert marimo_layer.end_with_cell("marimo", lambda: ended.append(True))
+    (item,) = items
+    assert ended == []
+    assert item.dispose(context, deletion=False) is True
+    assert ended == [True]
