@@ -300,6 +300,23 @@ def shadow_html(page) -> str:
     )
 
 
+def deep_text(locator) -> str:
+    """An element's text with its shadow roots' (marimo renders tables and JSON in them)."""
+    return locator.evaluate(
+        """(el) => {
+            const walk = (node) => {
+                let out = '';
+                if (node.shadowRoot) out += walk(node.shadowRoot);
+                for (const child of node.childNodes) {
+                    out += child.nodeType === 3 ? child.textContent + ' ' : walk(child);
+                }
+                return out;
+            };
+            return walk(el);
+        }"""
+    )
+
+
 def shot(page, name: str, docs: bool = False) -> Path:
     artifacts = REPO / "artifacts" / "ui"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -574,3 +591,33 @@ def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
         w.locator(".livetx-stop").click()
         wait_status(page, "^Stopped", 30)
         assert "rows=" in line
+
+
+def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav):
+    """notebooks/marimo_quickstart.py under ``marimo run`` (a copy: the harness writes its
+    config next to the notebook): a file on the offline engine, the table and the metadata
+    follow the session."""
+    nb = tmp_path / "marimo_quickstart.py"
+    nb.write_text((REPO / "notebooks" / "marimo_quickstart.py").read_text())
+    env = {"LIVETX_PROVIDER": "local", "LIVETX_AUDIO": str(short_wav)}
+    with run_marimo("run", nb, env=env) as server:
+        open_app(page, server)
+        w = widget(page)
+        observe(page)
+        w.locator(".livetx-start").click()
+        wait_status(page, "^Stopped", 60)
+        seen = page.evaluate("window.__livetx")
+        assert seen["partials"] and any(has_words(f["text"]) for f in seen["finals"]), seen
+        status = wait_output(page, "Stopped", lambda s: "segments" in s, 30)
+        assert "error" not in status, status
+        status_n = int(re.search(r"(\d+) segments", status).group(1))
+        assert status_n >= 1, status
+        # The DataFrame cell: a marimo table (in its own shadow root) with the words.
+        table = page.locator("td", has_text=re.compile("america", re.I))
+        table.first.wait_for(timeout=30_000)
+        assert has_words(table.first.inner_text()), table.first.inner_text()
+        meta = page.locator(".output-area, .output", has_text="session_id").first
+        meta.wait_for(timeout=30_000)
+        text = deep_text(meta)
+        assert re.search(r"finals\W+[1-9]", text) and "local" in text, text
+        shot(page, "marimo-quickstart")
