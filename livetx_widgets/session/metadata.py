@@ -48,6 +48,11 @@ class SessionMetadata:
     warnings: int = 0  # ProviderWarnings: malformed or unknown frames (each logged)
     last_warning: str | None = None
     error: str | None = None
+    # Audio kept for segment_audio()/play() (see session/audio_store.py): the earliest time
+    # still kept (None: none is kept; > 0 once keep_audio_max_s dropped the oldest), and why
+    # some is missing.
+    kept_audio_from_s: float | None = None
+    kept_audio_warning: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # provider dicts: begin, summary
     final_latencies_s: list[float] = field(default_factory=list, repr=False)

@@ -68,15 +68,15 @@ class SenderThread:
         finally:
             with contextlib.suppress(Exception):
                 self._source.stop()
-            if self._recorder is not None:
-                self._recorder.close()
+            self._audio.finish()  # the recording's header; kept audio stays readable
 
     def _take(self, chunk: bytes) -> None:
-        """Put a chunk from the source in the ledger (and the WAV recording).
+        """Put a chunk from the source in the ledger (and the kept audio / the WAV recording).
 
         Chunks are cut to what the provider accepts per frame here, once, so that the ledger,
-        the recording and the provider's audio clock all count exactly the bytes sent. A short
-        chunk (a file's last) is padded with silence up to the provider's minimum.
+        the kept audio, the recording and the provider's audio clock all count exactly the
+        bytes sent. A short chunk (a file's last) is padded with silence up to the provider's
+        minimum.
         """
         samples = np.frombuffer(chunk[: len(chunk) // 2 * 2], dtype="<i2")
         if samples.size:
@@ -84,13 +84,12 @@ class SenderThread:
         min_bytes = chunk_bytes(self._codec.min_chunk_ms)
         max_bytes = chunk_bytes(self._codec.max_chunk_ms)
         pieces = [chunk[i : i + max_bytes] for i in range(0, len(chunk), max_bytes)]
+        pieces = [p + bytes(min_bytes - len(p)) if len(p) < min_bytes else p for p in pieces]
         with self._cv:
             for piece in pieces:
-                if len(piece) < min_bytes:
-                    piece = piece + bytes(min_bytes - len(piece))
                 self._ledger.append(piece)
-                if self._recorder is not None:
-                    self._recorder.write(piece)
+        for piece in pieces:  # only this thread writes: the same order, outside the lock
+            self._audio.write(piece)
 
     def _pump(self) -> None:
         """Send pending audio, then closing messages or a KeepAlive, on the current connection.

@@ -38,14 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..audio.base import AudioSource
 from ..audio.resolve import resolve_source
 from ..config import resolve as resolve_config
 from ..config import signature as config_signature
 from ..errors import (
+    ConfigurationError,
     ConnectionLostError,
     LivetxError,
     ProviderError,
+    SegmentNotFoundError,
     SessionStateError,
 )
 from ..events import (
@@ -63,13 +67,13 @@ from ..providers import make_codec
 from ..transcript import Segment, Transcript
 from . import endpoints
 from . import lifecycle as lc
+from .audio_store import SessionAudio
 from .connection import Connection, Opening
 from .control import ControlThread
 from .ledger import BYTES_PER_SECOND, AudioLedger
 from .listeners import Listeners
 from .metadata import SessionMetadata
 from .receiver import ReceiverThread
-from .recorder import Recorder
 from .sender import SenderThread
 from .timing import JOIN_GRACE_S, MAX_LATENCY_SAMPLES
 from .updates import update_message
@@ -86,12 +90,17 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
     ``"file"`` with ``file=``, ``"browser"``, a path, a 16 kHz numpy array or an
     ``AudioSource``), ``device``, ``file``, ``realtime``, ``api_key`` (never shown anywhere),
     ``url``, ``options`` (unknown names raise ``ConfigurationError`` naming the closest),
-    ``keyterms``, ``local_engine``, ``local_options``, ``record_to``, ``keepalive_s``,
+    ``keyterms``, ``local_engine``, ``local_options``, ``record_to``, ``keep_audio`` and
+    ``keep_audio_max_s`` (the sent audio kept for ``segment_audio``), ``keepalive_s``,
     ``max_reconnects``, ``replay_buffer_s``, ``connect_timeout``, ``stop_timeout``, ``pace``
     (``None``: real time where the protocol requires it; ``False``: as fast as the socket
     allows, for a local server that does not enforce it) and the listeners: ``on_partial``,
     ``on_final``, ``on_event``, ``on_error`` (receiver thread) and ``on_status`` (control
     thread, in order). A misspelled keyword raises ``TypeError`` naming the closest one.
+
+    Playback: ``segment_audio(segment_id)`` / ``audio_span(start, end)`` return the samples
+    sent (int16, 16 kHz), kept in a bounded temporary file until ``close()`` or garbage
+    collection (see ``audio_store.py``).
 
     States: ``idle -> connecting -> live <-> paused``, ``reconnecting`` after a drop, then
     ``stopping -> stopped`` or ``error`` (see ``lifecycle.py``); ``state`` tells which.
@@ -111,7 +120,12 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
         self._source = resolve_source(
             cfg.source, file=cfg.file, device=cfg.device, realtime=cfg.realtime
         )
-        self._record_to = Path(cfg.record_to) if cfg.record_to else None
+        # Exactly the audio sent, for record_to and segment playback (see audio_store.py).
+        self._audio = SessionAudio(
+            keep=cfg.keep_audio,
+            max_s=cfg.keep_audio_max_s,
+            record_to=Path(cfg.record_to) if cfg.record_to else None,
+        )
         self.keepalive_s = cfg.keepalive_s
         self.max_reconnects = cfg.max_reconnects
         self.connect_timeout = cfg.connect_timeout
@@ -157,7 +171,6 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
         self._pending_error: LivetxError | None = None
         self._level = 0.0
         self._local_server = None
-        self._recorder: Recorder | None = None
         self._threads: list[threading.Thread] = []
         self._t0_mono = 0.0
         self._ended = threading.Event()
@@ -188,6 +201,8 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
                 meta.audio_duration_s = meta.audio_sent_s
             if self._paused_since is not None:
                 meta.paused_s += time.monotonic() - self._paused_since
+        meta.kept_audio_from_s = self._audio.kept_from_s
+        meta.kept_audio_warning = self._audio.warning
         return meta
 
     @property
@@ -247,11 +262,11 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
             self._meta.started_at = time.time()
         try:
             self._source.start()
-            if self._record_to is not None:
-                self._recorder = Recorder(self._record_to)
+            self._audio.open()
         except LivetxError as exc:
             with contextlib.suppress(Exception):
                 self._source.stop()
+            self._audio.close()
             with self._cv:
                 self._error = exc
                 self._meta.error = str(exc)
@@ -436,6 +451,61 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
                 self._stop_timeout_s = timeout
             self._begin_close_locked(timeout)
         self._source.stop()  # unblocks a sender waiting on the microphone
+
+    def segment_audio(self, segment: int | Segment) -> np.ndarray:
+        """The samples a segment came from: 16 kHz mono int16, exactly what was sent.
+
+        ``segment`` is a ``segment_id`` (0, 1, ... as in ``transcript.to_dataframe()``) or a
+        ``Segment``; the span is its ``start``..``end`` on the session's audio clock, which
+        stays continuous across reconnects. Works while the session runs (from any thread)
+        and after it stopped, until ``close()``. Raises ``SegmentNotFoundError`` for an
+        unknown id, ``AudioNotKeptError`` with ``keep_audio=False`` or after ``close()``, and
+        ``AudioDroppedError`` for audio older than the ``keep_audio_max_s`` newest seconds.
+        """
+        if isinstance(segment, Segment):
+            start, end = segment.start, segment.end
+        else:
+            if isinstance(segment, bool) or not isinstance(segment, int | np.integer):
+                raise SegmentNotFoundError(
+                    f"segment_audio() takes a segment_id (an int) or a Segment, not {segment!r}."
+                )
+            count = len(self.transcript)
+            if not 0 <= segment < count:
+                have = f"ids 0 to {count - 1}" if count else "no segments yet"
+                raise SegmentNotFoundError(
+                    f"This session's transcript has no segment {segment} ({have})."
+                )
+            found = self.transcript[int(segment)]
+            start, end = found.start, found.end
+        return self.audio_span(start, end)
+
+    def audio_span(self, start: float, end: float) -> np.ndarray:
+        """The samples sent between ``start`` and ``end`` seconds of the session's audio clock
+        (16 kHz mono int16), e.g. the same span from several sessions fed the same audio.
+
+        The end is cut to the audio sent so far. Same errors as ``segment_audio``, and
+        ``ConfigurationError`` for times that are not ``0 <= start <= end``.
+        """
+        for value in (start, end):
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise ConfigurationError(f"audio_span() takes seconds, not {value!r}.")
+        start, end = float(start), float(end)
+        if not (0.0 <= start <= end < float("inf")):
+            raise ConfigurationError(
+                f"audio_span() needs 0 <= start <= end seconds, not start={start!r}, end={end!r}."
+            )
+        return np.frombuffer(self._audio.read(start, end), dtype="<i2").astype(np.int16)
+
+    def close(self) -> None:
+        """Stop the session if it runs, and release its kept audio (the temporary file).
+
+        The transcript and metadata stay; ``segment_audio`` raises ``AudioNotKeptError``
+        from now on. Garbage collection and interpreter exit release the audio too.
+        Idempotent.
+        """
+        if self._life.state != lc.IDLE and not self._ended.is_set():
+            self.stop()
+        self._audio.close()
 
     def __enter__(self) -> TranscriptionSession:
         return self.start()

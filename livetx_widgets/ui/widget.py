@@ -36,13 +36,21 @@ from ..config import LISTENERS, check_provider
 from ..config import resolve as resolve_config
 from ..config import signature as config_signature
 from ..credentials import KEY_ENV as _KEY_ENV
-from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
+from ..errors import (
+    AudioDeviceError,
+    ConfigurationError,
+    LivetxError,
+    SegmentNotFoundError,
+    SessionStateError,
+)
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
 from .assets import BUILT, STATIC
 from .browser_link import CELLS, BrowserLink
 from .choices import env_key, models_for
 from .marimo import JUPYTER, cell_clock, end_with_cell, host_of
+from .playback import audio as _audio_display
+from .playback import clip_reply
 from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
 
@@ -59,6 +67,11 @@ class LiveTranscriber(anywidget.AnyWidget):
 
     ``start()`` returns at once; the notebook stays usable while it records. Each Start
     begins a new session with a fresh transcript; earlier ones stay in ``sessions``.
+
+    Playback: clicking a transcript row plays its audio in the page; ``play(segment_id)``
+    returns it as an ``IPython.display.Audio``. The audio is the session's kept audio
+    (``keep_audio``): only the current (last) session's is kept, a new Start releases the
+    previous one's.
     """
 
     # One module built from capture.js + widget.js (see assets.py), as a file anywidget watches.
@@ -199,6 +212,20 @@ class LiveTranscriber(anywidget.AnyWidget):
             meta.dropped_audio_s += source.dropped_s
         return meta
 
+    def play(self, segment_id: int, *, autoplay: bool = False):
+        """The audio of segment ``segment_id`` of the current (or last) session, exactly as
+        sent, as an ``IPython.display.Audio`` (a player when it ends a cell).
+
+        Raises what ``TranscriptionSession.segment_audio`` raises (``SegmentNotFoundError``,
+        ``AudioNotKeptError``, ``AudioDroppedError``).
+        """
+        session = self._session
+        if session is None:
+            raise SegmentNotFoundError(
+                f"No segment {segment_id!r}: this widget has not recorded anything yet."
+            )
+        return _audio_display(session.segment_audio(segment_id), autoplay=autoplay)
+
     def to_dataframe(self):
         """``transcript.to_dataframe()``: one row per final segment (a snapshot while live)."""
         return self.transcript.to_dataframe()
@@ -284,6 +311,8 @@ class LiveTranscriber(anywidget.AnyWidget):
         session = getattr(self, "_session", None)  # None if __init__ failed half way
         if session is not None and session.running:
             session.stop(self._stop_timeout)
+        for old in getattr(self, "_sessions", ()):
+            old.close()  # releases the kept audio
         updater = getattr(self, "_updater", None)
         if updater is not None:
             updater.join(self._stop_timeout)
@@ -314,6 +343,8 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._start_error = exc
             self._show_error(exc)
             return exc
+        if self._session is not None:
+            self._session.close()  # ended: only the current session's audio is kept
         self._session = session
         self._sessions.append(session)
         self._updater.attach(session, self.run + 1, connecting_text=self._connecting_text())
@@ -500,6 +531,15 @@ class LiveTranscriber(anywidget.AnyWidget):
             self._refresh_devices()
         elif kind == "audio":
             self._link.audio(content, buffers)
+        elif kind == "play":
+            self._play_clip(content)
+
+    def _play_clip(self, content: dict) -> None:
+        """A row was clicked: send that segment's audio to the page (see ``playback.py``)."""
+        session = self._session if content.get("run") == self.run else None
+        reply, buffers = clip_reply(session, content, self._secrets())
+        with self._updater.lock:
+            self.send(reply, buffers)
 
     def _request_stop(self) -> None:
         """Stop button: end the session; a browser source is drained first (nothing lost)."""

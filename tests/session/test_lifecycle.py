@@ -43,6 +43,7 @@ def test_stop_while_the_upgrade_hangs_is_bounded(provider, wav5, h, silent_peer)
     assert "before the connection" in str(session.error)
     assert session.stop(timeout=1) is session.transcript  # idempotent
     assert not h.livetx_threads()
+    session.close()  # and its kept audio (a temporary file, kept after stop for playback)
     # The client's socket is released; the peer's accepted end stays open until teardown.
     assert h.wait_until(lambda: h.open_fds() <= fds + len(accepted))
 

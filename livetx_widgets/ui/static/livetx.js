@@ -570,6 +570,10 @@ registerProcessor("livetx-capture", LivetxCapture);
 // Capture and sending go on meanwhile; past MAX_UNACKED_S of unacknowledged audio the page
 // stops sending (and counts it) so a dead kernel cannot make the page grow without bound: the
 // kernel fills that hole with silence, so later audio keeps its time.
+//
+// Playback: clicking a row asks the kernel for that segment's audio ({type: "play", id, run,
+// view, req}); the kernel answers this view only ({type: "clip", view, req, ...} + one WAV
+// buffer, at most 120 s) and an <audio> element plays it. Clicking the playing row stops it.
 
 const PROVIDERS = [
   ["auto", "Auto"],
@@ -592,6 +596,7 @@ const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
 // marimo: the revision each model last wrote back, shared by the views of one page, so two
 // views of one widget make one re-run, not two (see revisionSeen and ui/marimo.py).
 const ECHOED = new WeakMap();
+const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -723,6 +728,8 @@ function render({ model, el }) {
   function rowFor(seg) {
     const row = h("div", seg.final === false ? "livetx-row livetx-unfinal" : "livetx-row");
     row.dataset.id = String(seg.id);
+    row.title = "Click to play";
+    if (playing && playing.id === seg.id && playing.state) row.classList.add(playing.state);
     const time = h("span", "livetx-time", stamp(seg.start));
     time.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s`;
     row.appendChild(time);
@@ -776,7 +783,11 @@ function render({ model, el }) {
     if (stuck) box.scrollTop = box.scrollHeight;
   }
 
-  function onCustom(msg) {
+  function onCustom(msg, buffers) {
+    if (msg && msg.type === "clip") {
+      playClip(msg, buffers);
+      return;
+    }
     if (msg && msg.type === "start-result") {
       if (!msg.ok && cap && cap.id === msg.capture) endCapture(cap); // the error is shown
       return;
@@ -808,6 +819,7 @@ function render({ model, el }) {
   function showRun() {
     // A new session (Start again): its transcript replaces the view at once.
     if (model.get("run") > rowsRun) {
+      if (playing) stopPlaying(); // the previous session's audio is released
       clearRows();
       rowsRun = model.get("run");
       total = 0;
@@ -913,7 +925,7 @@ function render({ model, el }) {
 
   function showMessages() {
     // The kernel's words first; the page's own (capture problems) when the kernel has none.
-    let note = model.get("notice");
+    let note = model.get("notice") || playNote;
     if (!note && model.get("source_kind") === "browser" && !model.get("running")) {
       note = captureSupport() || "";
     }
@@ -1084,6 +1096,83 @@ function render({ model, el }) {
     model.save_changes();
   }
 
+  // -- playback (a clicked row) ---------------------------------------------------------
+  const player = h("audio", "livetx-player");
+  player.preload = "auto";
+  player.hidden = true;
+  root.appendChild(player);
+  let playing = null; // {id, req, state: "livetx-loading" | "livetx-playing", timer, url}
+  let playReqs = 0;
+  let playNote = ""; // why the last click did not play, shown until the next click
+
+  function markPlaying(state) {
+    for (const row of list.querySelectorAll(".livetx-loading, .livetx-playing")) {
+      row.classList.remove("livetx-loading", "livetx-playing");
+    }
+    if (playing) {
+      playing.state = state;
+      rows.get(playing.id)?.classList.add(state);
+    }
+  }
+
+  function stopPlaying(note) {
+    if (playing) {
+      clearTimeout(playing.timer);
+      if (playing.url) URL.revokeObjectURL(playing.url);
+    }
+    playing = null;
+    player.pause();
+    player.removeAttribute("src");
+    markPlaying("");
+    playNote = note || "";
+    showMessages();
+  }
+
+  function requestClip(id) {
+    const again = playing && playing.id === id;
+    stopPlaying();
+    if (again) return; // a click on the playing row stops it
+    const req = ++playReqs;
+    playing = { id, req, state: "", url: "" };
+    playing.timer = setTimeout(() => {
+      if (playing && playing.req === req && !playing.url) {
+        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
+      }
+    }, CLIP_WAIT_MS);
+    markPlaying("livetx-loading");
+    send({ type: "play", id, run: rowsRun, view: viewId, req });
+  }
+
+  function playClip(msg, buffers) {
+    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
+    if (msg.error || !buffers || !buffers.length) {
+      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
+      return;
+    }
+    clearTimeout(playing.timer);
+    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
+    player.dataset.id = String(msg.id);
+    player.dataset.duration = String(msg.duration);
+    player.src = playing.url;
+    if (msg.truncated) playNote = `Playing the first ${msg.duration.toFixed(0)} s of this segment.`;
+    showMessages();
+    markPlaying("livetx-playing");
+    player.play().catch((err) => {
+      if (playing && playing.url === player.src) {
+        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
+      }
+    });
+  }
+
+  player.addEventListener("ended", () => stopPlaying(playNote));
+  list.addEventListener("click", (event) => {
+    const row = event.target.closest(".livetx-row");
+    if (!row || !list.contains(row)) return;
+    const selected = globalThis.getSelection?.();
+    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
+    requestClip(Number(row.dataset.id));
+  });
+
   // -- DOM -> kernel --------------------------------------------------------------------
   const send = (message) => model.send(message);
   start.addEventListener("click", () => {
@@ -1198,6 +1287,7 @@ function render({ model, el }) {
   globalThis.addEventListener?.("pagehide", viewGone);
 
   return () => {
+    stopPlaying();
     for (const [events, handler] of handlers) each(events, (e) => model.off(e, handler));
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {

@@ -1,0 +1,210 @@
+"""What a comparison measures, per provider, on the one audio clock the tee keeps.
+
+Where speech starts and ends comes from the audio itself, never from a provider (a provider
+that reports its words early would otherwise look fast): a simple energy VAD over the teed
+audio (``speech_regions``: RMS per 20 ms frame, a threshold 12 dB over the noise floor,
+clamped to -50..-35 dBFS, pauses shorter than ``MAX_GAP_S`` bridged, blips shorter than
+``MIN_SPEECH_S`` dropped), or, when the caller knows better (a script with known word times),
+the regions it passes as ``speech=``.
+
+Times on the shared clock: a region boundary at ``t`` seconds of audio maps to the moment the
+tee read that audio from the source (``AudioTee.clock_at``, one chunk's resolution, ~50 ms);
+a result's arrival is ``time.monotonic()`` when the session's receiver handed it over. So for
+a real-time source the latencies are what a listener would see, and they are comparable
+across providers because every provider's audio came from the same read.
+
+* ``first_partial_s``: from the start of the first speech region to the first result with
+  text (a partial, or a final when a provider sends no partials) that arrived after it.
+* ``final_p50_s`` / ``final_p95_s``: for each speech region, from its end to the arrival of
+  the first final that covers it (overlaps the region and ends no earlier than
+  ``END_TOLERANCE_S`` before the region's end). A region no final covers counts as missed,
+  not as a latency. A value can be slightly negative when the VAD hears a tail of sound after
+  the provider's endpoint.
+* ``revisions_per_final``: partial updates per final; ``words_per_final``: words per final.
+* ``wer``: word error rate with jiwer against ``reference``, both sides lower-cased, without
+  punctuation, whitespace collapsed.
+
+Pure functions over plain values (``ProviderLog`` is what the listeners recorded); no clock,
+no threads. jiwer is imported only when a reference is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..extras import require
+
+MIN_SPEECH_S = 0.1
+MAX_GAP_S = 0.5
+END_TOLERANCE_S = 0.3
+#: Speech that starts at ``s`` exists once the sample at ``s`` was read: one sample later.
+START_EPS_S = 1 / 16000
+#: Arrivals of the first partials kept per provider (enough to find the first after speech).
+MAX_PARTIAL_ARRIVALS = 2000
+
+#: ``summary()`` columns, in order.
+COLUMNS = (
+    "provider", "name", "model", "wer", "first_partial_s", "final_p50_s", "final_p95_s",
+    "revisions_per_final", "words_per_final", "finals", "words", "partials", "reconnects",
+    "missed_regions", "state", "error",
+)  # fmt: skip
+
+
+@dataclass
+class ProviderLog:
+    """What one provider's listeners recorded: O(1) per result, no transcript walks."""
+
+    partial_arrivals: list[float] = field(default_factory=list)  # monotonic, with text
+    #: segment_id -> (first arrival, start, end, words), finals with text; a re-final (a
+    #: speaker revision) keeps its first arrival.
+    finals: dict[int, tuple[float, float, float, int]] = field(default_factory=dict)
+    partials: int = 0
+
+    def partial(self, arrival: float, text: str) -> None:
+        self.partials += 1
+        if text and len(self.partial_arrivals) < MAX_PARTIAL_ARRIVALS:
+            self.partial_arrivals.append(arrival)
+
+    def final(self, arrival: float, segment_id: int, start: float, end: float,
+              text: str) -> None:  # fmt: skip
+        if not text.strip():
+            return
+        first = self.finals.get(segment_id)
+        self.finals[segment_id] = (first[0] if first else arrival, start, end, len(text.split()))
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One provider's row of ``summary()`` (see the module docstring for each value)."""
+
+    provider: str  # the label
+    name: str  # the provider behind it
+    model: str | None
+    wer: float | None
+    first_partial_s: float | None
+    final_p50_s: float | None
+    final_p95_s: float | None
+    revisions_per_final: float | None
+    words_per_final: float | None
+    finals: int
+    words: int
+    partials: int
+    reconnects: int
+    missed_regions: int
+    state: str
+    error: str
+    final_latencies_s: tuple[float, ...] = ()
+
+    def row(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+
+def speech_regions(energy: np.ndarray, frame_s: float) -> list[tuple[float, float]]:
+    """Speech as ``[(start, end), ...]`` seconds from frame loudness (see the docstring)."""
+    if energy.size == 0:
+        return []
+    db = 20 * np.log10(np.maximum(energy.astype(np.float64), 1e-10))
+    threshold = float(np.clip(np.percentile(db, 10) + 12.0, -50.0, -35.0))
+    voiced = np.flatnonzero(db > threshold)
+    if voiced.size == 0:
+        return []
+    regions: list[list[int]] = [[int(voiced[0]), int(voiced[0])]]
+    max_gap = round(MAX_GAP_S / frame_s)
+    for i in voiced[1:]:
+        if i - regions[-1][1] <= max_gap:
+            regions[-1][1] = int(i)
+        else:
+            regions.append([int(i), int(i)])
+    min_frames = MIN_SPEECH_S / frame_s
+    return [
+        (round(a * frame_s, 3), round((b + 1) * frame_s, 3))
+        for a, b in regions
+        if b + 1 - a >= min_frames
+    ]
+
+
+def first_partial_latency(regions: Sequence[tuple[float, float]], log: ProviderLog,
+                          clock: Callable[[float], float | None]) -> float | None:  # fmt: skip
+    if not regions:
+        return None
+    t = clock(regions[0][0] + START_EPS_S)  # once its first sample had been read
+    if t is None:
+        return None
+    arrivals = [a for a in log.partial_arrivals if a >= t]
+    arrivals += [f[0] for f in log.finals.values() if f[0] >= t]
+    return round(min(arrivals) - t, 4) if arrivals else None
+
+
+def final_latencies(regions: Sequence[tuple[float, float]], log: ProviderLog,
+                    clock: Callable[[float], float | None]) -> tuple[list[float], int]:  # fmt: skip
+    """Latency of each region's covering final, and how many regions no final covered."""
+    latencies: list[float] = []
+    missed = 0
+    finals = sorted(log.finals.values())  # by arrival
+    for _start, end in regions:
+        t = clock(end)
+        if t is None:
+            continue  # that audio was never read (stopped before it)
+        covering = next((f for f in finals if f[2] >= end - END_TOLERANCE_S and f[1] <= end), None)
+        if covering is None:
+            missed += 1
+        else:
+            latencies.append(round(covering[0] - t, 4))
+    return latencies, missed
+
+
+def normalise(text: str) -> str:
+    """What WER compares: lower case, no punctuation, single spaces."""
+    import re
+
+    text = re.sub(r"[^\w\s']|(?<!\w)'|'(?!\w)", " ", text.lower())
+    return " ".join(text.replace("'", "").split())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """jiwer's WER of the normalised texts (1.0 for an empty hypothesis)."""
+    require("word error rate (reference=)", "compare")
+    import jiwer
+
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    if not hyp:
+        return 1.0
+    return float(jiwer.wer(ref, hyp))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 4) if values else None
+
+
+def measure(*, label: str, name: str, model: str | None, log: ProviderLog, text: str,
+            regions: Sequence[tuple[float, float]], clock: Callable[[float], float | None],
+            reference: str | None, reconnects: int, state: str,
+            error: str) -> Metrics:  # fmt: skip
+    finals = len(log.finals)
+    words = sum(f[3] for f in log.finals.values())
+    latencies, missed = final_latencies(regions, log, clock)
+    return Metrics(
+        provider=label,
+        name=name,
+        model=model,
+        wer=None if reference is None else round(word_error_rate(reference, text), 4),
+        first_partial_s=first_partial_latency(regions, log, clock),
+        final_p50_s=percentile(latencies, 50),
+        final_p95_s=percentile(latencies, 95),
+        revisions_per_final=round(log.partials / finals, 3) if finals else None,
+        words_per_final=round(words / finals, 3) if finals else None,
+        finals=finals,
+        words=words,
+        partials=log.partials,
+        reconnects=reconnects,
+        missed_regions=missed,
+        state=state,
+        error=error,
+        final_latencies_s=tuple(latencies),
+    )

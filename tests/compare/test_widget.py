@@ -1,0 +1,171 @@
+"""CompareTranscriber without a kernel: what the front end would receive, over real sessions.
+
+The widget's comm is ipywidgets' dummy comm; a recorder replaces its ``publish_msg`` (as in
+``tests/widget``), so the tests read the state updates and custom messages as sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import livetx_test_support as support  # loaded by tests/conftest.py
+import pytest
+
+from livetx_widgets import CompareTranscriber
+from livetx_widgets.server import LocalServer
+from livetx_widgets.server.faults import Faults
+
+SECRET = "sk-livetx-compare-0123456789abcdef"
+TEXT = [t["text"] for t in support.TWO_TURNS["turns"]]
+
+
+class Recorder:
+    def __init__(self, widget) -> None:
+        self.messages: list[dict] = []
+        self._lock = threading.Lock()
+        widget.comm.publish_msg = self._publish  # type: ignore[method-assign]
+
+    def _publish(self, msg_type, data=None, metadata=None, buffers=None, **keys) -> None:
+        with self._lock:
+            self.messages.append(json.loads(json.dumps(data, default=str)))
+
+    def custom(self, kind: str) -> list[dict]:
+        with self._lock:
+            return [
+                m["content"]
+                for m in self.messages
+                if m.get("method") == "custom" and m["content"].get("type") == kind
+            ]
+
+    def text(self) -> str:
+        with self._lock:
+            return json.dumps(self.messages)
+
+
+@pytest.fixture
+def servers():
+    with (
+        LocalServer(engine="script", script=support.TWO_TURNS, rate_limit=False) as good,
+        LocalServer(engine="script", script=support.TWO_TURNS, rate_limit=False,
+                    faults=Faults(refuse_auth=True)) as bad,
+    ):  # fmt: skip
+        yield good, bad
+
+
+def test_one_column_per_provider_and_the_failing_one_says_why(servers, turns_audio):
+    good, bad = servers
+    before = support.livetx_threads(exclude=support.SERVER_THREADS)
+    w = CompareTranscriber(
+        [("deepgram", {"url": good.url}), ("assemblyai", {"url": bad.url}),
+         ("deepgram", {"url": good.url, "label": "second", "model": "nova-2"})],
+        source=turns_audio, realtime=False, pace=False, api_key=SECRET,
+    )  # fmt: skip
+    rec = Recorder(w)
+    try:
+        assert [c["label"] for c in w.columns] == ["deepgram", "assemblyai", "second"]
+        w.start()
+        assert w.wait(20 * support.TIMING)
+        columns = {c["label"]: c for c in w.columns}
+        assert w.status == "stopped" and w.running is False
+        assert columns["deepgram"]["status"] == "stopped" and columns["deepgram"]["n_finals"] == 2
+        assert columns["second"]["model"] == "nova-2"
+        assert columns["assemblyai"]["status"] == "error"
+        assert columns["assemblyai"]["error"].startswith("API key refused")
+        # Finals travel per column as messages with only new segments; each once.
+        sent: dict[str, list[str]] = {}
+        for msg in rec.custom("finals"):
+            for label, segments in msg["columns"].items():
+                sent.setdefault(label, []).extend(s["text"] for s in segments)
+        assert sent == {"deepgram": TEXT, "second": TEXT}
+        # A view that renders gets the last rows of every column.
+        w._on_front_end_msg(w, {"type": "hello"}, [])
+        (tail,) = rec.custom("tail")
+        assert [s["text"] for s in tail["columns"]["second"]] == TEXT
+        assert tail["columns"]["assemblyai"] == []
+        summary = w.summary().set_index("provider")
+        assert summary.loc["deepgram", "finals"] == 2
+        assert summary.loc["assemblyai", "error"].startswith("AuthenticationError")
+        assert list(w.aligned().columns) == ["start", "end", "deepgram", "assemblyai", "second"]
+        assert SECRET not in rec.text() and SECRET not in repr(w)
+    finally:
+        w.close()
+    assert support.livetx_threads(exclude=support.SERVER_THREADS) == before
+
+
+def test_start_and_stop_from_the_front_end(servers, turns_audio):
+    good, _ = servers
+    w = CompareTranscriber([("deepgram", {"url": good.url}), ("assemblyai", {"url": good.url})],
+                           source=turns_audio, api_key="k")  # fmt: skip
+    Recorder(w)
+    try:
+        w._on_front_end_msg(w, {"type": "start"}, [])
+        assert w.running
+        assert support.wait_until(
+            lambda: all(c["status"] == "live" for c in w.columns), 10 * support.TIMING
+        )
+        t0 = time.monotonic()
+        w._on_front_end_msg(w, {"type": "stop"}, [])  # returns at once; the flusher sees the end
+        assert time.monotonic() - t0 < 0.5 * support.TIMING
+        assert w.wait(10 * support.TIMING)
+        assert w.status == "stopped"
+        assert {c["status"] for c in w.columns} == {"stopped"}
+        # Real time: the stop came before the file's end, and both providers got as far.
+        audio_s = {r.audio_bytes for r in good.sessions}
+        assert len(audio_s) == 1 and 0 < audio_s.pop() < turns_audio.nbytes
+    finally:
+        w.close()
+
+
+def test_the_same_configuration_errors_as_the_session(turns_audio):
+    with pytest.raises(TypeError, match=r"'modle' \(did you mean 'model'\?\)"):
+        CompareTranscriber(["deepgram"], source=turns_audio, modle="x")
+    with pytest.raises(TypeError, match=r"'max_row' \(did you mean 'max_rows'\?\)"):
+        CompareTranscriber(["deepgram"], source=turns_audio, max_row=3)
+    with pytest.raises(TypeError, match=r"providers\[0\] \(deepgram\).*'lable'"):
+        CompareTranscriber([("deepgram", {"lable": "x"})], source=turns_audio)
+    from livetx_widgets.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="not the browser's"):
+        CompareTranscriber(["deepgram"], source="browser")
+
+
+def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
+    good, _ = servers
+    w = CompareTranscriber([("deepgram", {"url": good.url}), ("assemblyai", {"url": good.url})],
+                           source=turns_audio, realtime=False, pace=False, api_key="k")  # fmt: skip
+    rec = Recorder(w)
+    published: list[tuple[dict, list]] = []
+    w.comm.publish_msg = lambda _t, data=None, metadata=None, buffers=None, **k: published.append(
+        (data, buffers or [])
+    )  # keep the binary buffers too
+    try:
+        w.start()
+        assert w.wait(20 * support.TIMING)
+        segment = w.transcripts["assemblyai"][1]
+        exact = turns_audio[round(segment.start * 16000) : round(segment.end * 16000)]
+        clip = w.play("assemblyai", 1)
+        assert clip.data[44:] == exact.tobytes()  # a WAV of exactly those samples
+        assert w.play(start=1.0, end=1.5).data[44:] == turns_audio[16000:24000].tobytes()
+        w._on_front_end_msg(w, {"type": "play", "label": "assemblyai", "id": 1, "run": w.run,
+                                "view": "v1", "req": 7}, [])  # fmt: skip
+        (data, buffers) = next((d, b) for d, b in published
+                               if d.get("content", {}).get("type") == "clip")  # fmt: skip
+        reply = data["content"]
+        assert (reply["view"], reply["req"], reply["label"], reply["id"]) == (
+            "v1",
+            7,
+            "assemblyai",
+            1,
+        )
+        assert bytes(buffers[0])[44:] == exact.tobytes()
+        assert reply["start"] == round(segment.start, 3) and reply["end"] == round(segment.end, 3)
+        w._on_front_end_msg(w, {"type": "play", "label": "nope", "id": 0, "run": w.run,
+                                "view": "v1", "req": 8}, [])  # fmt: skip
+        errors = [d["content"] for d, _ in published
+                  if d.get("content", {}).get("req") == 8]  # fmt: skip
+        assert errors and errors[0]["error"].startswith("Cannot play this segment")
+    finally:
+        w.close()
+    assert rec is not None
