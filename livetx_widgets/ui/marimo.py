@@ -35,8 +35,31 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import traitlets
+
 #: The ``host`` trait's values.
 JUPYTER, MARIMO = "jupyter", "marimo"
+
+
+class MarimoTraits(traitlets.HasTraits):
+    """The synced traits of marimo support, mixed into both widgets (see the docstring above).
+
+    ``host``: where the widget is shown; ``revision``: bumped by the kernel on a start, a
+    committed final and an end (``Updater.revision_change``); ``revision_seen``: written back
+    by marimo's page (``static/host.js``), which is what makes marimo re-run the cells that
+    read the element. The page's JS and the kernel never write each other's trait.
+    """
+
+    host = traitlets.Unicode(JUPYTER).tag(sync=True)
+    revision = traitlets.Int(0).tag(sync=True)
+    revision_seen = traitlets.Int(0).tag(sync=True)
+
+    def _follow_host(self, end: Callable[[], None]) -> str:
+        """Set ``host`` from the widget's comm; in marimo, ``end()`` (non-blocking) runs when
+        the cell that made the widget is re-run or deleted. Returns the host."""
+        self.host = host_of(getattr(self, "comm", None))
+        end_with_cell(self.host, end)
+        return self.host
 
 
 def host_of(comm: Any) -> str:

@@ -48,14 +48,14 @@ from ..transcript import Transcript
 from .assets import BUILT, STATIC
 from .browser_link import CELLS, BrowserLink
 from .choices import env_key, models_for
-from .marimo import JUPYTER, cell_clock, end_with_cell, host_of
+from .marimo import MarimoTraits, cell_clock
 from .playback import audio as _audio_display
 from .playback import clip_reply
 from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
 
 
-class LiveTranscriber(anywidget.AnyWidget):
+class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
     """Live speech transcription in a notebook cell: choose, Start, speak, Stop.
 
     Takes the same keyword arguments as ``TranscriptionSession`` (one table:
@@ -74,7 +74,8 @@ class LiveTranscriber(anywidget.AnyWidget):
     previous one's.
     """
 
-    # One module built from capture.js + widget.js (see assets.py), as a file anywidget watches.
+    # One module built from capture.js + host.js + widget.js (assets.py), a file anywidget
+    # watches.
     _esm = BUILT
     _css = STATIC / "widget.css"
 
@@ -110,13 +111,6 @@ class LiveTranscriber(anywidget.AnyWidget):
     needs_key = traitlets.Bool(False).tag(sync=True)
     key_env = traitlets.Unicode("").tag(sync=True)
     max_rows = traitlets.Int(200).tag(sync=True)
-    # Where the widget is shown ("jupyter" or "marimo", see marimo.py), and the transcript's
-    # revision: bumped when a session starts, a final is committed or a session ends (never
-    # on partials). marimo's page writes it back as revision_seen, which re-runs the cells
-    # that read a mo.ui.anywidget element; the transcript itself never goes through state.
-    host = traitlets.Unicode(JUPYTER).tag(sync=True)
-    revision = traitlets.Int(0).tag(sync=True)
-    revision_seen = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, provider: str = "auto", /, *, max_rows: int = 200, **config: Any):
         self.config = cfg = resolve_config(
@@ -166,9 +160,9 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.on_msg(self._on_front_end_msg)
         _keep_front_end_route(self.comm)
         CELLS.install()
-        self.host = host_of(self.comm)
-        self._link.cells = cell_clock(self.host, CELLS)
-        end_with_cell(self.host, functools.partial(_end_sessions, self._sessions, 0.0))
+        # marimo (ui/marimo.py): its cell clock; re-running the cell ends the sessions.
+        host = self._follow_host(functools.partial(_end_sessions, self._sessions, 0.0))
+        self._link.cells = cell_clock(host, CELLS)
         # Collected without close() (ipywidgets' weak references): end the sessions anyway.
         weakref.finalize(self, _end_sessions, self._sessions, self._stop_timeout)
 

@@ -125,3 +125,34 @@ def test_re_running_the_widgets_cell_ends_its_sessions(monkeypatch):
     assert ended == []
     assert item.dispose(context, deletion=False) is True
     assert ended == [True]
+
+
+def test_both_built_modules_are_current():
+    """livetx.js and livetx-compare.js are built from their sources (host.js shared)."""
+    from livetx_widgets.ui import assets
+
+    for target, sources in assets.BUILDS.items():
+        assert "host.js" in sources
+        assert target.read_text() == assets.build(target), "run: python livetx_widgets/ui/assets.py"
+
+
+def test_compare_transcriber_has_the_marimo_traits_and_bumps_on_start_and_end(tmp_path, h):
+    """The same mechanism on CompareTranscriber: host, a revision bumped on start, committed
+    finals and the end (the script engine commits every turn)."""
+    from livetx_widgets import CompareTranscriber
+
+    wav = h.tone_wav(tmp_path / "tone.wav", 5.0)
+    w = CompareTranscriber(
+        providers=["local", "local"], source=str(wav), realtime=False,
+        local_engine="script", local_options={"script": h.script},
+    )  # fmt: skip
+    try:
+        assert w.host == "jupyter" and w.revision == 0
+        w.start()
+        assert w.wait(30)
+        finals = sum(c["n_finals"] for c in w.columns)
+        assert finals >= 2, w.columns
+        # start + at least one flush with finals + the end; never more than one per final.
+        assert 3 <= w.revision <= finals + 2, (w.revision, finals)
+    finally:
+        w.close()

@@ -1,4 +1,4 @@
-// Built from static/capture.js + static/widget.js by livetx_widgets/ui/assets.py.
+// Built from static/capture.js + static/host.js + static/widget.js by livetx_widgets/ui/assets.py.
 // Browser microphone capture for LiveTranscriber: plain modern JS, no build step, no deps.
 //
 // getUserMedia -> AudioContext -> AudioWorklet (inlined below) that downmixes to mono,
@@ -551,6 +551,53 @@ class LivetxCapture extends AudioWorkletProcessor {
 registerProcessor("livetx-capture", LivetxCapture);
 `;
 
+// What the widgets' views need to run alike in Jupyter and in marimo: plain modern JS, no
+// imports, distinctive top-level names (it is concatenated in front of widget.js and of
+// compare.js by ui/assets.py, like capture.js).
+//
+// * livetxListen(model, handlers) registers [events, handler] pairs and returns the function
+//   that removes them. "change:a change:b" in one call is a Backbone feature (Jupyter's
+//   model); the anywidget front-end spec has one event name per call, and marimo's model
+//   keys listeners by the exact string: a space-separated list would never fire there.
+// * livetxHasFocus(node): focus also inside a shadow root (marimo renders a widget in one,
+//   where document.activeElement is the shadow host, not the field).
+// * livetxFollowRevision(model): marimo re-runs the cells that read a mo.ui.anywidget
+//   element when the page changes its value, not when the kernel does. The kernel bumps the
+//   small `revision` trait on a start, a committed final and an end (never on partials);
+//   with host === "marimo" the page writes it back as `revision_seen`, once per page for all
+//   views of one model (ui/marimo.py). In Jupyter it does nothing.
+
+function livetxListen(model, handlers) {
+  const names = (events) => events.split(" ").filter(Boolean);
+  for (const [events, handler] of handlers) {
+    for (const name of names(events)) model.on(name, handler);
+  }
+  return () => {
+    for (const [events, handler] of handlers) {
+      for (const name of names(events)) model.off(name, handler);
+    }
+  };
+}
+
+function livetxHasFocus(node) {
+  const root = node.getRootNode ? node.getRootNode() : document;
+  return (root.activeElement || document.activeElement) === node;
+}
+
+const LIVETX_ECHOED = new WeakMap(); // model -> the revision this page last wrote back
+
+function livetxFollowRevision(model) {
+  // Rendering a view is no change: only revisions that come after it are written back.
+  if (!LIVETX_ECHOED.has(model)) LIVETX_ECHOED.set(model, model.get("revision"));
+  return () => {
+    const rev = model.get("revision");
+    if (model.get("host") !== "marimo" || LIVETX_ECHOED.get(model) === rev) return;
+    LIVETX_ECHOED.set(model, rev);
+    model.set("revision_seen", rev);
+    model.save_changes();
+  };
+}
+
 // LiveTranscriber front end: plain modern JS, no build step, no dependencies.
 //
 // State comes from small synced traits (status, elapsed, level, partial, menus). Final
@@ -593,9 +640,6 @@ const MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged
 const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much audio waiting...
 const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
 const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
-// marimo: the revision each model last wrote back, shared by the views of one page, so two
-// views of one widget make one re-run, not two (see revisionSeen and ui/marimo.py).
-const ECHOED = new WeakMap();
 const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
 function h(tag, className, text) {
@@ -617,13 +661,6 @@ function stamp(seconds) {
   const s = Math.max(0, seconds || 0);
   const m = Math.floor(s / 60);
   return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
-}
-
-// Whether `node` has the keyboard focus, also inside a shadow root (marimo renders a widget in
-// one, where document.activeElement is the shadow host, not the field).
-function hasFocus(node) {
-  const root = node.getRootNode ? node.getRootNode() : document;
-  return (root.activeElement || document.activeElement) === node;
 }
 
 function fillSelect(select, options, value) {
@@ -868,7 +905,7 @@ function render({ model, el }) {
     refresh.hidden = kind !== "kernel" && kind !== "browser";
     if (kind === "browser" && !micListed) listMics();
     file.hidden = kind !== "file";
-    if (!hasFocus(file)) file.value = model.get("file");
+    if (!livetxHasFocus(file)) file.value = model.get("file");
     custom.hidden = kind !== "custom";
     custom.textContent = model.get("source_label");
     for (const control of [provider, modelSel, source, device, micSel, refresh, file]) {
@@ -1085,16 +1122,6 @@ function render({ model, el }) {
     showCounts();
   }
 
-  // marimo re-runs the cells that read a mo.ui.anywidget element when the page changes its
-  // value, not when the kernel does: write the kernel's revision (bumped on a committed
-  // final, a start and an end; never on partials) back, once per page. Jupyter: nothing.
-  function revisionSeen() {
-    const rev = model.get("revision");
-    if (model.get("host") !== "marimo" || ECHOED.get(model) === rev) return;
-    ECHOED.set(model, rev);
-    model.set("revision_seen", rev);
-    model.save_changes();
-  }
 
   // -- playback (a clicked row) ---------------------------------------------------------
   const player = h("audio", "livetx-player");
@@ -1205,7 +1232,7 @@ function render({ model, el }) {
   finalize.addEventListener("click", () => send({ type: "finalize" }));
   terms.addEventListener("change", () => setTrait("keyterms", terms.value.trim()));
   const showTerms = () => {
-    if (!hasFocus(terms)) terms.value = model.get("keyterms") || "";
+    if (!livetxHasFocus(terms)) terms.value = model.get("keyterms") || "";
     finalize.disabled = !model.get("running");
   };
   pause.addEventListener("click", () =>
@@ -1257,15 +1284,10 @@ function render({ model, el }) {
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
     ["change:keyterms change:running", showTerms],
-    ["change:revision", revisionSeen],
+    ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
   ];
-  // One event name per call: "change:a change:b" is a Backbone feature (Jupyter) that the
-  // anywidget front-end spec does not have; marimo's model keys listeners by the exact name,
-  // so a space-separated list would never fire there.
-  const each = (events, fn) => events.split(" ").filter(Boolean).forEach(fn);
-  for (const [events, handler] of handlers) each(events, (e) => model.on(e, handler));
+  const unlisten = livetxListen(model, handlers); // one event name per model.on (host.js)
   model.on("msg:custom", onCustom);
-  if (!ECHOED.has(model)) ECHOED.set(model, model.get("revision")); // rendering is no change
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows ("tail")
 
@@ -1288,7 +1310,7 @@ function render({ model, el }) {
 
   return () => {
     stopPlaying();
-    for (const [events, handler] of handlers) each(events, (e) => model.off(e, handler));
+    unlisten();
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);

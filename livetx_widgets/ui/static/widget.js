@@ -40,9 +40,6 @@ const MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged
 const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much audio waiting...
 const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
 const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
-// marimo: the revision each model last wrote back, shared by the views of one page, so two
-// views of one widget make one re-run, not two (see revisionSeen and ui/marimo.py).
-const ECHOED = new WeakMap();
 const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
 function h(tag, className, text) {
@@ -64,13 +61,6 @@ function stamp(seconds) {
   const s = Math.max(0, seconds || 0);
   const m = Math.floor(s / 60);
   return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
-}
-
-// Whether `node` has the keyboard focus, also inside a shadow root (marimo renders a widget in
-// one, where document.activeElement is the shadow host, not the field).
-function hasFocus(node) {
-  const root = node.getRootNode ? node.getRootNode() : document;
-  return (root.activeElement || document.activeElement) === node;
 }
 
 function fillSelect(select, options, value) {
@@ -315,7 +305,7 @@ function render({ model, el }) {
     refresh.hidden = kind !== "kernel" && kind !== "browser";
     if (kind === "browser" && !micListed) listMics();
     file.hidden = kind !== "file";
-    if (!hasFocus(file)) file.value = model.get("file");
+    if (!livetxHasFocus(file)) file.value = model.get("file");
     custom.hidden = kind !== "custom";
     custom.textContent = model.get("source_label");
     for (const control of [provider, modelSel, source, device, micSel, refresh, file]) {
@@ -532,16 +522,6 @@ function render({ model, el }) {
     showCounts();
   }
 
-  // marimo re-runs the cells that read a mo.ui.anywidget element when the page changes its
-  // value, not when the kernel does: write the kernel's revision (bumped on a committed
-  // final, a start and an end; never on partials) back, once per page. Jupyter: nothing.
-  function revisionSeen() {
-    const rev = model.get("revision");
-    if (model.get("host") !== "marimo" || ECHOED.get(model) === rev) return;
-    ECHOED.set(model, rev);
-    model.set("revision_seen", rev);
-    model.save_changes();
-  }
 
   // -- playback (a clicked row) ---------------------------------------------------------
   const player = h("audio", "livetx-player");
@@ -652,7 +632,7 @@ function render({ model, el }) {
   finalize.addEventListener("click", () => send({ type: "finalize" }));
   terms.addEventListener("change", () => setTrait("keyterms", terms.value.trim()));
   const showTerms = () => {
-    if (!hasFocus(terms)) terms.value = model.get("keyterms") || "";
+    if (!livetxHasFocus(terms)) terms.value = model.get("keyterms") || "";
     finalize.disabled = !model.get("running");
   };
   pause.addEventListener("click", () =>
@@ -704,15 +684,10 @@ function render({ model, el }) {
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
     ["change:keyterms change:running", showTerms],
-    ["change:revision", revisionSeen],
+    ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
   ];
-  // One event name per call: "change:a change:b" is a Backbone feature (Jupyter) that the
-  // anywidget front-end spec does not have; marimo's model keys listeners by the exact name,
-  // so a space-separated list would never fire there.
-  const each = (events, fn) => events.split(" ").filter(Boolean).forEach(fn);
-  for (const [events, handler] of handlers) each(events, (e) => model.on(e, handler));
+  const unlisten = livetxListen(model, handlers); // one event name per model.on (host.js)
   model.on("msg:custom", onCustom);
-  if (!ECHOED.has(model)) ECHOED.set(model, model.get("revision")); // rendering is no change
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows ("tail")
 
@@ -735,7 +710,7 @@ function render({ model, el }) {
 
   return () => {
     stopPlaying();
-    for (const [events, handler] of handlers) each(events, (e) => model.off(e, handler));
+    unlisten();
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);
