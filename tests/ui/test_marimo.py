@@ -621,3 +621,51 @@ def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav
         text = deep_text(meta)
         assert re.search(r"finals\W+[1-9]", text) and "local" in text, text
         shot(page, "marimo-quickstart")
+
+
+def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
+    """CompareTranscriber on the same mechanisms: two providers (Deepgram's and AssemblyAI's
+    wire protocols, a local script server) side by side on one file, live partials and
+    finals in both columns, a cell reading ``c.transcripts`` re-run by marimo, the end."""
+    import livetx_test_support as support
+    from playwright.sync_api import expect
+
+    from livetx_widgets.server import LocalServer
+
+    with LocalServer(engine="script", script=support.TWO_TURNS) as local:
+        nb = write_app(tmp_path / "compare_app.py", [
+            "import marimo as mo\nfrom livetx_widgets import CompareTranscriber",
+            "c = mo.ui.anywidget(CompareTranscriber(["
+            f"('deepgram', {{'url': {local.url!r}}}), ('assemblyai', {{'url': {local.url!r}}})],"
+            f" source={str(speech_wav)!r}))\nc",
+            "texts = {label: t.text for label, t in c.transcripts.items()}\n"
+            "mo.md('COMP' + f'ARE revision={c.revision} status={c.status} ' + "
+            "' | '.join(f'{k}: {v}' for k, v in texts.items()))",
+        ])  # fmt: skip
+        with run_marimo("run", nb) as server:
+            frames = open_app(page, server)
+            cmp = page.locator(".livetx-cmp").first
+            expect(cmp.locator(".livetx-cmp-col")).to_have_count(2)
+            seen_partial = set()
+            cmp.locator(".livetx-start").click()
+            deadline = time.monotonic() + 30
+            while cmp.locator(".livetx-cmp-row").count() < 4:  # two turns in two columns
+                for i in range(2):
+                    if cmp.locator(".livetx-cmp-partial").nth(i).inner_text().strip():
+                        seen_partial.add(i)
+                assert time.monotonic() < deadline, deadline
+                page.wait_for_timeout(50)
+            assert seen_partial, "no partial shown in any column"
+            wait_status(page, "^Stopped", 30)
+            for i in range(2):
+                rows = cmp.locator(".livetx-cmp-col").nth(i).locator(".livetx-cmp-row")
+                expect(rows.first).to_contain_text("first sentence")
+                expect(rows.nth(1)).to_contain_text("second one")
+            line = wait_output(page, "COMPARE", lambda s: "status=stopped" in s, 30)
+            assert line.count("second one") == 2 and "deepgram" in line, line
+            shot(page, "marimo-compare")
+            # Finals went as messages: the state carries a column's current partial only,
+            # never the transcript (both sentences at once).
+            states = [json.dumps(u) for u in frames.model_updates()]
+            assert any("second one" in u for u in states)  # the partial did
+            assert not any("first sentence" in u and "second one" in u for u in states)
