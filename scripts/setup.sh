@@ -37,7 +37,7 @@ fi
 # The notebook tests also run in an ipykernel 6 kernel (the venv has 7): its own directory,
 # put first on that kernel's PYTHONPATH by the test's kernel spec (tests/notebooks/conftest.py).
 pip_quiet --no-deps --upgrade --target .venv/ipykernel6 "ipykernel>=6.29,<7" "nest-asyncio>=1.4"
-.venv/bin/python -c "import livetx_widgets, faster_whisper, websockets, jupyterlab" \
+.venv/bin/python -c "import livetx_widgets, faster_whisper, websockets, jupyterlab, marimo" \
     || { echo "setup failed: see the pip output above" >&2; exit 1; }
 [ -f .venv/ipykernel6/ipykernel/__init__.py ] \
     || { echo "setup failed: ipykernel 6 not installed in .venv/ipykernel6" >&2; exit 1; }

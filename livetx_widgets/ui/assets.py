@@ -1,11 +1,13 @@
-"""The widget's front-end module, built from its two sources.
+"""The widgets' front-end modules, each built from its sources.
 
-anywidget serves a widget as ONE ES module and cannot resolve relative imports, so
-``static/capture.js`` (the browser microphone: it imports nothing and keeps its top-level
-names distinct) is put in front of ``static/widget.js`` (the view) in ``static/livetx.js``.
-That built file is committed and given to anywidget as a ``Path``, which keeps anywidget's
+anywidget serves a widget as ONE ES module and cannot resolve relative imports, so shared
+sources are put in front of a view's own: ``static/livetx.js`` (``LiveTranscriber``) is
+``capture.js`` (the browser microphone) + ``host.js`` (what runs alike in Jupyter and marimo)
++ ``widget.js``; ``static/livetx-compare.js`` (``CompareTranscriber``) is ``host.js`` +
+``compare.js``. The shared sources import nothing and keep their top-level names distinct.
+The built files are committed and given to anywidget as a ``Path``, which keeps anywidget's
 file hot reload (``ANYWIDGET_HMR=1``) working: after editing a source, run
-``python livetx_widgets/ui/assets.py`` (a test checks the built file is current).
+``python livetx_widgets/ui/assets.py`` (a test checks the built files are current).
 """
 
 from __future__ import annotations
@@ -13,20 +15,32 @@ from __future__ import annotations
 from pathlib import Path
 
 STATIC = Path(__file__).parent / "static"
-SOURCES = ("capture.js", "widget.js")
 BUILT = STATIC / "livetx.js"
-HEADER = "// Built from static/capture.js + static/widget.js by livetx_widgets/ui/assets.py.\n"
+COMPARE_BUILT = STATIC / "livetx-compare.js"
+#: Each built module and its sources, in order.
+BUILDS: dict[Path, tuple[str, ...]] = {
+    BUILT: ("capture.js", "host.js", "widget.js"),
+    COMPARE_BUILT: ("host.js", "compare.js"),
+}
+SOURCES = BUILDS[BUILT]
 
 
-def build() -> str:
-    """The module's text: the sources in order, behind a header saying where it comes from."""
-    return HEADER + "\n".join((STATIC / name).read_text() for name in SOURCES)
+def header(target: Path) -> str:
+    names = " + ".join(f"static/{name}" for name in BUILDS[target])
+    return f"// Built from {names} by livetx_widgets/ui/assets.py.\n"
 
 
-def write() -> Path:
-    BUILT.write_text(build())
-    return BUILT
+def build(target: Path = BUILT) -> str:
+    """The module's text: its sources in order, behind a header saying where it comes from."""
+    return header(target) + "\n".join((STATIC / name).read_text() for name in BUILDS[target])
+
+
+def write() -> list[Path]:
+    for target in BUILDS:
+        target.write_text(build(target))
+    return list(BUILDS)
 
 
 if __name__ == "__main__":
-    print(write())
+    for path in write():
+        print(path)

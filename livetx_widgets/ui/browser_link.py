@@ -61,6 +61,8 @@ class BrowserLink:
     def __init__(self, widget: LiveTranscriber) -> None:
         self._widget = widget
         self.capture: str | None = None
+        #: Whether the kernel runs a cell: IPython's events (``CELLS``) or marimo's clock.
+        self.cells: CellClock | Any = CELLS
 
     def source_for(self, capture: Any) -> BrowserMicrophone | None:
         """The running session's BrowserMicrophone if ``capture`` feeds it, else ``None``."""
@@ -123,9 +125,10 @@ class BrowserLink:
         source = session.source if session is not None else None
         if not isinstance(source, BrowserMicrophone) or not session.running:
             return
-        if source.ended or CELLS.busy:
+        cells = self.cells
+        if source.ended or cells.busy:  # busy first: marimo's clock updates idle_since
             return
-        quiet_since = max(source.last_received_at, CELLS.idle_since)
+        quiet_since = max(source.last_received_at, cells.idle_since)
         if now - quiet_since >= PAGE_GONE_S:
             self._end(
                 source, f"The page sent no audio for {PAGE_GONE_S:.0f} s (closed or offline?)"

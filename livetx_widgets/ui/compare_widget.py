@@ -20,6 +20,7 @@ overlap it (the same span on every provider's clock); ``play()`` returns it as a
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import time
 import weakref
@@ -39,8 +40,9 @@ from ..errors import (
     SessionStateError,
 )
 from ..transcript import Segment, Transcript
-from .assets import STATIC
+from .assets import COMPARE_BUILT, STATIC
 from .choices import env_key
+from .marimo import MarimoTraits
 from .playback import audio as _audio_display
 from .playback import clip_reply
 from .updater import STATUS_TEXT, Updater
@@ -164,6 +166,8 @@ class CompareUpdater(Updater):
                     "error": "" if error is None else plain_error(error, secrets),
                 })  # fmt: skip
             changes: dict[str, Any] = {"columns": columns, "n_partials": partials}
+            committed = any(new.values())
+            changes.update(self.revision_change(committed=committed, final=final))
             running = not final and compare.running
             state = compare.state if not final else "stopped"
             changes["status"] = state
@@ -191,7 +195,7 @@ class CompareUpdater(Updater):
             self.flushes += 1
 
 
-class CompareTranscriber(anywidget.AnyWidget):
+class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
     """Compare providers live on the same audio in a notebook cell: Start, listen, Stop.
 
     Takes what ``CompareSession`` takes (``providers=[...]``, ``reference``, ``speech``,
@@ -202,9 +206,10 @@ class CompareTranscriber(anywidget.AnyWidget):
     ``aligned()``, ``transcripts`` and ``metrics()`` are the last one's.
     """
 
-    _esm = STATIC / "compare.js"
+    _esm = COMPARE_BUILT  # host.js + compare.js (assets.py): runs alike in Jupyter and marimo
     # widget.css first: the LiveTranscriber look (variables, buttons, status); then the columns.
-    _css = "\n".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
+    _css = "
+".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
 
     status = traitlets.Unicode("idle").tag(sync=True)
     status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)
@@ -255,6 +260,7 @@ class CompareTranscriber(anywidget.AnyWidget):
         self.labels = labels
         self.on_msg(self._on_front_end_msg)
         weakref.finalize(self, _end_runs, self._runs, self._stop_timeout)
+        self._follow_host(functools.partial(_end_runs, self._runs, 0.0))  # marimo: see there
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -400,7 +406,7 @@ class CompareTranscriber(anywidget.AnyWidget):
         self._updater.follow(compare, self.run + 1)
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=STATUS_TEXT["connecting"],
-            error="", running=True, elapsed=0.0, n_partials=0,
+            error="", running=True, elapsed=0.0, n_partials=0, revision=self.revision + 1,
             progress=0.0 if compare.source.duration_s and not compare.source.live else -1.0,
         )  # fmt: skip
         try:

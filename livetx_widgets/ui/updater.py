@@ -174,6 +174,11 @@ class Updater:
         transcript = session.transcript
         return segments_message("tail", self._run, transcript.tail(max_rows), len(transcript))
 
+    def revision_change(self, *, committed: bool, final: bool) -> dict[str, int]:
+        """The ``revision`` bump a flush carries: one when it commits finals or ends the
+        session, none for partials (marimo re-runs dependent cells on it, ui/marimo.py)."""
+        return {"revision": self._widget.revision + 1} if committed or final else {}
+
     # -- flusher thread -------------------------------------------------------------------
     def _loop(self) -> None:
         last = 0.0
@@ -240,6 +245,7 @@ class Updater:
             if warnings != widget.n_warnings:
                 changes["n_warnings"] = warnings
                 changes["last_warning"] = last_warning or ""
+            changes.update(self.revision_change(committed=bool(merged), final=final))
             if status is not None or final:
                 state = session.state if final else status
                 changes["status"] = state

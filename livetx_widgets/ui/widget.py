@@ -19,6 +19,7 @@ the exchange with the page is in ``browser_link.py``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import threading
 import time
@@ -47,13 +48,14 @@ from ..transcript import Transcript
 from .assets import BUILT, STATIC
 from .browser_link import CELLS, BrowserLink
 from .choices import env_key, models_for
+from .marimo import MarimoTraits, cell_clock
 from .playback import audio as _audio_display
 from .playback import clip_reply
 from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
 
 
-class LiveTranscriber(anywidget.AnyWidget):
+class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
     """Live speech transcription in a notebook cell: choose, Start, speak, Stop.
 
     Takes the same keyword arguments as ``TranscriptionSession`` (one table:
@@ -72,7 +74,8 @@ class LiveTranscriber(anywidget.AnyWidget):
     previous one's.
     """
 
-    # One module built from capture.js + widget.js (see assets.py), as a file anywidget watches.
+    # One module built from capture.js + host.js + widget.js (assets.py), a file anywidget
+    # watches.
     _esm = BUILT
     _css = STATIC / "widget.css"
 
@@ -157,6 +160,9 @@ class LiveTranscriber(anywidget.AnyWidget):
         self.on_msg(self._on_front_end_msg)
         _keep_front_end_route(self.comm)
         CELLS.install()
+        # marimo (ui/marimo.py): its cell clock; re-running the cell ends the sessions.
+        host = self._follow_host(functools.partial(_end_sessions, self._sessions, 0.0))
+        self._link.cells = cell_clock(host, CELLS)
         # Collected without close() (ipywidgets' weak references): end the sessions anyway.
         weakref.finalize(self, _end_sessions, self._sessions, self._stop_timeout)
 
@@ -339,6 +345,7 @@ class LiveTranscriber(anywidget.AnyWidget):
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=self._connecting_text(),
             error="", notice="", running=True, session_id="", elapsed=0.0, level=0.0,
+            revision=self.revision + 1,
             partial="", n_finals=0, n_partials=0, capture_stats={},
             progress=0.0 if session.source.duration_s and not session.source.live else -1.0,
             time_left=float(session.source.duration_s or 0.0),

@@ -297,15 +297,16 @@ function render({ model, el }) {
     ["change:status change:status_text change:running change:error", showStatus],
     ["change:run", showRun],
     ["change:progress change:elapsed change:source_label", showProgress],
+    ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
   ];
-  for (const [events, handler] of handlers) model.on(events, handler);
+  const unlisten = livetxListen(model, handlers); // one event name per model.on (host.js)
   model.on("msg:custom", onCustom);
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
 
   return () => {
     stopPlaying();
-    for (const [events, handler] of handlers) model.off(events, handler);
+    unlisten();
     model.off("msg:custom", onCustom);
   };
 }

@@ -1,4 +1,4 @@
-// Built from static/capture.js + static/widget.js by livetx_widgets/ui/assets.py.
+// Built from static/capture.js + static/host.js + static/widget.js by livetx_widgets/ui/assets.py.
 // Browser microphone capture for LiveTranscriber: plain modern JS, no build step, no deps.
 //
 // getUserMedia -> AudioContext -> AudioWorklet (inlined below) that downmixes to mono,
@@ -551,6 +551,53 @@ class LivetxCapture extends AudioWorkletProcessor {
 registerProcessor("livetx-capture", LivetxCapture);
 `;
 
+// What the widgets' views need to run alike in Jupyter and in marimo: plain modern JS, no
+// imports, distinctive top-level names (it is concatenated in front of widget.js and of
+// compare.js by ui/assets.py, like capture.js).
+//
+// * livetxListen(model, handlers) registers [events, handler] pairs and returns the function
+//   that removes them. "change:a change:b" in one call is a Backbone feature (Jupyter's
+//   model); the anywidget front-end spec has one event name per call, and marimo's model
+//   keys listeners by the exact string: a space-separated list would never fire there.
+// * livetxHasFocus(node): focus also inside a shadow root (marimo renders a widget in one,
+//   where document.activeElement is the shadow host, not the field).
+// * livetxFollowRevision(model): marimo re-runs the cells that read a mo.ui.anywidget
+//   element when the page changes its value, not when the kernel does. The kernel bumps the
+//   small `revision` trait on a start, a committed final and an end (never on partials);
+//   with host === "marimo" the page writes it back as `revision_seen`, once per page for all
+//   views of one model (ui/marimo.py). In Jupyter it does nothing.
+
+function livetxListen(model, handlers) {
+  const names = (events) => events.split(" ").filter(Boolean);
+  for (const [events, handler] of handlers) {
+    for (const name of names(events)) model.on(name, handler);
+  }
+  return () => {
+    for (const [events, handler] of handlers) {
+      for (const name of names(events)) model.off(name, handler);
+    }
+  };
+}
+
+function livetxHasFocus(node) {
+  const root = node.getRootNode ? node.getRootNode() : document;
+  return (root.activeElement || document.activeElement) === node;
+}
+
+const LIVETX_ECHOED = new WeakMap(); // model -> the revision this page last wrote back
+
+function livetxFollowRevision(model) {
+  // Rendering a view is no change: only revisions that come after it are written back.
+  if (!LIVETX_ECHOED.has(model)) LIVETX_ECHOED.set(model, model.get("revision"));
+  return () => {
+    const rev = model.get("revision");
+    if (model.get("host") !== "marimo" || LIVETX_ECHOED.get(model) === rev) return;
+    LIVETX_ECHOED.set(model, rev);
+    model.set("revision_seen", rev);
+    model.save_changes();
+  };
+}
+
 // LiveTranscriber front end: plain modern JS, no build step, no dependencies.
 //
 // State comes from small synced traits (status, elapsed, level, partial, menus). Final
@@ -858,7 +905,7 @@ function render({ model, el }) {
     refresh.hidden = kind !== "kernel" && kind !== "browser";
     if (kind === "browser" && !micListed) listMics();
     file.hidden = kind !== "file";
-    if (document.activeElement !== file) file.value = model.get("file");
+    if (!livetxHasFocus(file)) file.value = model.get("file");
     custom.hidden = kind !== "custom";
     custom.textContent = model.get("source_label");
     for (const control of [provider, modelSel, source, device, micSel, refresh, file]) {
@@ -1052,9 +1099,11 @@ function render({ model, el }) {
     busy.hidden = !busyShown;
     const what = unacked > queued ? "Kernel busy" : "Catching up";
     let text = `${what} — ${waiting.toFixed(1)} s of audio waiting`;
-    text += unacked > queued
-      ? " (a running cell holds it back; it is kept and transcribed when the cell ends)"
-      : " (sending it to the provider)";
+    const held = model.get("host") === "marimo"
+      ? " (marimo runs widget messages between cells and has no kernel subshells: a running" +
+        " cell holds the audio back; it is kept and transcribed when the cell ends)"
+      : " (a running cell holds it back; it is kept and transcribed when the cell ends)";
+    text += unacked > queued ? held : " (sending it to the provider)";
     if (cap && cap.unsentS > 0) {
       text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
         `${MAX_UNACKED_S / 60} minutes`;
@@ -1072,6 +1121,7 @@ function render({ model, el }) {
     showBusy();
     showCounts();
   }
+
 
   // -- playback (a clicked row) ---------------------------------------------------------
   const player = h("audio", "livetx-player");
@@ -1182,7 +1232,7 @@ function render({ model, el }) {
   finalize.addEventListener("click", () => send({ type: "finalize" }));
   terms.addEventListener("change", () => setTrait("keyterms", terms.value.trim()));
   const showTerms = () => {
-    if (document.activeElement !== terms) terms.value = model.get("keyterms") || "";
+    if (!livetxHasFocus(terms)) terms.value = model.get("keyterms") || "";
     finalize.disabled = !model.get("running");
   };
   pause.addEventListener("click", () =>
@@ -1234,8 +1284,9 @@ function render({ model, el }) {
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
     ["change:keyterms change:running", showTerms],
+    ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
   ];
-  for (const [events, handler] of handlers) model.on(events, handler);
+  const unlisten = livetxListen(model, handlers); // one event name per model.on (host.js)
   model.on("msg:custom", onCustom);
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows ("tail")
@@ -1259,7 +1310,7 @@ function render({ model, el }) {
 
   return () => {
     stopPlaying();
-    for (const [events, handler] of handlers) model.off(events, handler);
+    unlisten();
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);

@@ -305,7 +305,7 @@ function render({ model, el }) {
     refresh.hidden = kind !== "kernel" && kind !== "browser";
     if (kind === "browser" && !micListed) listMics();
     file.hidden = kind !== "file";
-    if (document.activeElement !== file) file.value = model.get("file");
+    if (!livetxHasFocus(file)) file.value = model.get("file");
     custom.hidden = kind !== "custom";
     custom.textContent = model.get("source_label");
     for (const control of [provider, modelSel, source, device, micSel, refresh, file]) {
@@ -499,9 +499,11 @@ function render({ model, el }) {
     busy.hidden = !busyShown;
     const what = unacked > queued ? "Kernel busy" : "Catching up";
     let text = `${what} — ${waiting.toFixed(1)} s of audio waiting`;
-    text += unacked > queued
-      ? " (a running cell holds it back; it is kept and transcribed when the cell ends)"
-      : " (sending it to the provider)";
+    const held = model.get("host") === "marimo"
+      ? " (marimo runs widget messages between cells and has no kernel subshells: a running" +
+        " cell holds the audio back; it is kept and transcribed when the cell ends)"
+      : " (a running cell holds it back; it is kept and transcribed when the cell ends)";
+    text += unacked > queued ? held : " (sending it to the provider)";
     if (cap && cap.unsentS > 0) {
       text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
         `${MAX_UNACKED_S / 60} minutes`;
@@ -519,6 +521,7 @@ function render({ model, el }) {
     showBusy();
     showCounts();
   }
+
 
   // -- playback (a clicked row) ---------------------------------------------------------
   const player = h("audio", "livetx-player");
@@ -629,7 +632,7 @@ function render({ model, el }) {
   finalize.addEventListener("click", () => send({ type: "finalize" }));
   terms.addEventListener("change", () => setTrait("keyterms", terms.value.trim()));
   const showTerms = () => {
-    if (document.activeElement !== terms) terms.value = model.get("keyterms") || "";
+    if (!livetxHasFocus(terms)) terms.value = model.get("keyterms") || "";
     finalize.disabled = !model.get("running");
   };
   pause.addEventListener("click", () =>
@@ -681,8 +684,9 @@ function render({ model, el }) {
     ["change:partial change:n_finals", showPartial],
     ["change:run", showRun],
     ["change:keyterms change:running", showTerms],
+    ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
   ];
-  for (const [events, handler] of handlers) model.on(events, handler);
+  const unlisten = livetxListen(model, handlers); // one event name per model.on (host.js)
   model.on("msg:custom", onCustom);
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows ("tail")
@@ -706,7 +710,7 @@ function render({ model, el }) {
 
   return () => {
     stopPlaying();
-    for (const [events, handler] of handlers) model.off(events, handler);
+    unlisten();
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);

@@ -1,0 +1,362 @@
+// Built from static/host.js + static/compare.js by livetx_widgets/ui/assets.py.
+// What the widgets' views need to run alike in Jupyter and in marimo: plain modern JS, no
+// imports, distinctive top-level names (it is concatenated in front of widget.js and of
+// compare.js by ui/assets.py, like capture.js).
+//
+// * livetxListen(model, handlers) registers [events, handler] pairs and returns the function
+//   that removes them. "change:a change:b" in one call is a Backbone feature (Jupyter's
+//   model); the anywidget front-end spec has one event name per call, and marimo's model
+//   keys listeners by the exact string: a space-separated list would never fire there.
+// * livetxHasFocus(node): focus also inside a shadow root (marimo renders a widget in one,
+//   where document.activeElement is the shadow host, not the field).
+// * livetxFollowRevision(model): marimo re-runs the cells that read a mo.ui.anywidget
+//   element when the page changes its value, not when the kernel does. The kernel bumps the
+//   small `revision` trait on a start, a committed final and an end (never on partials);
+//   with host === "marimo" the page writes it back as `revision_seen`, once per page for all
+//   views of one model (ui/marimo.py). In Jupyter it does nothing.
+
+function livetxListen(model, handlers) {
+  const names = (events) => events.split(" ").filter(Boolean);
+  for (const [events, handler] of handlers) {
+    for (const name of names(events)) model.on(name, handler);
+  }
+  return () => {
+    for (const [events, handler] of handlers) {
+      for (const name of names(events)) model.off(name, handler);
+    }
+  };
+}
+
+function livetxHasFocus(node) {
+  const root = node.getRootNode ? node.getRootNode() : document;
+  return (root.activeElement || document.activeElement) === node;
+}
+
+const LIVETX_ECHOED = new WeakMap(); // model -> the revision this page last wrote back
+
+function livetxFollowRevision(model) {
+  // Rendering a view is no change: only revisions that come after it are written back.
+  if (!LIVETX_ECHOED.has(model)) LIVETX_ECHOED.set(model, model.get("revision"));
+  return () => {
+    const rev = model.get("revision");
+    if (model.get("host") !== "marimo" || LIVETX_ECHOED.get(model) === rev) return;
+    LIVETX_ECHOED.set(model, rev);
+    model.set("revision_seen", rev);
+    model.save_changes();
+  };
+}
+
+// CompareTranscriber front end: one column per provider, one scroll area, one Start/Stop.
+//
+// Plain modern JS, no build step, no dependencies (like widget.js). Small synced traits carry
+// the state (status, elapsed, progress, `columns`: label, model, status, partial, error of
+// each provider). Finals arrive as custom messages with only new or revised segments, per
+// column ({type: "finals", run, columns: {label: [segments]}, totals}); a view that renders
+// asks for the last rows ("hello" -> "tail"). Each column keeps at most `max_rows` rows in
+// the DOM, so nothing here grows with the transcript. The columns sit side by side in one
+// scrolling box, so they scroll together; it follows the newest rows while it is at the
+// bottom.
+//
+// Playback: clicking a final asks the kernel for that span of the audio ({type: "play",
+// label, id, run, view, req}); the kernel answers this view only ({type: "clip", ...} + one
+// WAV buffer, at most 120 s, see ui/playback.py) and an <audio> element plays it. While it
+// plays, the clicked row and the rows of every column that overlap its span are marked: the
+// same stretch of audio as each provider heard it. Clicking the playing row stops it.
+
+const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
+const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
+
+function h(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function stamp(seconds) {
+  const s = Math.max(0, seconds || 0);
+  const m = Math.floor(s / 60);
+  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
+}
+
+function render({ model, el }) {
+  const root = h("div", "livetx livetx-cmp");
+  el.appendChild(root);
+
+  const actions = h("div", "livetx-actions");
+  const start = h("button", "livetx-start", "● Start");
+  const pause = h("button", "livetx-pause", "Pause");
+  const stop = h("button", "livetx-stop", "■ Stop");
+  const status = h("span", "livetx-status");
+  const dot = h("span", "livetx-dot");
+  const statusText = h("span", "livetx-status-text");
+  status.append(dot, statusText);
+  const source = h("span", "livetx-cmp-source");
+  const elapsed = h("span", "livetx-cmp-elapsed");
+  actions.append(start, pause, stop, status, elapsed, source);
+  const progress = h("div", "livetx-cmp-progress");
+  const progressFill = h("span", "livetx-cmp-progress-fill");
+  progress.appendChild(progressFill);
+  const error = h("div", "livetx-error");
+  const box = h("div", "livetx-cmp-box");
+  const grid = h("div", "livetx-cmp-grid");
+  box.appendChild(grid);
+  const note = h("div", "livetx-cmp-note");
+  note.hidden = true;
+  const player = h("audio", "livetx-player");
+  player.preload = "auto";
+  player.hidden = true;
+  root.append(actions, progress, error, note, box, player);
+  const viewId = Math.random().toString(36).slice(2, 10);
+
+  // -- columns ----------------------------------------------------------------------------
+  let rowsRun = -1;
+  const cols = new Map(); // label -> {el, head, model, state, error, list, partial, ids, rows}
+
+  function column(label) {
+    let col = cols.get(label);
+    if (col) return col;
+    const node = h("div", "livetx-cmp-col");
+    node.dataset.label = label;
+    const head = h("div", "livetx-cmp-head");
+    const name = h("span", "livetx-cmp-label", label);
+    const modelName = h("span", "livetx-cmp-model");
+    const state = h("span", "livetx-cmp-state");
+    head.append(name, modelName, state);
+    const err = h("div", "livetx-cmp-error");
+    const list = h("div", "livetx-cmp-list");
+    const partial = h("div", "livetx-cmp-partial");
+    node.append(head, err, list, partial);
+    grid.appendChild(node);
+    col = { node, modelName, state, err, list, partial, ids: [], rows: new Map(), total: 0 };
+    cols.set(label, col);
+    return col;
+  }
+
+  function clearRows() {
+    for (const col of cols.values()) {
+      col.ids.length = 0;
+      col.rows.clear();
+      col.list.replaceChildren();
+    }
+  }
+
+  function rowFor(seg) {
+    const row = h("div", "livetx-cmp-row");
+    row.title = "Click to play (the same span is marked in every column)";
+    row.dataset.id = String(seg.id);
+    row.dataset.start = String(seg.start);
+    row.dataset.end = String(seg.end);
+    const time = h("span", "livetx-time", stamp(seg.start));
+    time.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s`;
+    row.append(time, h("span", "livetx-text", seg.text));
+    return row;
+  }
+
+  function upsert(col, seg) {
+    const row = rowFor(seg);
+    const old = col.rows.get(seg.id);
+    if (old) {
+      old.replaceWith(row);
+      col.rows.set(seg.id, row);
+      return;
+    }
+    const max = model.get("max_rows");
+    if (col.ids.length >= max && seg.id < col.ids[0]) return;
+    let i = col.ids.length;
+    while (i > 0 && col.ids[i - 1] > seg.id) i--; // almost always appends at the end
+    if (i === col.ids.length) col.list.appendChild(row);
+    else col.list.insertBefore(row, col.rows.get(col.ids[i]));
+    col.ids.splice(i, 0, seg.id);
+    col.rows.set(seg.id, row);
+    while (col.ids.length > max) {
+      const gone = col.ids.shift();
+      col.rows.get(gone).remove();
+      col.rows.delete(gone);
+    }
+  }
+
+  const nearBottom = () => box.scrollHeight - box.scrollTop - box.clientHeight < 32;
+
+  // -- playback -------------------------------------------------------------------------
+  let playing = null; // {label, id, req, timer, url}
+  let playReqs = 0;
+
+  function showNote(text) {
+    note.textContent = text || "";
+    note.hidden = !text;
+  }
+
+  function markSpan(start, end) {
+    for (const row of grid.querySelectorAll(".livetx-loading, .livetx-playing, .livetx-cmp-same")) {
+      row.classList.remove("livetx-loading", "livetx-playing", "livetx-cmp-same");
+    }
+    if (!playing) return;
+    const clicked = cols.get(playing.label)?.rows.get(playing.id);
+    if (start === undefined) {
+      clicked?.classList.add("livetx-loading");
+      return;
+    }
+    for (const col of cols.values()) {
+      for (const row of col.rows.values()) {
+        if (Number(row.dataset.start) < end && Number(row.dataset.end) > start) {
+          row.classList.add("livetx-cmp-same");
+        }
+      }
+    }
+    clicked?.classList.add("livetx-playing");
+  }
+
+  function stopPlaying(text) {
+    if (playing) {
+      clearTimeout(playing.timer);
+      if (playing.url) URL.revokeObjectURL(playing.url);
+    }
+    playing = null;
+    player.pause();
+    player.removeAttribute("src");
+    markSpan();
+    showNote(text);
+  }
+
+  function requestClip(label, id) {
+    const again = playing && playing.label === label && playing.id === id;
+    stopPlaying();
+    if (again) return; // a click on the playing row stops it
+    const req = ++playReqs;
+    playing = { label, id, req, url: "" };
+    playing.timer = setTimeout(() => {
+      if (playing && playing.req === req && !playing.url) {
+        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
+      }
+    }, CLIP_WAIT_MS);
+    markSpan();
+    send({ type: "play", label, id, run: rowsRun, view: viewId, req });
+  }
+
+  function playClip(msg, buffers) {
+    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
+    if (msg.error || !buffers || !buffers.length) {
+      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
+      return;
+    }
+    clearTimeout(playing.timer);
+    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
+    player.dataset.label = String(msg.label);
+    player.dataset.id = String(msg.id);
+    player.dataset.duration = String(msg.duration);
+    player.src = playing.url;
+    showNote(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
+    markSpan(msg.start, msg.end);
+    player.play().catch((err) => {
+      if (playing && playing.url === player.src) {
+        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
+      }
+    });
+  }
+
+  player.addEventListener("ended", () => stopPlaying(note.textContent));
+  grid.addEventListener("click", (event) => {
+    const row = event.target.closest(".livetx-cmp-row");
+    const col = row && row.closest(".livetx-cmp-col");
+    if (!row || !col || !grid.contains(row)) return;
+    const selected = globalThis.getSelection?.();
+    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
+    requestClip(col.dataset.label, Number(row.dataset.id));
+  });
+
+  function onCustom(msg, buffers) {
+    if (msg && msg.type === "clip") {
+      playClip(msg, buffers);
+      return;
+    }
+    if (!msg || (msg.type !== "finals" && msg.type !== "tail")) return;
+    if (msg.run < rowsRun) return; // a late message of an earlier run
+    const stuck = nearBottom();
+    if (msg.run !== rowsRun || msg.type === "tail") {
+      clearRows();
+      rowsRun = msg.run;
+    }
+    for (const [label, segments] of Object.entries(msg.columns || {})) {
+      const col = column(label);
+      for (const seg of segments) upsert(col, seg);
+    }
+    for (const [label, total] of Object.entries(msg.totals || {})) column(label).total = total;
+    if (stuck) box.scrollTop = box.scrollHeight;
+  }
+
+  function showColumns() {
+    const stuck = nearBottom();
+    const wanted = model.get("columns") || [];
+    grid.style.gridTemplateColumns = `repeat(${Math.max(1, wanted.length)}, minmax(0, 1fr))`;
+    for (const c of wanted) {
+      const col = column(c.label);
+      col.modelName.textContent = c.model || c.name || "";
+      col.state.textContent = c.status_text || c.status;
+      col.node.dataset.status = c.status;
+      col.err.textContent = c.error || "";
+      col.err.hidden = !c.error;
+      col.partial.textContent = c.partial || "";
+      col.partial.hidden = !c.partial;
+    }
+    if (stuck) box.scrollTop = box.scrollHeight;
+  }
+
+  function showStatus() {
+    const st = model.get("status");
+    const running = model.get("running");
+    statusText.textContent = model.get("status_text");
+    dot.className = `livetx-dot livetx-s-${st === "running" ? "live" : st}`;
+    dot.classList.toggle("livetx-pulse", BUSY.has(st));
+    root.dataset.status = st;
+    start.disabled = running;
+    stop.disabled = !running;
+    pause.disabled = !running;
+    pause.textContent = st === "paused" ? "Resume" : "Pause";
+    error.textContent = model.get("error");
+    error.hidden = !model.get("error");
+  }
+
+  function showRun() {
+    if (model.get("run") > rowsRun) {
+      if (playing) stopPlaying(); // the previous run's audio is released
+      clearRows();
+      rowsRun = model.get("run");
+    }
+  }
+
+  function showProgress() {
+    const p = model.get("progress");
+    progress.hidden = p < 0;
+    progressFill.style.width = `${Math.round(Math.max(0, p) * 100)}%`;
+    elapsed.textContent = stamp(model.get("elapsed"));
+    source.textContent = model.get("source_label");
+  }
+
+  const send = (message) => model.send(message);
+  start.addEventListener("click", () => send({ type: "start" }));
+  stop.addEventListener("click", () => send({ type: "stop" }));
+  pause.addEventListener("click", () =>
+    send({ type: model.get("status") === "paused" ? "resume" : "pause" }),
+  );
+
+  const handlers = [
+    ["change:columns", showColumns],
+    ["change:status change:status_text change:running change:error", showStatus],
+    ["change:run", showRun],
+    ["change:progress change:elapsed change:source_label", showProgress],
+    ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
+  ];
+  const unlisten = livetxListen(model, handlers); // one event name per model.on (host.js)
+  model.on("msg:custom", onCustom);
+  for (const [, handler] of handlers) handler();
+  send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
+
+  return () => {
+    stopPlaying();
+    unlisten();
+    model.off("msg:custom", onCustom);
+  };
+}
+
+export default { render };

@@ -1,0 +1,671 @@
+"""LiveTranscriber in marimo, end to end: ``marimo edit`` and ``marimo run`` on a loopback port
+(with a token passed in the URL), headless Debian Chromium whose fake microphone plays the
+shared sentence, the offline Whisper engine in marimo's kernel.
+
+What a user does is what the tests do: open the app, press Start, watch partials and then
+finals appear in the widget *and* in a cell that reads ``w.transcript`` (marimo re-runs it on
+each committed final and at the end, see ui/marimo.py), press Stop, read the metadata that a
+cell shows. The page's websocket frames are recorded so a test can prove what the page was
+sent (no API key, no transcript in widget state). Screenshots go to ``artifacts/ui/``
+(``marimo-*.png``); ``LIVETX_WRITE_DOCS=1`` also writes ``docs/marimo.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+SCALE = float(os.environ.get("LIVETX_UI_TIMEOUT_SCALE", "1"))
+SERVER_START_S = 60.0 * SCALE
+APP_OPEN_S = 90.0 * SCALE  # page, kernel, imports, the widget rendered
+TRANSCRIPT_S = 45.0 * SCALE  # Whisper on 2 shared cores: a final ~1 s after speech ends
+WORDS = ("america", "well")  # robust words of "I do. I think that America do it very well."
+KEY = "sk-livetx-marimo-0123456789abcdef"
+PASTED_KEY = "sk-livetx-marimo-pasted-9876543210"
+
+
+# -- marimo servers ------------------------------------------------------------------------------
+
+
+@dataclass
+class MarimoServer:
+    """A running ``marimo edit|run`` for one notebook on 127.0.0.1."""
+
+    mode: str
+    port: int
+    token: str
+    notebook: Path
+    proc: subprocess.Popen
+    log_path: Path
+
+    def __repr__(self) -> str:  # the token stays out of reports
+        return f"MarimoServer({self.mode}, port={self.port}, {self.notebook.name})"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/?access_token={self.token}"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def run_marimo(mode: str, notebook: Path, env: dict[str, str] | None = None):
+    """Start ``marimo <mode> notebook`` (headless, token-protected); yield once it answers;
+    always terminate it by pid and reap it."""
+    exe = VENV_BIN / "marimo"
+    if not exe.exists():
+        pytest.fail(f"{exe} not found: install the browser-test extra (marimo)")
+    home = notebook.parent / f".home-{mode}"
+    home.mkdir(exist_ok=True)
+    # marimo reads .marimo.toml walking up from its cwd first: run the cells on open in
+    # `marimo edit` too (its default waits for a click on "Run all").
+    (notebook.parent / ".marimo.toml").write_text("[runtime]\nauto_instantiate = true\n")
+    port, token = _free_port(), secrets.token_hex(12)
+    argv = [str(exe), "-q", mode, str(notebook), "--headless", "--host", "127.0.0.1",
+            "--port", str(port), "--token-password", token, "--no-sandbox"]  # fmt: skip
+    if mode == "edit":
+        argv.append("--skip-update-check")
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "HOME": str(home),  # no user config (~/.marimo.toml), no onboarding
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "MARIMO_SKIP_UPDATE_CHECK": "1",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    log_path = notebook.parent / f"marimo-{mode}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=full_env,
+                                cwd=notebook.parent)  # fmt: skip
+        server = MarimoServer(mode, port, token, notebook, proc, log_path)
+        try:
+            deadline = time.monotonic() + SERVER_START_S
+            while True:  # bounded by SERVER_START_S
+                if proc.poll() is not None:
+                    pytest.fail(f"marimo {mode} exited with {proc.returncode}:\n"
+                                f"{server.log_tail()}")  # fmt: skip
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                        break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"marimo {mode} not ready after {SERVER_START_S} s:\n"
+                                f"{server.log_tail()}")  # fmt: skip
+                time.sleep(0.1)  # polling a starting process's port: no event to wait on
+            yield server
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+
+
+def write_app(path: Path, cells: list[str]) -> Path:
+    """A marimo notebook file of these cells, each a function of the names it reads from
+    earlier cells, returning the names it defines (what ``marimo edit`` itself writes)."""
+    import ast
+
+    out = ["import marimo", "", "app = marimo.App()", ""]
+    defined: set[str] = set()
+    for code in cells:
+        body = textwrap.dedent(code).strip("\n")
+        tree = ast.parse(body)
+        defs: list[str] = []
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                defs += [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defs += [(a.asname or a.name).split(".")[0] for a in node.names]
+        loads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        refs = sorted(loads & defined)
+        out += ["", "@app.cell", f"def _({', '.join(refs)}):"]
+        out += ["    " + line if line else "" for line in body.splitlines()]
+        names = list(dict.fromkeys(d for d in defs if not d.startswith("_")))
+        out.append(f"    return ({', '.join(names)}{',' if names else ''})")
+        defined.update(names)
+    out += ["", "", 'if __name__ == "__main__":', "    app.run()", ""]
+    path.write_text("\n".join(out))
+    return path
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Frames:
+    """Every websocket text frame the page received (what the kernel sent it)."""
+
+    received: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(self.received)
+
+    def model_updates(self) -> list[dict]:
+        """The state of each widget model update the page received."""
+        out = []
+        for frame in self.received:
+            if '"model-lifecycle"' not in frame:
+                continue
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                message = json.loads(frame)["data"]["message"]
+                if message.get("method") in ("open", "update"):
+                    out.append(message.get("state") or {})
+        return out
+
+
+def open_app(page, server: MarimoServer) -> Frames:
+    frames = Frames()
+
+    def on_ws(ws) -> None:
+        ws.on("framereceived", lambda f: frames.received.append(f) if isinstance(f, str)
+              else None)  # fmt: skip
+
+    page.on("websocket", on_ws)
+    page.goto(server.url, timeout=APP_OPEN_S * 1000)
+    page.locator(".livetx").first.wait_for(timeout=APP_OPEN_S * 1000)
+    return frames
+
+
+def widget(page, n: int = 0):
+    return page.locator(".livetx").nth(n)
+
+
+def wait_status(page, pattern: str, timeout_s: float, n: int = 0) -> None:
+    """Until the n-th widget's status line matches ``pattern`` (locators pierce the shadow
+    root marimo renders a widget in)."""
+    loc = widget(page, n).locator(".livetx-status-text")
+    deadline = time.monotonic() + timeout_s
+    while not re.search(pattern, loc.inner_text()):  # bounded by the deadline
+        if time.monotonic() > deadline:
+            raise AssertionError(f"status {loc.inner_text()!r} never matched {pattern!r}")
+        page.wait_for_timeout(100)
+
+
+def output_line(page, marker: str) -> str:
+    """The text of the cell output that starts with ``marker`` ('' if none yet)."""
+    return page.evaluate(
+        """(marker) => {
+            for (const el of document.querySelectorAll('.output-area, .output')) {
+                const text = el.innerText || '';
+                const at = text.indexOf(marker);
+                if (at >= 0) return text.slice(at).split('\\n')[0];
+            }
+            return '';
+        }""",
+        marker,
+    )
+
+
+def wait_output(page, marker: str, predicate, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    line = output_line(page, marker)
+    while not predicate(line):  # bounded by the deadline
+        if time.monotonic() > deadline:
+            raise AssertionError(f"output {marker!r} is {line!r} after {timeout_s} s")
+        page.wait_for_timeout(200)
+        line = output_line(page, marker)
+    return line
+
+
+def has_words(text: str, words=WORDS) -> bool:
+    return all(w in text.lower() for w in words)
+
+
+#: Records each partial text and each final row as the widget shows them, with the time.
+OBSERVE_JS = """(root) => {
+  const seen = window.__livetx = { partials: [], finals: [], t0: performance.now() };
+  const partial = root.querySelector('.livetx-partial');
+  const rows = root.querySelector('.livetx-rows');
+  new MutationObserver(() => {
+    const text = partial.textContent.trim();
+    if (text && seen.partials[seen.partials.length - 1]?.text !== text) {
+      seen.partials.push({ text, t: performance.now() - seen.t0 });
+    }
+  }).observe(partial, { childList: true, characterData: true, subtree: true });
+  new MutationObserver(() => {
+    for (const row of rows.querySelectorAll('.livetx-row')) {
+      if (!row.dataset.seen) {
+        row.dataset.seen = '1';
+        seen.finals.push({ text: row.textContent, t: performance.now() - seen.t0 });
+      }
+    }
+  }).observe(rows, { childList: true, subtree: true });
+  return true;
+}"""
+
+
+def observe(page, n: int = 0) -> None:
+    widget(page, n).evaluate(OBSERVE_JS)
+
+
+def wait_final_with(page, words=WORDS, timeout_s: float = TRANSCRIPT_S) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:  # bounded by the deadline
+        seen = page.evaluate("window.__livetx")
+        if any(has_words(f["text"], words) for f in seen["finals"]):
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no final with {words} in {timeout_s} s: {seen}")
+        page.wait_for_timeout(200)
+
+
+def shadow_html(page) -> str:
+    """The widget views' HTML, shadow roots included (page.content() leaves them out)."""
+    return page.evaluate(
+        """() => {
+            const out = [];
+            const walk = (root) => {
+                for (const el of root.querySelectorAll('*')) {
+                    if (el.shadowRoot) { out.push(el.shadowRoot.innerHTML); walk(el.shadowRoot); }
+                }
+            };
+            walk(document);
+            return out.join('\\n');
+        }"""
+    )
+
+
+def deep_text(locator) -> str:
+    """An element's text with its shadow roots' (marimo renders tables and JSON in them)."""
+    return locator.evaluate(
+        """(el) => {
+            const walk = (node) => {
+                let out = '';
+                if (node.shadowRoot) out += walk(node.shadowRoot);
+                for (const child of node.childNodes) {
+                    out += child.nodeType === 3 ? child.textContent + ' ' : walk(child);
+                }
+                return out;
+            };
+            return walk(el);
+        }"""
+    )
+
+
+def shot(page, name: str, docs: bool = False) -> Path:
+    artifacts = REPO / "artifacts" / "ui"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(1, 1)
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if docs and os.environ.get("LIVETX_WRITE_DOCS") == "1":
+        page.screenshot(path=str(REPO / "docs" / "marimo.png"), full_page=True)
+    return path
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def speech_wav(short_wav, tmp_path_factory):
+    """The shared sentence with 0.5 s of silence before and 1.5 s after (one loop, 6.1 s)."""
+    with wave.open(str(short_wav), "rb") as w:
+        speech = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    pcm = np.concatenate([np.zeros(8000, "<i2"), speech, np.zeros(24000, "<i2")])
+    path = tmp_path_factory.mktemp("marimo-audio") / "sentence-padded.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(launch_chromium, speech_wav):
+    return launch_chromium(speech_wav)
+
+
+IMPORTS = """
+import marimo as mo
+from livetx_widgets import LiveTranscriber
+"""
+
+#: A cell that reads the widget: marimo re-runs it on a committed final and at the end.
+DEPENDENT = """
+df = w.transcript.to_dataframe()
+dep_text = " ".join(df["text"]) if len(df) else ""
+mo.md("DEP" + f"ENDENT revision={w.revision} rows={len(df)} status={w.status} text: {dep_text}")
+"""
+
+#: The metadata, once the session has ended (the same re-run shows it).
+METADATA = """
+meta = w.metadata
+browser_stats = meta.raw.get("browser", {})
+mo.md("MET" + f"A status={w.status} provider={meta.provider} finals={meta.finals} "
+      f"audio_s={meta.audio_sent_s:.1f} chunks={browser_stats.get('chunks', 0)} "
+      f"gaps={browser_stats.get('gaps', 0)} late={browser_stats.get('max_late_s', 0):.1f} "
+      f"error={meta.error}")
+"""
+
+
+def _meta(line: str) -> dict[str, str]:
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+# -- tests ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["run", "edit"])
+def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
+    """Wrapped in mo.ui.anywidget: Start, partials then finals with the expected words in the
+    widget and in a cell that reads ``w.transcript`` (re-run by marimo, never with the whole
+    transcript in widget state), Stop, the metadata in a cell."""
+    from playwright.sync_api import expect
+
+    nb = write_app(tmp_path / "browser_app.py", [
+        IMPORTS,
+        "w = mo.ui.anywidget(LiveTranscriber(provider='local', source='browser'))\nw",
+        DEPENDENT,
+        METADATA,
+    ])  # fmt: skip
+    with run_marimo(mode, nb) as server:
+        frames = open_app(page, server)
+        w = widget(page)
+        expect(w.locator(".livetx-status-text")).to_have_text(re.compile("^Ready"))
+        wait_output(page, "DEPENDENT", lambda s: "rows=0" in s, APP_OPEN_S)
+        observe(page)
+        w.locator(".livetx-start").click()
+        wait_status(page, "^Live", 60)  # the reported bug: it stayed at "Ready"
+        expect(w.locator(".livetx-stop")).to_be_enabled()
+        seen = wait_final_with(page)
+        assert seen["partials"] and seen["partials"][0]["t"] < seen["finals"][0]["t"], seen
+        # The dependent cell re-ran with the committed final(s).
+        line = wait_output(page, "DEPENDENT", lambda s: has_words(s), TRANSCRIPT_S)
+        assert "status=live" in line, line
+        shot(page, f"marimo-{mode}-live", docs=mode == "run")
+        w.locator(".livetx-stop").click()
+        wait_status(page, "^Stopped", 30)
+        meta = _meta(wait_output(page, "META", lambda s: "status=stopped" in s, 30))
+        assert meta["provider"] == "local" and int(meta["finals"]) >= 1, meta
+        assert int(meta["chunks"]) > 30 and meta["gaps"] == "0" and meta["error"] == "None", meta
+        final_line = wait_output(page, "DEPENDENT", lambda s: "status=stopped" in s, 30)
+        rows = int(_meta(final_line)["rows"])
+        assert rows >= 1 and has_words(final_line), final_line
+        shot(page, f"marimo-{mode}-stopped")
+        # Re-runs followed revisions only: partials moved no revision.
+        updates = frames.model_updates()
+        revisions = [u["revision"] for u in updates if "revision" in u]
+        assert revisions == list(range(len(revisions))), revisions  # 0 in the open message
+        assert 3 <= len(revisions) <= rows + 3, (revisions, rows)  # open, start, finals, end
+        with_partial = [u for u in updates if u.get("partial")]
+        assert with_partial and not any("revision" in u for u in with_partial), with_partial
+        # The transcript never went through widget state (only the current partial did).
+        assert not any("segments" in u or "transcript" in u for u in updates)
+    source = nb.read_text()
+    assert "I think" not in source and "America" not in source  # nothing saved in the file
+
+
+def test_displayed_directly_in_marimo_run(page, tmp_path):
+    """``w`` displayed as is (no mo.ui.anywidget): the same widget, Start/Stop and live text."""
+    from playwright.sync_api import expect
+
+    nb = write_app(tmp_path / "direct_app.py", [
+        IMPORTS,
+        "w = LiveTranscriber(provider='local', source='browser')\nw",
+    ])  # fmt: skip
+    with run_marimo("run", nb) as server:
+        open_app(page, server)
+        w = widget(page)
+        observe(page)
+        w.locator(".livetx-start").click()
+        wait_status(page, "^Live", 60)
+        expect(w.locator(".livetx-stop")).to_be_enabled()
+        expect(w.locator(".livetx-pause")).to_be_enabled()
+        seen = wait_final_with(page)
+        assert seen["partials"], seen
+        w.locator(".livetx-stop").click()
+        wait_status(page, "^Stopped", 30)
+        expect(w.locator(".livetx-start")).to_be_enabled()
+        expect(w.locator(".livetx-error")).to_be_hidden()
+
+
+def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav):
+    """A WAV file played at speaking pace: partials, finals, the session ends by itself, the
+    dependent cell and the metadata follow."""
+    nb = write_app(tmp_path / "file_app.py", [
+        IMPORTS,
+        f"w = mo.ui.anywidget(LiveTranscriber(provider='local', source={str(short_wav)!r}))\nw",
+        DEPENDENT,
+        METADATA,
+    ])  # fmt: skip
+    with run_marimo("edit", nb) as server:
+        open_app(page, server)
+        w = widget(page)
+        wait_output(page, "DEPENDENT", lambda s: "rows=0" in s, APP_OPEN_S)
+        observe(page)
+        w.locator(".livetx-start").click()
+        wait_status(page, "^Stopped", 60)  # the file ends the session by itself
+        seen = page.evaluate("window.__livetx")
+        assert seen["partials"] and any(has_words(f["text"]) for f in seen["finals"]), seen
+        line = wait_output(page, "DEPENDENT", lambda s: "status=stopped" in s, 30)
+        assert has_words(line), line
+        meta = _meta(wait_output(page, "META", lambda s: "status=stopped" in s, 30))
+        assert float(meta["audio_s"]) > 3.0 and int(meta["finals"]) >= 1, meta
+        shot(page, "marimo-edit-file")
+
+
+def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
+    """A URL nobody listens on: the error is in the widget. A key from the environment: the
+    session works, and the key is in no frame the page received, in no view's HTML, in the
+    notebook file and in nothing marimo saved next to it."""
+    from playwright.sync_api import expect
+
+    from livetx_widgets.server import LocalServer
+
+    dead_port = _free_port()
+    with LocalServer(engine="script", script={"text": "The right key works."},
+                     api_key=KEY) as local:  # fmt: skip
+        nb = write_app(tmp_path / "keys_app.py", [
+            IMPORTS,
+            "bad = LiveTranscriber(provider='deepgram', source='browser',"
+            f" url='ws://127.0.0.1:{dead_port}')\nbad",
+            "good = mo.ui.anywidget(LiveTranscriber(provider='deepgram', source='browser',"
+            f" url={local.url!r}))\ngood",
+            "paste = mo.ui.anywidget(LiveTranscriber(provider='assemblyai'))\npaste",
+        ])  # fmt: skip
+        with run_marimo("edit", nb, env={"DEEPGRAM_API_KEY": KEY}) as server:
+            frames = open_app(page, server)
+            widget(page, 1).wait_for(timeout=APP_OPEN_S * 1000)
+            bad, good = widget(page, 0), widget(page, 1)
+            bad.locator(".livetx-start").click()
+            expect(bad.locator(".livetx-error")).to_contain_text("Could not connect",
+                                                                 timeout=30_000)  # fmt: skip
+            wait_status(page, "^Error", 20, n=0)
+            good.locator(".livetx-start").click()
+            wait_status(page, "^Live", 30, n=1)
+            expect(good.locator(".livetx-row .livetx-text").first).to_contain_text(
+                "right key works", timeout=30_000
+            )
+            good.locator(".livetx-stop").click()
+            wait_status(page, "^Stopped", 30, n=1)
+            shot(page, "marimo-errors-and-keys")
+            # A key pasted into the key field goes to the kernel and nowhere else.
+            paste = widget(page, 2)
+            key = paste.locator(".livetx-key-input")
+            expect(key).to_be_visible()
+            key.fill(PASTED_KEY)
+            key.press("Enter")
+            expect(paste.locator(".livetx-notice")).to_contain_text("Key received")
+            expect(key).to_have_value("")
+            expect(paste.locator(".livetx-key")).to_be_hidden()  # the kernel has a key now
+            for secret in (KEY, PASTED_KEY):
+                assert secret not in frames.text()
+                assert secret not in shadow_html(page) and secret not in page.content()
+            assert "right key works" in shadow_html(page)  # the check can see the views
+        saved = [nb, *nb.parent.rglob("__marimo__/**/*")]
+        for path in saved:
+            if path.is_file():
+                text = path.read_text(errors="replace")
+                assert KEY not in text and PASTED_KEY not in text, path
+
+
+def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path):
+    """marimo has no kernel subshells: while a cell runs, the page's audio waits. A dependent
+    cell that sleeps 6 s on the first final makes the widget say so (naming marimo), and the
+    backlog is transcribed afterwards at its own times, without holes."""
+    from playwright.sync_api import expect
+
+    nb = write_app(tmp_path / "busy_app.py", [
+        IMPORTS,
+        "w = mo.ui.anywidget(LiveTranscriber(provider='local', source='browser'))\nw",
+        "import time\nslept = time.sleep(6) if w.revision == 2 else None\n"
+        "mo.md('BUS' + f'Y revision={w.revision}')",
+        METADATA,
+    ])  # fmt: skip
+    with run_marimo("run", nb) as server:
+        open_app(page, server)
+        w = widget(page)
+        busy = w.locator(".livetx-busy")
+        observe(page)
+        w.locator(".livetx-start").click()
+        wait_status(page, "^Live", 60)
+        wait_final_with(page)  # revision 2: the sleeping re-run starts
+        expect(busy).to_be_visible(timeout=10_000)
+        expect(busy).to_contain_text("Kernel busy")
+        expect(busy).to_contain_text("marimo")
+        shot(page, "marimo-busy")
+        expect(busy).to_be_hidden(timeout=30_000)
+        page.wait_for_timeout(2500)  # let the utterance spoken meanwhile end
+        w.locator(".livetx-stop").click()
+        wait_status(page, "^Stopped", 30)
+        meta = _meta(wait_output(page, "META", lambda s: "status=stopped" in s, 30))
+        assert meta["gaps"] == "0" and int(meta["finals"]) >= 2, meta
+        assert float(meta["late"]) > 4.0, meta  # audio really waited for the cell
+
+
+def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
+    """The kernel's microphone (a PulseAudio virtual source): Start, speech played into it,
+    the words as finals, Stop."""
+    nb = write_app(tmp_path / "mic_app.py", [
+        IMPORTS,
+        "w = mo.ui.anywidget(LiveTranscriber(provider='local', source='kernel',"
+        " device='pulse'))\nw",
+        DEPENDENT,
+    ])  # fmt: skip
+    with run_marimo("run", nb) as server:  # inherits PULSE_SERVER from pulse_mic
+        open_app(page, server)
+        w = widget(page)
+        observe(page)
+        w.locator(".livetx-start").click()
+        wait_status(page, "^Live", 60)
+        player = pulse_mic.play(short_wav)
+        wait_final_with(page)
+        player.wait(timeout=30)
+        line = wait_output(page, "DEPENDENT", lambda s: has_words(s), TRANSCRIPT_S)
+        w.locator(".livetx-stop").click()
+        wait_status(page, "^Stopped", 30)
+        assert "rows=" in line
+
+
+def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav):
+    """notebooks/marimo_quickstart.py under ``marimo run`` (a copy: the harness writes its
+    config next to the notebook): a file on the offline engine, the table and the metadata
+    follow the session."""
+    nb = tmp_path / "marimo_quickstart.py"
+    nb.write_text((REPO / "notebooks" / "marimo_quickstart.py").read_text())
+    env = {"LIVETX_PROVIDER": "local", "LIVETX_AUDIO": str(short_wav)}
+    with run_marimo("run", nb, env=env) as server:
+        open_app(page, server)
+        w = widget(page)
+        observe(page)
+        w.locator(".livetx-start").click()
+        wait_status(page, "^Stopped", 60)
+        seen = page.evaluate("window.__livetx")
+        assert seen["partials"] and any(has_words(f["text"]) for f in seen["finals"]), seen
+        status = wait_output(page, "Stopped", lambda s: "segments" in s, 30)
+        assert "error" not in status, status
+        status_n = int(re.search(r"(\d+) segments", status).group(1))
+        assert status_n >= 1, status
+        # The DataFrame cell: a marimo table (in its own shadow root) with the words.
+        table = page.locator("td", has_text=re.compile("america", re.I))
+        table.first.wait_for(timeout=30_000)
+        assert has_words(table.first.inner_text()), table.first.inner_text()
+        meta = page.locator(".output-area, .output", has_text="session_id").first
+        meta.wait_for(timeout=30_000)
+        text = deep_text(meta)
+        assert re.search(r"finals\W+[1-9]", text) and "local" in text, text
+        shot(page, "marimo-quickstart")
+
+
+def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
+    """CompareTranscriber on the same mechanisms: two providers (Deepgram's and AssemblyAI's
+    wire protocols, a local script server) side by side on one file, live partials and
+    finals in both columns, a cell reading ``c.transcripts`` re-run by marimo, the end."""
+    import livetx_test_support as support
+    from playwright.sync_api import expect
+
+    from livetx_widgets.server import LocalServer
+
+    with LocalServer(engine="script", script=support.TWO_TURNS) as local:
+        nb = write_app(tmp_path / "compare_app.py", [
+            "import marimo as mo\nfrom livetx_widgets import CompareTranscriber",
+            "c = mo.ui.anywidget(CompareTranscriber(["
+            f"('deepgram', {{'url': {local.url!r}}}), ('assemblyai', {{'url': {local.url!r}}})],"
+            f" source={str(speech_wav)!r}))\nc",
+            "texts = {label: t.text for label, t in c.transcripts.items()}\n"
+            "mo.md('COMP' + f'ARE revision={c.revision} status={c.status} ' + "
+            "' | '.join(f'{k}: {v}' for k, v in texts.items()))",
+        ])  # fmt: skip
+        with run_marimo("run", nb) as server:
+            frames = open_app(page, server)
+            cmp = page.locator(".livetx-cmp").first
+            expect(cmp.locator(".livetx-cmp-col")).to_have_count(2)
+            seen_partial = set()
+            cmp.locator(".livetx-start").click()
+            deadline = time.monotonic() + 30
+            while cmp.locator(".livetx-cmp-row").count() < 4:  # two turns in two columns
+                for i in range(2):
+                    if cmp.locator(".livetx-cmp-partial").nth(i).inner_text().strip():
+                        seen_partial.add(i)
+                assert time.monotonic() < deadline, deadline
+                page.wait_for_timeout(50)
+            assert seen_partial, "no partial shown in any column"
+            wait_status(page, "^Stopped", 30)
+            for i in range(2):
+                rows = cmp.locator(".livetx-cmp-col").nth(i).locator(".livetx-cmp-row")
+                expect(rows.first).to_contain_text("first sentence")
+                expect(rows.nth(1)).to_contain_text("second one")
+            line = wait_output(page, "COMPARE", lambda s: "status=stopped" in s, 30)
+            assert line.count("second one") == 2 and "deepgram" in line, line
+            shot(page, "marimo-compare")
+            # Finals went as messages: the state carries a column's current partial only,
+            # never the transcript (both sentences at once).
+            states = [json.dumps(u) for u in frames.model_updates()]
+            assert any("second one" in u for u in states)  # the partial did
+            assert not any("first sentence" in u and "second one" in u for u in states)

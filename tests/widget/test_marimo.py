@@ -1,0 +1,158 @@
+"""The widget's marimo layer without a browser (ui/marimo.py): host detection, the revision
+that makes marimo re-run dependent cells (bumped on start, committed finals and the end, never
+on partials), marimo's cell clock for the silent-page check, and ending the sessions when
+the widget's cell is re-run. The real thing in marimo edit/run: tests/ui/test_marimo.py."""
+
+from __future__ import annotations
+
+import time
+
+import livetx_test_support as support  # loaded by tests/conftest.py
+import pytest
+
+from livetx_widgets import QueueSource
+from livetx_widgets.events import FinalTranscript, PartialTranscript
+from livetx_widgets.ui import browser_link
+from livetx_widgets.ui import marimo as marimo_layer
+
+
+def _flush_once(w, h) -> None:
+    before = w._updater.flushes
+    assert h.wait_until(lambda: w._updater.flushes > before, timeout=5 * h.TIMING)
+
+
+def _receive(w, event) -> None:
+    segment = w.session.transcript.apply(event)
+    if isinstance(event, FinalTranscript):
+        w._updater.on_final(segment)
+    else:
+        w._updater.on_partial(event)
+
+
+def test_a_jupyter_comm_is_not_marimo(make_widget):
+    w = make_widget(provider="local", source="browser")
+    assert w.host == "jupyter"
+    assert w._link.cells is browser_link.CELLS
+
+
+def test_host_of_tells_marimos_comm_apart():
+    marimo_comm = type("MarimoComm", (), {"__module__": "marimo._plugins.ui._impl.comm"})
+    lookalike = type("MarimoComm", (), {"__module__": "marimo_tools.comm"})
+    assert marimo_layer.host_of(marimo_comm()) == "marimo"
+    assert marimo_layer.host_of(lookalike()) == "jupyter"
+    assert marimo_layer.host_of(None) == "jupyter"
+
+
+def test_revision_moves_on_start_finals_and_end_but_not_on_partials(script_widget, h):
+    w = script_widget(source=QueueSource())
+    assert w.revision == 0
+    w.start()
+    assert h.wait_until(lambda: w.status == "live")
+    after_start = w.revision
+    assert after_start == 1
+    for i in range(200):
+        _receive(w, PartialTranscript(f"word {i}", segment_key="k"))
+    _flush_once(w, h)
+    _flush_once(w, h)
+    assert w.partial == "word 199" and w.revision == after_start  # partials: no re-run
+    _receive(w, FinalTranscript("a committed sentence", start=0, end=1, segment_key="k"))
+    assert h.wait_until(lambda: w.n_finals == 1)
+    assert w.revision == after_start + 1
+    _flush_once(w, h)
+    assert w.revision == after_start + 1  # a flush with nothing new changes nothing
+    w.stop(timeout=5)
+    assert w.status == "stopped" and w.revision == after_start + 2
+    revisions = [m[2]["state"]["revision"] for m in w.rec.updates() if "revision" in m[2]["state"]]
+    assert revisions == [1, 2, 3], revisions  # one message per bump, nothing resent
+
+
+def test_marimo_cell_clock_follows_the_execution_context():
+    context = type("Ctx", (), {"execution_context": None})()
+    clock = marimo_layer.MarimoCellClock(context)
+    assert clock.busy is False
+    context.execution_context = object()  # marimo runs a cell
+    assert clock.busy is True
+    before = clock.idle_since
+    time.sleep(0.01)
+    context.execution_context = None
+    assert clock.busy is False
+    assert clock.idle_since > before  # idle since the cell ended, not since the start
+
+
+def test_a_running_marimo_cell_holds_off_the_silence_check(make_widget, h, monkeypatch):
+    monkeypatch.setattr(browser_link, "PAGE_GONE_S", 0.3)
+    w = make_widget(provider="local", source="browser", local_engine="script",
+                    local_options={"script": h.script})  # fmt: skip
+    context = type("Ctx", (), {"execution_context": object()})()  # a cell is running
+    w._link.cells = marimo_layer.MarimoCellClock(context)
+    w._on_front_end_msg(w, {"type": "start", "capture": "v1-1"}, [])
+    chunk = support.tone_chunks(1)[0]
+    w._on_front_end_msg(w, {"type": "audio", "capture": "v1-1", "seq": 0, "offset": 0,
+                            "samples": 1600, "capturedAt": None, "last": False},
+                        [memoryview(chunk)])  # fmt: skip
+    time.sleep(0.8)  # longer than PAGE_GONE_S, on purpose: nothing may happen
+    assert w.session.running
+    context.execution_context = None  # the cell ends; silence now means the page is gone
+    assert w.wait(10)
+    assert w.session.error is None and "no audio" in w.notice
+    assert h.livetx_threads() == []
+
+
+def test_end_with_cell_does_nothing_outside_marimo():
+    called = []
+    assert marimo_layer.end_with_cell("jupyter", lambda: called.append(1)) is False
+    assert marimo_layer.end_with_cell("marimo", lambda: called.append(1)) is False  # no kernel
+    assert called == []
+
+
+def test_cell_clock_without_a_marimo_kernel_falls_back():
+    default = object()
+    assert marimo_layer.cell_clock("marimo", default) is default
+    assert marimo_layer.cell_clock("jupyter", default) is default
+
+
+def test_re_running_the_widgets_cell_ends_its_sessions(monkeypatch):
+    """marimo disposes a cell's lifecycle items when it re-runs or is deleted (the same hook
+    closes the widget's comm): the one end_with_cell registers calls ``end``."""
+    pytest.importorskip("marimo")
+    items = []
+    registry = type("Registry", (), {"add": lambda self, item: items.append(item)})()
+    context = type("Ctx", (), {"cell_id": "Hbol", "cell_lifecycle_registry": registry})()
+    monkeypatch.setattr(marimo_layer, "_runtime_context", lambda: context)
+    ended = []
+    assert marimo_layer.end_with_cell("marimo", lambda: ended.append(True))
+    (item,) = items
+    assert ended == []
+    assert item.dispose(context, deletion=False) is True
+    assert ended == [True]
+
+
+def test_both_built_modules_are_current():
+    """livetx.js and livetx-compare.js are built from their sources (host.js shared)."""
+    from livetx_widgets.ui import assets
+
+    for target, sources in assets.BUILDS.items():
+        assert "host.js" in sources
+        assert target.read_text() == assets.build(target), "run: python livetx_widgets/ui/assets.py"
+
+
+def test_compare_transcriber_has_the_marimo_traits_and_bumps_on_start_and_end(tmp_path, h):
+    """The same mechanism on CompareTranscriber: host, a revision bumped on start, committed
+    finals and the end (the script engine commits every turn)."""
+    from livetx_widgets import CompareTranscriber
+
+    wav = h.tone_wav(tmp_path / "tone.wav", 5.0)
+    w = CompareTranscriber(
+        providers=["local", "local"], source=str(wav), realtime=False,
+        local_engine="script", local_options={"script": h.script},
+    )  # fmt: skip
+    try:
+        assert w.host == "jupyter" and w.revision == 0
+        w.start()
+        assert w.wait(30)
+        finals = sum(c["n_finals"] for c in w.columns)
+        assert finals >= 2, w.columns
+        # start + at least one flush with finals + the end; never more than one per final.
+        assert 3 <= w.revision <= finals + 2, (w.revision, finals)
+    finally:
+        w.close()
