@@ -14,7 +14,8 @@ MODULE = "livetx_fuzz_targets"
 
 def _load():
     if MODULE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(MODULE, Path(__file__).with_name("targets.py"))
+        path = Path(__file__).with_name("targets.py")
+        spec = importlib.util.spec_from_file_location(MODULE, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[MODULE] = module
         spec.loader.exec_module(module)
