@@ -38,7 +38,7 @@ from ..credentials import KEY_ENV as _KEY_ENV
 from ..errors import AudioDeviceError, ConfigurationError, LivetxError, SessionStateError
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
-from .assets import BUILT, STATIC
+from .assets import BUILT, STATIC, asset
 from .browser_link import CELLS, BrowserLink
 from .choices import env_key, models_for
 from .updater import STATUS_TEXT, Updater
@@ -59,9 +59,10 @@ class LiveTranscriber(anywidget.AnyWidget):
     begins a new session with a fresh transcript; earlier ones stay in ``sessions``.
     """
 
-    # One module built from capture.js + widget.js (see assets.py), as a file anywidget watches.
-    _esm = BUILT
-    _css = STATIC / "widget.css"
+    # One module built from capture.js + widget.js; text, or a watched file under hot reload
+    # (see assets.py: a watched file kept every instance alive).
+    _esm = asset(BUILT)
+    _css = asset(STATIC / "widget.css")
 
     # State shown by the front end: small values only (see the module docstring).
     status = traitlets.Unicode("idle").tag(sync=True)
