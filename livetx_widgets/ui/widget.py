@@ -146,7 +146,10 @@ class LiveTranscriber(anywidget.AnyWidget):
         _keep_front_end_route(self.comm)
         CELLS.install()
         # Collected without close() (ipywidgets' weak references): end the sessions anyway.
-        weakref.finalize(self, _end_sessions, self._sessions, self._stop_timeout)
+        # Weak references: the sessions hold this widget's listeners, so a strong list here
+        # kept every widget that ever started a session alive for good (benchmarks/storms.py).
+        self._session_refs: weakref.WeakSet[TranscriptionSession] = weakref.WeakSet()
+        weakref.finalize(self, _end_sessions, self._session_refs, self._stop_timeout)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -305,6 +308,7 @@ class LiveTranscriber(anywidget.AnyWidget):
             return exc
         self._session = session
         self._sessions.append(session)
+        self._session_refs.add(session)
         self._updater.attach(session, self.run + 1, connecting_text=self._connecting_text())
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=self._connecting_text(),
@@ -525,9 +529,9 @@ if _register_atexit is not None:  # CPython >= 3.9
     _register_atexit(_stop_sessions_at_exit)
 
 
-def _end_sessions(sessions: list[TranscriptionSession], timeout: float) -> None:
+def _end_sessions(sessions: weakref.WeakSet, timeout: float) -> None:
     """A widget was garbage-collected: ask its running sessions to stop (never blocks)."""
-    for session in sessions:
+    for session in list(sessions):
         if session.running:
             with contextlib.suppress(Exception):
                 session.request_stop(timeout)
