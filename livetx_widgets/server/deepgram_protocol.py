@@ -386,10 +386,6 @@ class DeepgramCore(ProtocolCore):
                 logger.info("deepgram session %d: undecodable audio: %s", self.ctx.index, exc)
                 self.close(1008, "DATA-0000")
                 return None
-            if channels > MAX_CHANNELS:
-                logger.info("deepgram session %d: %d channels", self.ctx.index, channels)
-                self.close(1008, "DATA-0000")
-                return None
             encoding, data = "linear16", data[offset:]
             self.total = channels if self.p.multichannel else 1
         self.decoder = PcmDecoder(encoding, channels, split=self.p.multichannel and channels > 1)

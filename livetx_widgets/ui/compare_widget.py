@@ -2,7 +2,7 @@
 
 A thin shell around :class:`~livetx_widgets.compare.CompareSession`, built like
 ``LiveTranscriber`` so that whatever makes one work in a front end makes the other work too:
-an anywidget whose ``_esm`` is a file in ``static/`` (``compare.js``), a handful of small
+an anywidget whose ``_esm`` is built from ``static/`` (``host.js`` + ``compare.js``), a few small
 synced traits, finals as custom messages carrying only new segments, a view that asks for the
 last rows when it renders, and every change going through the one ``Updater`` flusher
 (``CompareUpdater`` below only changes what a flush contains: one column per provider).
@@ -40,7 +40,7 @@ from ..errors import (
     SessionStateError,
 )
 from ..transcript import Segment, Transcript
-from .assets import COMPARE_BUILT, STATIC
+from .assets import COMPARE_BUILT, STATIC, asset
 from .choices import env_key
 from .marimo import MarimoTraits
 from .playback import audio as _audio_display
@@ -206,10 +206,10 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
     ``aligned()``, ``transcripts`` and ``metrics()`` are the last one's.
     """
 
-    _esm = COMPARE_BUILT  # host.js + compare.js (assets.py): runs alike in Jupyter and marimo
+    # host.js + compare.js (assets.py): runs alike in Jupyter and marimo; text, not a watched file.
+    _esm = asset(COMPARE_BUILT)
     # widget.css first: the LiveTranscriber look (variables, buttons, status); then the columns.
-    _css = "
-".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
+    _css = "\n".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
 
     status = traitlets.Unicode("idle").tag(sync=True)
     status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)
