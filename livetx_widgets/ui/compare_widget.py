@@ -24,6 +24,7 @@ import functools
 import inspect
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import anywidget
@@ -259,7 +260,10 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
         ]  # fmt: skip
         self.labels = labels
         self.on_msg(self._on_front_end_msg)
-        weakref.finalize(self, _end_runs, self._runs, self._stop_timeout)
+        # Weak references, as in LiveTranscriber: the runs hold this widget's listeners, so a
+        # strong list here would keep every widget that ever started alive for good.
+        self._run_refs: weakref.WeakSet[CompareSession] = weakref.WeakSet()
+        weakref.finalize(self, _end_runs, self._run_refs, self._stop_timeout)
         self._follow_host(functools.partial(_end_runs, self._runs, 0.0))  # marimo: see there
 
     # -- public API -----------------------------------------------------------------------
@@ -403,6 +407,7 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
             self._cmp.close()  # ended: only the current run's audio is kept
         self._cmp = compare
         self._runs.append(compare)
+        self._run_refs.add(compare)
         self._updater.follow(compare, self.run + 1)
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=STATUS_TEXT["connecting"],
@@ -474,7 +479,7 @@ def _describe(source: Any, file: Any) -> str:
     return str(getattr(source, "path", "") or type(source).__name__)
 
 
-def _end_runs(runs: list[CompareSession], timeout: float) -> None:
+def _end_runs(runs: Iterable[CompareSession], timeout: float) -> None:
     """Collected without close(): ask its running comparison to stop (never blocks)."""
     for compare in runs:
         if compare.running:

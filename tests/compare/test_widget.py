@@ -169,3 +169,21 @@ def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
     finally:
         w.close()
     assert rec is not None
+
+
+def test_a_closed_widget_that_ran_is_garbage_collected(servers, turns_audio):
+    """The collection finalizer holds the runs weakly: the runs hold the widget's listeners,
+    so a strong reference there kept every widget that ever started alive."""
+    import gc
+    import weakref
+
+    good, _bad = servers
+    w = CompareTranscriber(["deepgram", "assemblyai"], source=turns_audio, realtime=False,
+                           pace=False, api_key=SECRET, url=good.url)  # fmt: skip
+    w.start()
+    assert w.wait(20 * support.TIMING)
+    w.close()
+    ref = weakref.ref(w)
+    del w
+    gc.collect()
+    assert ref() is None
