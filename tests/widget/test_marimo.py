@@ -152,7 +152,8 @@ def test_compare_transcriber_has_the_marimo_traits_and_bumps_on_start_and_end(tm
         assert w.wait(30)
         finals = sum(c["n_finals"] for c in w.columns)
         assert finals >= 2, w.columns
-        # start + at least one flush with finals + the end; never more than one per final.
-        assert 3 <= w.revision <= finals + 2, (w.revision, finals)
+        # start + at least one flush carrying finals and the end (one flush when the audio
+        # runs faster than the flush interval); never more than one per final.
+        assert 2 <= w.revision <= finals + 2, (w.revision, finals)
     finally:
         w.close()
