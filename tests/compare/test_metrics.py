@@ -98,6 +98,9 @@ def test_metrics_on_scripted_sessions_with_known_timing(words, words_audio):
         with compare:
             assert compare.wait(15 * support.TIMING)
     assert compare.speech_regions() == words["speech"]  # the VAD heard the tone where the words are
+    required = {"provider", "wer", "first_partial_s", "final_p50_s", "final_p95_s",
+                "revisions_per_final", "finals", "words", "reconnects", "error"}  # fmt: skip
+    assert required <= set(compare.summary().columns)
     summary = compare.summary().set_index("provider")
     slack = 0.15 * support.TIMING
     for label in ("deepgram", "assemblyai"):
