@@ -10,6 +10,8 @@ from importlib import import_module
 
 from .errors import (
     AudioDeviceError,
+    AudioFileError,
+    AudioStreamError,
     AuthenticationError,
     CodecError,
     ConfigurationError,
@@ -32,6 +34,8 @@ _LAZY = {
     "Word": ".events",
     "Microphone": ".audio",
     "WavFile": ".audio",
+    "AudioFile": ".audio",
+    "NetworkStream": ".audio",
     "ArraySource": ".audio",
     "QueueSource": ".audio",
     "BrowserMicrophone": ".audio",
@@ -39,6 +43,8 @@ _LAZY = {
 
 __all__ = [
     "AudioDeviceError",
+    "AudioFileError",
+    "AudioStreamError",
     "AuthenticationError",
     "CodecError",
     "ConfigurationError",

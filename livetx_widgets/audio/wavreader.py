@@ -37,7 +37,8 @@ class WavFormat:
 
 
 class WavReader:
-    """Reads frames of one WAV file as float32 ``(frames, channels)`` blocks."""
+    """Reads frames of one WAV file as float32 ``(frames, channels)`` blocks (a
+    ``StreamedFile`` reader: see ``streamed.py``)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -55,6 +56,12 @@ class WavReader:
             self._file.close()
             raise
         self._frames_left = self.format.n_frames
+        self.frames_read = 0
+        self.problem = None  # the StreamedFile reader interface: a WAV header is never wrong
+
+    @property
+    def sample_rate(self) -> int:
+        return self.format.sample_rate
 
     def _parse_header(self) -> tuple[WavFormat, int]:
         try:
@@ -79,6 +86,7 @@ class WavReader:
         raw = self._file.read(n * fmt.block_align)
         n = len(raw) // fmt.block_align
         self._frames_left = 0 if n == 0 else self._frames_left - n
+        self.frames_read += n
         raw = raw[: n * fmt.block_align]
         return _decode(raw, fmt).reshape(n, fmt.channels)
 
