@@ -188,6 +188,13 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
                 meta.audio_duration_s = meta.audio_sent_s
             if self._paused_since is not None:
                 meta.paused_s += time.monotonic() - self._paused_since
+        report = getattr(self._source, "stats", None)  # outside the session's lock
+        stats = report() if callable(report) else {}
+        if stats:
+            meta.raw["source"] = stats
+            meta.source_gaps = int(stats.get("gaps", 0))
+            meta.source_gap_s = float(stats.get("gap_s", 0.0))
+            meta.source_reconnects = int(stats.get("reconnects", 0))
         return meta
 
     @property
