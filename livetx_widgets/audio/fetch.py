@@ -65,6 +65,7 @@ class Body:
         self._aborted = False
         self._conn: http.client.HTTPConnection | None = None
         self._resp: http.client.HTTPResponse | None = None
+        self._sock: socket.socket | None = None
         self._head = b""  # bytes given back by ``unread``
 
     def open(self) -> Body:
@@ -111,6 +112,13 @@ class Body:
             path += "?" + parts.query
         try:
             conn.request("GET", path, headers=headers)
+            with self._lock:
+                # Kept here: for a response that ends with the connection, getresponse() hands
+                # the socket to the response and clears conn.sock.
+                self._sock = conn.sock
+                aborted = self._aborted
+            if aborted:
+                self.abort()
             return conn.getresponse()
         except TimeoutError as exc:
             raise Stalled(f"no answer within {self.timeout:g} s") from exc
@@ -153,7 +161,7 @@ class Body:
         """End a blocked ``read`` now (from any thread)."""
         with self._lock:
             self._aborted = True
-            sock = getattr(self._conn, "sock", None)
+            sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

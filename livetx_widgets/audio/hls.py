@@ -11,7 +11,8 @@ the stream then ends.
 The stream's clock is the sum of its segments' durations. When segments are lost (the reader
 fell so far behind, through a stall or a drop, that the playlist moved past them; or a segment
 answers 404), the byte stream stops at that boundary (``read`` returns ``b""``), ``gap_s`` says
-how long the missing segments were (their ``EXTINF``, else the target duration), and
+how long the missing segments were (their ``EXTINF``; for segments never seen in a playlist,
+the mean of the last durations seen), and
 ``resume()`` continues after them: ``NetworkStream`` fills the gap with as much silence, so every
 later time stays on the stream's clock. ``EXT-X-DISCONTINUITY`` (a change of encoding) stops the
 byte stream the same way, with no gap, so the next segment gets a fresh decoder.
@@ -278,8 +279,12 @@ class HlsInput:
 
     def _lose(self, first: int, end: int) -> None:
         """Segments ``first .. end-1`` will never be read: a break with their duration."""
+        # A segment never listed in a playlist we loaded has an unknown length: the mean of
+        # the last ones seen is closer than the target duration (an upper bound).
+        recent = list(self._durations.values())[-10:]
         target = self._playlist.target_duration if self._playlist is not None else 0.0
-        self.gap_s += sum(self._durations.get(s, target) for s in range(first, end))
+        typical = sum(recent) / len(recent) if recent else target
+        self.gap_s += sum(self._durations.get(s, typical) for s in range(first, end))
         self.lost_segments += end - first
         self._next_seq = end
         self._break = True

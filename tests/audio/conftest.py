@@ -56,3 +56,13 @@ def encoded(short_wav, tmp_path_factory):
         files[f"{ext}+video"] = media.encode(pcm, rate, out / f"video.{ext}", ext,
                                              with_video=True)  # fmt: skip
     return files
+
+
+@pytest.fixture(scope="session")
+def clock_frames(tmp_path_factory):
+    """``clock_frames["mp3"|"aac"]``: 10 s of the tone clock (second k: ``media.tone_hz(k)``)
+    as an elementary stream cut into frames, for the stream servers."""
+    pytest.importorskip("av")
+    out = tmp_path_factory.mktemp("clock")
+    pcm = media.tone_clock(10)
+    return {ext: media.stream_frames(pcm, media.CLOCK_RATE, out, ext) for ext in ("mp3", "aac")}

@@ -337,7 +337,7 @@ class HlsServer(_Base):
 
     def playlist(self) -> str:
         end = self.available()
-        first = max(0, end - self.window)
+        first = 0 if self.ended_after is not None else max(0, end - self.window)
         lines = ["#EXTM3U", "#EXT-X-VERSION:3",
                  f"#EXT-X-TARGETDURATION:{max(1, round(self.segment_s))}",
                  f"#EXT-X-MEDIA-SEQUENCE:{first}"]  # fmt: skip
@@ -365,7 +365,8 @@ class HlsServer(_Base):
             with self._lock:
                 attempt = self.fetches.get(seq, 0)
                 self.fetches[seq] = attempt + 1
-            if seq >= self.available() or seq < self.available() - self.window - 2:
+            gone = self.ended_after is None and seq < self.available() - self.window - 2
+            if seq >= self.available() or gone:
                 h.send_error(404)
                 return
             fault = self.faults.get((seq, attempt))
