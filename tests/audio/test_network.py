@@ -280,3 +280,19 @@ def test_a_session_reads_a_url_and_reports_the_gaps(clock_frames, threads_before
     assert session.error is None, session.error
     assert meta.source_gaps == 1 and meta.source_gap_s > 0
     assert meta.raw["source"]["kind"] == "http"
+
+
+def test_livetx_transcribe_url(clock_frames, capsys, threads_before):
+    """``livetx transcribe URL``: a finished HLS playlist plays to its end, then exit 0."""
+    from livetx_widgets.cli import main
+    from livetx_widgets.server import LocalServer
+
+    script = {"turns": [{"text": "Tones on the radio.", "start": 0.3, "end": 1.2}]}
+    with media.HlsServer(clock_frames["aac"], segment_s=1.0, ended_after=3) as hls, \
+            LocalServer(engine="script", script=script, rate_limit=False) as server:  # fmt: skip
+        code = main(["transcribe", "--provider", "deepgram", "--url", server.url, hls.url])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert out.splitlines() == ["[00:00.3] Tones on the radio."]
+        assert main(["transcribe", hls.url, "--file", hls.url]) == 2
+        assert "give the input once" in capsys.readouterr().err
