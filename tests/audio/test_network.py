@@ -296,3 +296,37 @@ def test_livetx_transcribe_url(clock_frames, capsys, threads_before):
         assert out.splitlines() == ["[00:00.3] Tones on the radio."]
         assert main(["transcribe", hls.url, "--file", hls.url]) == 2
         assert "give the input once" in capsys.readouterr().err
+
+
+def test_the_widget_takes_a_url_in_its_source_box(clock_frames, encoded, monkeypatch,
+                                                  threads_before):  # fmt: skip
+    """A URL or an mp3 path typed into the widget's "File or URL" box; a dead URL's error is
+    shown in the widget in plain words."""
+    from livetx_widgets import LiveTranscriber
+
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.delenv("ASSEMBLYAI_API_KEY", raising=False)
+    script = {"turns": [{"text": "Heard it.", "start": 0.3, "end": 1.0}]}
+    engine = {"local_engine": "script", "local_options": {"script": script}}
+    with media.HlsServer(clock_frames["aac"], segment_s=1.0, ended_after=2) as hls:
+        w = LiveTranscriber(provider="local", **engine)
+        try:
+            for typed in (hls.url, str(encoded["mp3"])):
+                w.source_kind, w.file = "file", typed  # what the front end sets
+                w.start()
+                assert w.wait(30 * T)
+                assert w.error == "" and w.transcript.text == "Heard it.", w.error
+            assert isinstance(w.sessions[0].source, NetworkStream)
+            assert w.sessions[0].metadata.raw["source"]["kind"] == "hls"
+            w.file = hls.base + "/nothing.m3u8"
+            w.start()
+            assert w.wait(30 * T)
+            assert "404" in w.error and "nothing.m3u8" in w.error
+            assert isinstance(w.last_error, AudioStreamError)
+        finally:
+            w.close()
+        w2 = LiveTranscriber(provider="local", source=hls.url, **engine)
+        try:
+            assert (w2.source_kind, w2.file) == ("file", hls.url)
+        finally:
+            w2.close()
