@@ -5,7 +5,8 @@ Two things the stdlib's ``urlopen`` does not give: a stop from another thread mu
 that is stuck on a silent server (``abort`` shuts the socket down, which wakes a blocked
 ``recv`` at once), and a stalled server must be told apart from a slow one (every ``recv`` has
 ``timeout`` seconds, after which ``read`` raises ``Stalled``). Redirects are followed (a few);
-``https`` uses the system's certificate store. Stdlib only (``http.client``).
+``https`` uses the system's certificate store; SHOUTcast's ``ICY 200 OK`` is accepted. Stdlib
+only (``http.client``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,33 @@ def redact(url: str) -> str:
         netloc = f"{netloc}:{parts.port}"
     query = "&".join(f"{kv.partition('=')[0]}=***" for kv in parts.query.split("&") if kv)
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+class _OneLine:
+    """A file whose ``readline`` returns one given line (for ``_IcyResponse``)."""
+
+    def __init__(self, line: bytes):
+        self._line = line
+
+    def readline(self, limit: int = -1) -> bytes:
+        line, self._line = self._line, b""
+        return line
+
+
+class _IcyResponse(http.client.HTTPResponse):
+    """Also accepts SHOUTcast's ``ICY 200 OK`` status line (as ``HTTP/1.0 200 OK``): old
+    stations still answer with it, and ``http.client`` rejects anything not ``HTTP/``."""
+
+    def _read_status(self):
+        real = self.fp
+        line = real.readline(65537)
+        if line.startswith(b"ICY "):
+            line = b"HTTP/1.0 " + line[4:]
+        self.fp = _OneLine(line)
+        try:
+            return super()._read_status()
+        finally:
+            self.fp = real
 
 
 class Body:
@@ -106,6 +134,7 @@ class Body:
                 )  # fmt: skip
             else:
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+            conn.response_class = _IcyResponse
             self._conn = conn
         path = parts.path or "/"
         if parts.query:

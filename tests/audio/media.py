@@ -249,7 +249,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.owner.handle(self)
 
     def send_body_headers(self, content_type: str, length: int | None = None) -> None:
-        self.send_response(200)
+        if getattr(self.owner, "icy", False):  # SHOUTcast v1's status line
+            self.wfile.write(b"ICY 200 OK\r\n")
+            self.send_header("icy-name", "test station")
+        else:
+            self.send_response(200)
         self.send_header("Content-Type", content_type)
         if length is not None:
             self.send_header("Content-Length", str(length))
@@ -258,10 +262,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class RadioServer(_Base):
     """An endless live station at ``url`` (see the module docstring). ``plan[i]``: the fault
-    of connection ``i`` (none when missing). ``burst_s``: audio sent at once on connect."""
+    of connection ``i`` (none when missing). ``burst_s``: audio sent at once on connect, as
+    Icecast does; ``icy``: answer SHOUTcast v1's ``ICY 200 OK``."""
 
-    def __init__(self, frames: Frames, plan: dict[int, Fault] | None = None, burst_s: float = 0.0):
+    def __init__(self, frames: Frames, plan: dict[int, Fault] | None = None, burst_s: float = 0.0,
+                 icy: bool = False):  # fmt: skip
         super().__init__()
+        self.icy = icy
         self.frames = frames
         self.plan = plan or {}
         self.burst_s = burst_s
@@ -297,23 +304,74 @@ class RadioServer(_Base):
             h.wfile.flush()
 
 
-class HlsServer(_Base):
-    """A live HLS playlist at ``url`` over ``frames`` cut into ~``segment_s`` segments.
+@dataclass(frozen=True)
+class Segments:
+    """HLS segments: ``data[i]`` lasts ``durations[i]`` seconds; ``ext`` names the files."""
 
-    ``faults[(seq, attempt)]``: the fault of the ``attempt``-th fetch (0-based) of segment
-    ``seq``. ``ended_after``: when set, a finished (VOD) playlist of that many segments.
+    data: tuple[bytes, ...]
+    durations: tuple[float, ...]
+    ext: str
+    content_type: str
+
+
+def adts_segments(frames: Frames, segment_s: float) -> Segments:
+    """Packed-audio segments: ``frames`` (ADTS aac) grouped into ~``segment_s`` pieces."""
+    per = max(1, round(segment_s / frames.frame_s))
+    n = len(frames.data) // per
+    data = tuple(b"".join(frames.data[k * per : (k + 1) * per]) for k in range(n))
+    return Segments(data, (per * frames.frame_s,) * n, "aac", "audio/aac")
+
+
+def ts_segments(pcm: np.ndarray, rate: int, workdir: Path, segment_s: float = 1.0) -> Segments:
+    """MPEG-TS segments with AAC, cut by FFmpeg's own HLS muxer (the common live packaging);
+    the last, short segment is left out so that every segment lasts about ``segment_s``."""
+    import av
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = av.open(str(workdir / "index.m3u8"), "w", format="hls",
+                  options={"hls_time": str(segment_s), "hls_list_size": "0",
+                           "hls_segment_filename": str(workdir / "seg%d.ts")})  # fmt: skip
+    try:
+        stream = out.add_stream("aac", rate=44100, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(format=stream.codec_context.format, layout="mono",
+                                      rate=44100, frame_size=1024)  # fmt: skip
+        for f in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(f):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    finally:
+        out.close()
+    lines = (workdir / "index.m3u8").read_text().splitlines()
+    durations = [float(ln.split(":")[1].rstrip(",")) for ln in lines if ln.startswith("#EXTINF")]
+    names = [ln for ln in lines if ln and not ln.startswith("#")]
+    keep = [i for i, d in enumerate(durations) if d > segment_s / 2]
+    return Segments(tuple((workdir / names[i]).read_bytes() for i in keep),
+                    tuple(durations[i] for i in keep), "ts", "video/mp2t")  # fmt: skip
+
+
+class HlsServer(_Base):
+    """A live HLS playlist at ``url`` over ``segments`` (looping), and a master playlist at
+    ``master_url`` that points at it (next to a video variant a speech client should skip).
+
+    Segment ``n`` becomes available when the clock passes the end of its content; the playlist
+    lists the last ``window`` available ones. ``faults[(seq, attempt)]``: the fault of the
+    ``attempt``-th fetch (0-based) of segment ``seq``; ``playlist_faults[i]``: of the ``i``-th
+    playlist fetch. ``ended_after``: a finished (VOD) playlist of that many segments.
     """
 
-    def __init__(self, frames: Frames, *, segment_s: float = 1.0, window: int = 4,
+    def __init__(self, segments: Segments | Frames, *, segment_s: float = 1.0, window: int = 4,
                  faults: dict[tuple[int, int], Fault] | None = None,
                  ended_after: int | None = None,
                  playlist_faults: dict[int, Fault] | None = None):  # fmt: skip
         super().__init__()
-        self.frames = frames
-        per = max(1, round(segment_s / frames.frame_s))
-        self.frames_per_segment = per
-        self.segment_s = per * frames.frame_s
-        self.n_content = len(frames.data) // per  # distinct segments before the content loops
+        if isinstance(segments, Frames):
+            segments = adts_segments(segments, segment_s)
+        self.segments = segments
+        self.segment_s = sum(segments.durations) / len(segments.durations)  # mean
+        self.n_content = len(segments.data)
         self.window = window
         self.faults = faults or {}
         self.playlist_faults = playlist_faults or {}
@@ -323,17 +381,26 @@ class HlsServer(_Base):
         self._lock = threading.Lock()
         self._serve(_Handler)
         self.url = f"{self.base}/live.m3u8"
+        self.master_url = f"{self.base}/master.m3u8"
+
+    def duration(self, seq: int) -> float:
+        return self.segments.durations[seq % self.n_content]
+
+    def start_of(self, seq: int) -> float:
+        loops, k = divmod(seq, self.n_content)
+        return loops * sum(self.segments.durations) + sum(self.segments.durations[:k])
 
     def segment(self, seq: int) -> bytes:
-        k = seq % self.n_content
-        per = self.frames_per_segment
-        return b"".join(self.frames.data[k * per : (k + 1) * per])
+        return self.segments.data[seq % self.n_content]
 
     def available(self) -> int:
         """Segments complete by now (the live edge)."""
         if self.ended_after is not None:
             return self.ended_after
-        return int(self.clock() / self.segment_s)
+        now, seq = self.clock(), 0
+        while self.start_of(seq + 1) <= now:  # bounded by the clock
+            seq += 1
+        return seq
 
     def playlist(self) -> str:
         end = self.available()
@@ -342,13 +409,23 @@ class HlsServer(_Base):
                  f"#EXT-X-TARGETDURATION:{max(1, round(self.segment_s))}",
                  f"#EXT-X-MEDIA-SEQUENCE:{first}"]  # fmt: skip
         for seq in range(first, end):
-            lines += [f"#EXTINF:{self.segment_s:.5f},", f"seg{seq}.aac"]
+            lines += [f"#EXTINF:{self.duration(seq):.6f},", f"seg{seq}.{self.segments.ext}"]
         if self.ended_after is not None:
             lines.append("#EXT-X-ENDLIST")
         return "\n".join(lines) + "\n"
 
     def handle(self, h: _Handler) -> None:
         path = h.path.split("?")[0]
+        ext = f".{self.segments.ext}"
+        if path == "/master.m3u8":
+            body = (b"#EXTM3U\n"
+                    b'#EXT-X-STREAM-INF:BANDWIDTH=2000000,CODECS="avc1.4d401f,mp4a.40.2"\n'
+                    b"video.m3u8\n"
+                    b'#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS="mp4a.40.2"\n'
+                    b"live.m3u8\n")  # fmt: skip
+            h.send_body_headers("application/vnd.apple.mpegurl", len(body))
+            h.wfile.write(body)
+            return
         if path == "/live.m3u8":
             with self._lock:
                 index = self.playlist_fetches
@@ -360,8 +437,8 @@ class HlsServer(_Base):
             h.send_body_headers("application/vnd.apple.mpegurl", len(body))
             h.wfile.write(body)
             return
-        if path.startswith("/seg") and path.endswith(".aac"):
-            seq = int(path[4:-4])
+        if path.startswith("/seg") and path.endswith(ext):
+            seq = int(path[4 : -len(ext)])
             with self._lock:
                 attempt = self.fetches.get(seq, 0)
                 self.fetches[seq] = attempt + 1
@@ -373,7 +450,7 @@ class HlsServer(_Base):
             if fault is not None and self._apply(h, fault):
                 return
             body = self.segment(seq)
-            h.send_body_headers("audio/aac", len(body))
+            h.send_body_headers(self.segments.content_type, len(body))
             h.wfile.write(body)
             return
         h.send_error(404)

@@ -91,6 +91,21 @@ def test_radio_stream_is_live_and_paced_by_the_station(clock_frames, ext, thread
     assert stream.live and stream.duration_s is None
 
 
+def test_shoutcast_icy_status_line_and_a_connect_burst(clock_frames, threads_before):
+    with media.RadioServer(clock_frames["mp3"], icy=True, burst_s=1.0) as radio:
+        time.sleep(1.2)  # the station has been on air for a while: there is a burst to send
+        stream = NetworkStream(radio.url, **FAST)
+        t0 = time.monotonic()
+        stream.start()
+        pcm = collect(stream, 2.0, 10 * T)
+        elapsed = time.monotonic() - t0
+        stats = stream.stats()
+        stream.stop()
+    assert len(pcm) >= 2.0 * 16000 and stats["reconnects"] == 0
+    assert elapsed < 1.9  # the burst arrives at once, then the station's pace
+    assert_on_clock(pcm)
+
+
 def test_a_dropped_connection_is_reopened_and_the_gap_keeps_the_clock(clock_frames,
                                                                      threads_before):  # fmt: skip
     plan = {0: media.Fault(after_s=1.0, drop=True)}
@@ -219,10 +234,28 @@ def test_hls_live_playlist_segments_in_order(clock_frames, threads_before):
         pcm = collect(stream, 4.0, 12 * T)
         stats = stream.stats()
         stream.stop()
-        fetched = sorted(int(p[4:-4]) for p in hls.requests if p.startswith("/seg"))
+        fetched = sorted(int(p[4:].split(".")[0]) for p in hls.requests if p.startswith("/seg"))
     assert stats["kind"] == "hls" and stats["gaps"] == 0
     assert fetched == list(range(fetched[0], fetched[0] + len(fetched)))  # in order, once each
     assert hls.playlist_fetches >= 2  # reloaded
+    assert_on_clock(pcm)
+
+
+def test_hls_master_playlist_and_mpegts_segments(clock_frames, threads_before, tmp_path):
+    """FFmpeg's own HLS packaging (MPEG-TS with AAC) behind a master playlist: the audio-only
+    variant is chosen, one decoder runs across the segments and the clock is continuous."""
+    segments = media.ts_segments(media.tone_clock(10), media.CLOCK_RATE, tmp_path / "hls")
+    with media.HlsServer(segments, window=4) as hls:
+        assert support.wait_until(lambda: hls.available() >= 3, 6 * T)
+        stream = NetworkStream(hls.master_url, **FAST)
+        stream.start()
+        pcm = collect(stream, 4.0, 12 * T)
+        stats = stream.stats()
+        stream.stop()
+        paths = list(hls.requests)
+    assert stats["kind"] == "hls" and stats["format"] == "mpegts" and stats["gaps"] == 0
+    assert "/video.m3u8" not in paths and paths[:2] == ["/master.m3u8", "/live.m3u8"]
+    assert stats["decode_errors"] == 0
     assert_on_clock(pcm)
 
 
