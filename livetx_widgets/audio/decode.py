@@ -16,8 +16,10 @@ What can go wrong with a file, said in plain words and naming the file (``AudioF
 not audio at all, no audio track (a video-only file), or truncated/damaged. A truncated file
 plays what it holds; the error comes after it, with ``stopped_at_s``. FFmpeg knows a file
 ended early when decoding fails part way or when fewer samples came out than the container
-announced (a header with a length: mp3 with a Xing/LAME header, flac, mp4/m4a/mov, mkv/webm).
-Formats whose length is only estimated from the file size (plain ADTS aac, ogg) cannot tell.
+states (a header with a length: mp3 with a Xing/LAME header, flac, mp4/m4a/mov, mkv/webm).
+Where FFmpeg only estimates the length from the file size (ADTS aac, ogg, an mp3 without such a
+header) only a decoding failure tells: a cut in the middle of a frame does, a clean cut does
+not (such a file just plays to where it ends).
 """
 
 from __future__ import annotations
@@ -115,6 +117,10 @@ class DecodedReader:
             self.codec = self._stream.codec_context.name
             self.format_name = self._container.format.name
             self.duration_s = _duration(self._container, self._stream)
+            # Only a length the file states (not one FFmpeg estimated from its size and
+            # bitrate) can show that audio is missing.
+            self.announced_s = self.duration_s if _states_length(
+                self.format_name, self.path) else None  # fmt: skip
             self.sample_rate = int(self._stream.codec_context.sample_rate or 0)
             self.channels = int(self._stream.codec_context.channels or 0)
             if self.sample_rate <= 0:
@@ -191,7 +197,7 @@ class DecodedReader:
 
     def _check_end(self) -> AudioFileError | None:
         """At the end of the packets: did the audio stop early?"""
-        got, want, name = self.seconds_read, self.duration_s, str(self.path)
+        got, want, name = self.seconds_read, self.announced_s, str(self.path)
         short = want is not None and want - got > max(
             TRUNCATION_SLACK_S, TRUNCATION_SLACK_FRACTION * want
         )
@@ -223,6 +229,28 @@ def _duration(container: Any, stream: Any) -> float | None:
     if container.duration:
         return container.duration / 1_000_000
     return None
+
+
+#: Containers whose header states the length exactly (FFmpeg reads it, not estimates it).
+_STATED = ("flac", "mov", "mp4", "matroska", "webm", "wav", "w64", "aiff", "caf")
+_MP3_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")  # LAME/Xing/Fraunhofer frame-count headers
+
+
+def _states_length(format_name: str, path: Path) -> bool:
+    """Whether this file's length comes from its header. ADTS aac, ogg and an mp3 without a
+    Xing/Info/VBRI header only have FFmpeg's estimate from size and bitrate: a VBR file's
+    estimate is off by far more than any truncation tolerance."""
+    names = set(format_name.split(","))
+    if names & set(_STATED):
+        return True
+    if "mp3" in names:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(1 << 16)  # past an ID3 tag and into the first frame
+        except OSError:
+            return False
+        return any(tag in head for tag in _MP3_LENGTH_TAGS)
+    return False
 
 
 def _reason(exc: BaseException) -> str:

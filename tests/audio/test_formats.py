@@ -205,3 +205,13 @@ def test_without_pyav_a_non_wav_file_names_the_pip_install(encoded, monkeypatch,
     assert 'pip install "livetx-widgets[formats]"' in str(info.value)
     assert "speech.mp3" in str(info.value)
     assert isinstance(resolve_source(str(short_wav)), WavFile)  # WAV needs no extra
+
+
+def test_an_estimated_length_is_not_taken_for_truncation(dialogue_wav, tmp_path):
+    """ADTS aac has no length in its header: FFmpeg estimates ~29.9 s for this 28.3 s file.
+    It plays to its end without a truncation error."""
+    pcm, rate = media.read_wav(dialogue_wav)
+    path = media.encode(pcm, rate, tmp_path / "dialogue.aac", "aac")
+    source = AudioFile(path, realtime=False)
+    assert source.duration_s is not None and abs(source.duration_s - len(pcm) / rate) > 0.5
+    assert len(source.read_all()) / 16000 == pytest.approx(len(pcm) / rate, abs=0.1)
