@@ -20,7 +20,7 @@ directory from the shared dialogue recording (28 s of speech), so nothing binary
    cost without a codec).
 2. **Memory while streaming two hours.** A two-hour mp3 (the recording's frames repeated;
    44.1 kHz stereo, 64 kbit/s) is played through ``AudioFile`` as fast as possible in a fresh
-   child process; its peak RSS (``ru_maxrss``) is compared with its RSS after imports and
+   child process; its peak RSS (``VmHWM``) is compared with its RSS after imports and
    opening the file, and with the size of the decoded audio (what holding it whole would
    cost). The RSS is also sampled every 10 minutes of audio to show it stays flat.
 """
@@ -31,7 +31,6 @@ import argparse
 import importlib.util
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -176,10 +175,10 @@ def child_stream(path: str) -> None:
     """In a fresh process: stream ``path`` to the end, print RSS figures (KB)."""
     from livetx_widgets.audio import AudioFile
 
-    def rss_kb() -> int:
+    def rss_kb(field: str = "VmRSS") -> int:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
 
@@ -200,7 +199,9 @@ def child_stream(path: str) -> None:
             next_sample += 32000 * 600
     cpu = time.process_time() - t0
     source.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child would report
+    # its parent's peak; the high-water mark belongs to this process's own memory map.
+    peak = rss_kb("VmHWM")
     print(f"{after_open} {peak} {n} {cpu:.2f} " + ",".join(f"{m}:{r}" for m, r in samples))
 
 
