@@ -14,7 +14,10 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..wavheader import WavHeaderError, read_header
 
-_CONVERT = "convert it, e.g. `sox in.wav -b 16 -c 1 -r 16000 out.wav`"
+_CONVERT = (
+    'install the formats extra (pip install "livetx-widgets[formats]"), which reads it with '
+    "FFmpeg, or convert it, e.g. `sox in.wav -b 16 out.wav`"
+)
 
 
 @dataclass(frozen=True)

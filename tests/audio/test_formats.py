@@ -215,3 +215,26 @@ def test_an_estimated_length_is_not_taken_for_truncation(dialogue_wav, tmp_path)
     source = AudioFile(path, realtime=False)
     assert source.duration_s is not None and abs(source.duration_s - len(pcm) / rate) > 0.5
     assert len(source.read_all()) / 16000 == pytest.approx(len(pcm) / rate, abs=0.1)
+
+
+def test_a_compressed_wav_goes_to_ffmpeg(tmp_path, reference):
+    """mu-law WAV: WavFile's reader refuses it (PCM and float only); open_file hands it to
+    FFmpeg instead of failing."""
+    import av
+
+    path = tmp_path / "phone.wav"
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_mulaw", rate=8000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(reference.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
+        for f in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(f):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(ConfigurationError, match="format tag 0x0007"):
+        WavFile(path)
+    source = open_file(path, realtime=False)
+    assert isinstance(source, AudioFile) and source.codec == "pcm_mulaw"
+    assert best_correlation(envelope(source.read_all()), envelope(reference)) > 0.98
