@@ -175,6 +175,7 @@ class HlsInput:
         self._next_reload = 0.0
         self._durations: dict[int, float] = {}
         self._buf = b""
+        self._pos = 0  # next byte of _buf to hand out
         self._init: bytes | None = None
         self._need_init = True
         self._break = False
@@ -187,13 +188,14 @@ class HlsInput:
     def read(self, n: int) -> bytes:
         # Bounded: each pass fetches a segment, reloads the playlist (after at most one reload
         # interval) or counts a failure in the shared Retry, which gives up after max_retries.
-        while not self._buf:
+        while self._pos >= len(self._buf):
             if self._break or self.ended:
                 return b""
             if self._retry.stop.is_set():
                 raise Stopped
             self._fill()
-        data, self._buf = self._buf[:n], self._buf[n:]
+        data = self._buf[self._pos : self._pos + n]  # an index, not a copy of the rest
+        self._pos += len(data)
         return data
 
     def resume(self) -> float:
@@ -242,7 +244,7 @@ class HlsInput:
         self._need_init = False
         self._next_seq = seg.seq + 1
         self.segments += 1
-        self._buf = data
+        self._buf, self._pos = data, 0
 
     def _reload(self) -> None:
         self._retry.wait(self._next_reload - time.monotonic())
