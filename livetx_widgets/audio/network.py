@@ -60,9 +60,10 @@ FORMAT_HINTS = {
 }  # fmt: skip
 PLAYLIST_TYPES = ("application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl",
                   "audio/x-mpegurl")  # fmt: skip
-#: FFmpeg options for a live input: start decoding after a few KB instead of seconds of audio.
-LIVE_OPTIONS = {"probesize": "16384", "analyzeduration": "500000"}  # not fflags=nobuffer: it
-#: drops the packets read while probing
+#: FFmpeg options for a live input: start decoding after a few KB (a quarter second of a
+#: 128 kbit/s mp3) instead of a second or more: FFmpeg needs one frame's header, not seconds
+#: of analysis. Not ``fflags=nobuffer``: it drops the packets read while probing.
+LIVE_OPTIONS = {"probesize": "4096", "analyzeduration": "0"}
 _MIN_GAP_S = 0.05  # HTTP: shortfalls below this are network jitter, not lost audio
 _MAX_DECODE_ERRORS = 50  # bad packets in a row before the connection counts as broken
 _JOIN_MARGIN_S = 2.0  # stop() waits the stall timeout plus this for the reader thread

@@ -79,11 +79,14 @@ def test_radio_stream_is_live_and_paced_by_the_station(clock_frames, ext, thread
         assert source_kind(radio.url) == ("file", radio.url)
         t0 = time.monotonic()
         stream.start()
-        pcm = collect(stream, 2.5, 10 * T)
+        first = collect(stream, 0.05, 5 * T)
+        started = time.monotonic() - t0
+        pcm = np.concatenate([first, collect(stream, 2.45, 10 * T)])
         elapsed = time.monotonic() - t0
         stats = stream.stats()
         stream.stop()
     assert len(pcm) >= 2.5 * 16000
+    assert started < 0.8 * T  # decoding starts after a few KB, not seconds of probing
     assert elapsed >= 2.3  # not faster than the station sends it
     assert stats["kind"] == "http" and stats["reconnects"] == 0 and stats["gaps"] == 0
     assert stats["format"] in ({"mp3"} if ext == "mp3" else {"aac"})
@@ -140,12 +143,12 @@ def test_a_stall_is_detected_and_the_stream_reopened(clock_frames, threads_befor
 
 
 def test_stop_during_a_stalled_read_is_prompt(clock_frames, threads_before):
-    plan = {0: media.Fault(after_s=0.5, stall_s=30.0)}
+    plan = {0: media.Fault(after_s=1.0, stall_s=30.0)}
     with media.RadioServer(clock_frames["mp3"], plan=plan) as radio:
         stream = NetworkStream(radio.url, stall_timeout_s=20.0)
         stream.start()
-        collect(stream, 0.4, 5 * T)
-        time.sleep(0.5)  # the station has gone silent: the reader is blocked in recv
+        assert len(collect(stream, 0.6, 5 * T)) == 0.6 * 16000  # decoding, mid-stream
+        time.sleep(0.8)  # the station has gone silent: the reader is blocked in recv
         t0 = time.monotonic()
         stream.stop()
         assert time.monotonic() - t0 < 1.0 * T
@@ -241,6 +244,7 @@ def test_hls_live_playlist_segments_in_order(clock_frames, threads_before):
     assert_on_clock(pcm)
 
 
+@pytest.mark.slow  # several seconds of live audio
 def test_hls_master_playlist_and_mpegts_segments(clock_frames, threads_before, tmp_path):
     """FFmpeg's own HLS packaging (MPEG-TS with AAC) behind a master playlist: the audio-only
     variant is chosen, one decoder runs across the segments and the clock is continuous."""
@@ -274,6 +278,7 @@ def test_hls_segment_error_is_retried_without_a_gap(clock_frames, threads_before
     assert_on_clock(pcm)
 
 
+@pytest.mark.slow  # several seconds of live audio
 def test_hls_segments_lost_in_a_stall_become_an_exact_gap(clock_frames, threads_before):
     """Playlist reloads stall for ~4.5 s; by the time one answers, the 2-segment window has
     moved past the next segment to read: the lost segments' duration is filled with silence,
@@ -331,6 +336,7 @@ def test_livetx_transcribe_url(clock_frames, capsys, threads_before):
         assert "give the input once" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # several seconds of live audio
 def test_the_widget_takes_a_url_in_its_source_box(clock_frames, encoded, monkeypatch,
                                                   threads_before):  # fmt: skip
     """A URL or an mp3 path typed into the widget's "File or URL" box; a dead URL's error is
