@@ -126,7 +126,6 @@ class NetworkStream(AudioSource):
         self._lock = threading.Lock()  # guards the counters below and the current body
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._queue = QueueSource(chunk_ms=self.chunk_ms, max_backlog_s=max_backlog_s)
         self._reset()
 
     def _reset(self) -> None:

@@ -238,3 +238,26 @@ def test_a_compressed_wav_goes_to_ffmpeg(tmp_path, reference):
     source = open_file(path, realtime=False)
     assert isinstance(source, AudioFile) and source.codec == "pcm_mulaw"
     assert best_correlation(envelope(source.read_all()), envelope(reference)) > 0.98
+
+
+def test_a_session_on_a_truncated_file_keeps_its_transcript_and_ends_with_the_error(
+    encoded, tmp_path
+):
+    from livetx_widgets.server import LocalServer
+    from livetx_widgets.session import TranscriptionSession
+
+    data = encoded["flac"].read_bytes()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(data[: len(data) // 2])  # ~1.8 s of the 4.1 s
+    script = {"turns": [{"text": "Before the cut.", "start": 0.2, "end": 0.9},
+                        {"text": "After the cut.", "start": 2.5, "end": 3.5}]}  # fmt: skip
+    with LocalServer(engine="script", script=script, rate_limit=False) as server:
+        session = TranscriptionSession("deepgram", source=str(cut), url=server.url,
+                                       realtime=False).start()  # fmt: skip
+        assert session.wait(30)
+        transcript = session.stop()
+    assert isinstance(session.error, AudioFileError), session.error
+    assert str(cut) in str(session.error) and session.error.stopped_at_s < 2.0
+    assert transcript.text == "Before the cut."
+    assert session.metadata.audio_sent_s == pytest.approx(session.error.stopped_at_s, abs=0.1)
+    assert session.metadata.state == "error"
