@@ -69,14 +69,7 @@ def make_files(media, out: Path) -> dict[str, Path]:
     path = out / "speech-44k.wav"
     with av.open(str(path), "w", format="wav") as container:
         stream = container.add_stream("pcm_s16le", rate=44100, layout="stereo")
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = rate
-        resampler = av.AudioResampler(format="s16", layout="stereo", rate=44100)
-        for f in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(f):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        media.encode_into(container, stream, pcm, rate)
     files["wav-44k"] = path
     return files
 
@@ -153,15 +146,7 @@ def make_long_mp3(media, out: Path, long_s: float) -> Path:
                  options={"id3v2_version": "0", "write_xing": "0"}) as container:  # fmt: skip
         stream = container.add_stream("libmp3lame", rate=44100, layout="stereo")
         stream.bit_rate = 64000
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = rate
-        resampler = av.AudioResampler(format=stream.codec_context.format, layout="stereo",
-                                      rate=44100, frame_size=1152)  # fmt: skip
-        for f in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(f):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        media.encode_into(container, stream, pcm, rate)
     data = piece.read_bytes()
     repeats = int(long_s / (len(pcm) / rate)) + 1
     path = out / "two-hours.mp3"

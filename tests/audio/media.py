@@ -62,31 +62,48 @@ def encode(pcm: np.ndarray, rate: int, path: str | Path, ext: str, *,
     opts = {**MUXER_OPTIONS.get(muxer, {}), **(muxer_options or {})}
     out = av.open(str(path), "w", format=muxer, options=opts)
     try:
-        video = None
-        if with_video:
-            video = out.add_stream("mpeg4", rate=10)
-            video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video = add_black_video(out) if with_video else None
         stream = out.add_stream(codec, rate=out_rate, layout=layout, options=options)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = rate
-        ctx = stream.codec_context
-        resampler = av.AudioResampler(format=ctx.format, layout=layout, rate=out_rate,
-                                      frame_size=ctx.frame_size or 1024)  # fmt: skip
         if video is not None:
-            black = np.zeros((48, 64, 3), np.uint8)
-            for _ in range(max(1, int(len(pcm) / rate * 10))):
-                for packet in video.encode(av.VideoFrame.from_ndarray(black, format="rgb24")):
-                    out.mux(packet)
-            for packet in video.encode(None):
-                out.mux(packet)
-        for f in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(f):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+            encode_black_video(out, video, len(pcm) / rate)
+        encode_into(out, stream, pcm, rate)
     finally:
         out.close()
     return Path(path)
+
+
+def encode_into(out, stream, pcm: np.ndarray, rate: int) -> None:
+    """Encode mono int16 ``pcm`` at ``rate`` into the open ``stream`` of container ``out``
+    (converted to the stream's rate, layout and sample format by FFmpeg's resampler)."""
+    import av
+
+    ctx = stream.codec_context
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = rate
+    resampler = av.AudioResampler(format=ctx.format, layout=ctx.layout, rate=ctx.sample_rate,
+                                  frame_size=ctx.frame_size or 1024)  # fmt: skip
+    for f in [*resampler.resample(frame), *resampler.resample(None)]:
+        for packet in stream.encode(f):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
+def add_black_video(out):
+    video = out.add_stream("mpeg4", rate=10)
+    video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+    return video
+
+
+def encode_black_video(out, video, seconds: float) -> None:
+    import av
+
+    black = np.zeros((48, 64, 3), np.uint8)
+    for _ in range(max(1, int(seconds * 10))):
+        for packet in video.encode(av.VideoFrame.from_ndarray(black, format="rgb24")):
+            out.mux(packet)
+    for packet in video.encode(None):
+        out.mux(packet)
 
 
 def video_only(path: str | Path, seconds: float = 1.0) -> Path:
@@ -95,14 +112,7 @@ def video_only(path: str | Path, seconds: float = 1.0) -> Path:
 
     out = av.open(str(path), "w")
     try:
-        video = out.add_stream("mpeg4", rate=10)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        black = np.zeros((48, 64, 3), np.uint8)
-        for _ in range(int(seconds * 10)):
-            for packet in video.encode(av.VideoFrame.from_ndarray(black, format="rgb24")):
-                out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
+        encode_black_video(out, add_black_video(out), seconds)
     finally:
         out.close()
     return Path(path)
@@ -333,15 +343,7 @@ def ts_segments(pcm: np.ndarray, rate: int, workdir: Path, segment_s: float = 1.
                            "hls_segment_filename": str(workdir / "seg%d.ts")})  # fmt: skip
     try:
         stream = out.add_stream("aac", rate=44100, layout="mono")
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = rate
-        resampler = av.AudioResampler(format=stream.codec_context.format, layout="mono",
-                                      rate=44100, frame_size=1024)  # fmt: skip
-        for f in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(f):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        encode_into(out, stream, pcm, rate)
     finally:
         out.close()
     lines = (workdir / "index.m3u8").read_text().splitlines()

@@ -225,14 +225,7 @@ def test_a_compressed_wav_goes_to_ffmpeg(tmp_path, reference):
     path = tmp_path / "phone.wav"
     with av.open(str(path), "w", format="wav") as out:
         stream = out.add_stream("pcm_mulaw", rate=8000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(reference.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
-        for f in [*resampler.resample(frame), *resampler.resample(None)]:
-            for packet in stream.encode(f):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        media.encode_into(out, stream, reference, 16000)
     with pytest.raises(ConfigurationError, match="format tag 0x0007"):
         WavFile(path)
     source = open_file(path, realtime=False)
