@@ -63,7 +63,7 @@ class StreamedFile(FiniteSource):
             if len(frames):
                 rewinds = 0
                 self._out += self._resample(frames, reader.sample_rate)
-            elif self.loop and reader.frames_read and rewinds < _MAX_REWINDS and not reader.problem:
+            elif self.loop and reader.frames_read and rewinds < _MAX_REWINDS:
                 reader.rewind()
                 rewinds += 1
             else:
