@@ -680,3 +680,37 @@ def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
             states = [json.dumps(u) for u in frames.model_updates()]
             assert any("second one" in u for u in states)  # the partial did
             assert not any("first sentence" in u and "second one" in u for u in states)
+
+
+def test_re_running_the_widgets_cell_ends_its_session(page, tmp_path, dialogue_wav):
+    """``marimo edit``: re-running the cell that made a recording widget closes it in the page
+    and ends its session in the kernel (a probe cell counts the running sessions)."""
+    nb = write_app(tmp_path / "rerun_app.py", [
+        IMPORTS + "from livetx_widgets.ui import widget as widget_module",
+        f"w = LiveTranscriber(provider='local', source={str(dialogue_wav)!r})\nw",
+        "n_live = sum(1 for x in list(widget_module._RUNNING)\n"
+        "             if x.session is not None and x.session.running)\n"
+        "mo.md('RUN' + f'NING={n_live}')",
+    ])  # fmt: skip
+    with run_marimo("edit", nb) as server:
+        open_app(page, server)
+        wait_output(page, "RUNNING", lambda s: s == "RUNNING=0", APP_OPEN_S)
+        widget(page).locator(".livetx-start").click()
+        wait_status(page, "^Live", 60)
+
+        def run_cell(text: str) -> None:  # the cell's own run button, as a user would
+            cell = page.locator(".marimo-cell", has_text=text).first
+            cell.hover()
+            cell.locator("[data-testid='run-button']").first.click()
+
+        run_cell("n_live")  # the probe, by hand
+        wait_output(page, "RUNNING", lambda s: s == "RUNNING=1", 30)
+        run_cell("w = LiveTranscriber")  # a new widget replaces the recording one
+        wait_status(page, "^Ready", 30)
+        deadline = time.monotonic() + 20  # the stop is asked for, not waited for
+        while True:  # bounded by the deadline
+            run_cell("n_live")
+            page.wait_for_timeout(1000)
+            if output_line(page, "RUNNING") == "RUNNING=0":
+                break
+            assert time.monotonic() < deadline, output_line(page, "RUNNING")
