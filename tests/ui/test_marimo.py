@@ -17,18 +17,15 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 import urllib.error
 import urllib.request
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -69,14 +66,8 @@ class MarimoServer:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def run_marimo(mode: str, notebook: Path, env: dict[str, str] | None = None):
+def run_marimo(h, mode: str, notebook: Path, env: dict[str, str] | None = None):
     """Start ``marimo <mode> notebook`` (headless, token-protected); yield once it answers;
     always terminate it by pid and reap it."""
     exe = VENV_BIN / "marimo"
@@ -87,7 +78,7 @@ def run_marimo(mode: str, notebook: Path, env: dict[str, str] | None = None):
     # marimo reads .marimo.toml walking up from its cwd first: run the cells on open in
     # `marimo edit` too (its default waits for a click on "Run all").
     (notebook.parent / ".marimo.toml").write_text("[runtime]\nauto_instantiate = true\n")
-    port, token = _free_port(), secrets.token_hex(12)
+    port, token = h.free_port(), secrets.token_hex(12)
     argv = [str(exe), "-q", mode, str(notebook), "--headless", "--host", "127.0.0.1",
             "--port", str(port), "--token-password", token, "--no-sandbox"]  # fmt: skip
     if mode == "edit":
@@ -126,13 +117,7 @@ def run_marimo(mode: str, notebook: Path, env: dict[str, str] | None = None):
                 time.sleep(0.1)  # polling a starting process's port: no event to wait on
             yield server
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            h.stop_process(proc)  # terminate by pid, kill if stuck; reaped
 
 
 def write_app(path: Path, cells: list[str]) -> Path:
@@ -246,31 +231,9 @@ def has_words(text: str, words=WORDS) -> bool:
     return all(w in text.lower() for w in words)
 
 
-#: Records each partial text and each final row as the widget shows them, with the time.
-OBSERVE_JS = """(root) => {
-  const seen = window.__livetx = { partials: [], finals: [], t0: performance.now() };
-  const partial = root.querySelector('.livetx-partial');
-  const rows = root.querySelector('.livetx-rows');
-  new MutationObserver(() => {
-    const text = partial.textContent.trim();
-    if (text && seen.partials[seen.partials.length - 1]?.text !== text) {
-      seen.partials.push({ text, t: performance.now() - seen.t0 });
-    }
-  }).observe(partial, { childList: true, characterData: true, subtree: true });
-  new MutationObserver(() => {
-    for (const row of rows.querySelectorAll('.livetx-row')) {
-      if (!row.dataset.seen) {
-        row.dataset.seen = '1';
-        seen.finals.push({ text: row.textContent, t: performance.now() - seen.t0 });
-      }
-    }
-  }).observe(rows, { childList: true, subtree: true });
-  return true;
-}"""
-
-
-def observe(page, n: int = 0) -> None:
-    widget(page, n).evaluate(OBSERVE_JS)
+def observe(page, h, n: int = 0) -> None:
+    """Record the n-th widget's partials and finals as they appear (``window.__livetx``)."""
+    widget(page, n).evaluate(h.OBSERVE_JS)
 
 
 def wait_final_with(page, words=WORDS, timeout_s: float = TRANSCRIPT_S) -> dict:
@@ -343,21 +306,6 @@ def shot(page, name: str, docs: bool = False) -> Path:
 
 
 @pytest.fixture(scope="module")
-def speech_wav(short_wav, tmp_path_factory):
-    """The shared sentence with 0.5 s of silence before and 1.5 s after (one loop, 6.1 s)."""
-    with wave.open(str(short_wav), "rb") as w:
-        speech = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-    pcm = np.concatenate([np.zeros(8000, "<i2"), speech, np.zeros(24000, "<i2")])
-    path = tmp_path_factory.mktemp("marimo-audio") / "sentence-padded.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
-@pytest.fixture(scope="module")
 def browser(launch_chromium, speech_wav):
     return launch_chromium(speech_wav)
 
@@ -393,7 +341,7 @@ def _meta(line: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("mode", ["run", "edit"])
-def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
+def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path, h):
     """Wrapped in mo.ui.anywidget: Start, partials then finals with the expected words in the
     widget and in a cell that reads ``w.transcript`` (re-run by marimo, never with the whole
     transcript in widget state), Stop, the metadata in a cell."""
@@ -405,12 +353,12 @@ def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
         DEPENDENT,
         METADATA,
     ])  # fmt: skip
-    with run_marimo(mode, nb) as server:
+    with run_marimo(h, mode, nb) as server:
         frames = open_app(page, server)
         w = widget(page)
         expect(w.locator(".livetx-status-text")).to_have_text(re.compile("^Ready"))
         wait_output(page, "DEPENDENT", lambda s: "rows=0" in s, APP_OPEN_S)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)  # the reported bug: it stayed at "Ready"
         expect(w.locator(".livetx-stop")).to_be_enabled()
@@ -442,7 +390,7 @@ def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
     assert "I think" not in source and "America" not in source  # nothing saved in the file
 
 
-def test_displayed_directly_in_marimo_run(page, tmp_path):
+def test_displayed_directly_in_marimo_run(page, tmp_path, h):
     """``w`` displayed as is (no mo.ui.anywidget): the same widget, Start/Stop and live text."""
     from playwright.sync_api import expect
 
@@ -450,10 +398,10 @@ def test_displayed_directly_in_marimo_run(page, tmp_path):
         IMPORTS,
         "w = LiveTranscriber(provider='local', source='browser')\nw",
     ])  # fmt: skip
-    with run_marimo("run", nb) as server:
+    with run_marimo(h, "run", nb) as server:
         open_app(page, server)
         w = widget(page)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)
         expect(w.locator(".livetx-stop")).to_be_enabled()
@@ -466,7 +414,7 @@ def test_displayed_directly_in_marimo_run(page, tmp_path):
         expect(w.locator(".livetx-error")).to_be_hidden()
 
 
-def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav):
+def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav, h):
     """A WAV file played at speaking pace: partials, finals, the session ends by itself, the
     dependent cell and the metadata follow."""
     nb = write_app(tmp_path / "file_app.py", [
@@ -475,11 +423,11 @@ def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav):
         DEPENDENT,
         METADATA,
     ])  # fmt: skip
-    with run_marimo("edit", nb) as server:
+    with run_marimo(h, "edit", nb) as server:
         open_app(page, server)
         w = widget(page)
         wait_output(page, "DEPENDENT", lambda s: "rows=0" in s, APP_OPEN_S)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Stopped", 60)  # the file ends the session by itself
         seen = page.evaluate("window.__livetx")
@@ -491,7 +439,7 @@ def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav):
         shot(page, "marimo-edit-file")
 
 
-def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
+def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path, h):
     """A URL nobody listens on: the error is in the widget. A key from the environment: the
     session works, and the key is in no frame the page received, in no view's HTML, in the
     notebook file and in nothing marimo saved next to it."""
@@ -499,7 +447,7 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
 
     from livetx_widgets.server import LocalServer
 
-    dead_port = _free_port()
+    dead_port = h.free_port()
     with LocalServer(engine="script", script={"text": "The right key works."},
                      api_key=KEY) as local:  # fmt: skip
         nb = write_app(tmp_path / "keys_app.py", [
@@ -510,7 +458,7 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
             f" url={local.url!r}))\ngood",
             "paste = mo.ui.anywidget(LiveTranscriber(provider='assemblyai'))\npaste",
         ])  # fmt: skip
-        with run_marimo("edit", nb, env={"DEEPGRAM_API_KEY": KEY}) as server:
+        with run_marimo(h, "edit", nb, env={"DEEPGRAM_API_KEY": KEY}) as server:
             frames = open_app(page, server)
             widget(page, 1).wait_for(timeout=APP_OPEN_S * 1000)
             bad, good = widget(page, 0), widget(page, 1)
@@ -546,7 +494,7 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
                 assert KEY not in text and PASTED_KEY not in text, path
 
 
-def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path):
+def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path, h):
     """marimo has no kernel subshells: while a cell runs, the page's audio waits. A dependent
     cell that sleeps 6 s on the first final makes the widget say so (naming marimo), and the
     backlog is transcribed afterwards at its own times, without holes."""
@@ -559,11 +507,11 @@ def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path):
         "mo.md('BUS' + f'Y revision={w.revision}')",
         METADATA,
     ])  # fmt: skip
-    with run_marimo("run", nb) as server:
+    with run_marimo(h, "run", nb) as server:
         open_app(page, server)
         w = widget(page)
         busy = w.locator(".livetx-busy")
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)
         wait_final_with(page)  # revision 2: the sleeping re-run starts
@@ -580,7 +528,7 @@ def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path):
         assert float(meta["late"]) > 4.0, meta  # audio really waited for the cell
 
 
-def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
+def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav, h):
     """The kernel's microphone (a PulseAudio virtual source): Start, speech played into it,
     the words as finals, Stop."""
     nb = write_app(tmp_path / "mic_app.py", [
@@ -589,10 +537,10 @@ def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
         " device='pulse'))\nw",
         DEPENDENT,
     ])  # fmt: skip
-    with run_marimo("run", nb) as server:  # inherits PULSE_SERVER from pulse_mic
+    with run_marimo(h, "run", nb) as server:  # inherits PULSE_SERVER from pulse_mic
         open_app(page, server)
         w = widget(page)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)
         player = pulse_mic.play(short_wav)
@@ -604,17 +552,17 @@ def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
         assert "rows=" in line
 
 
-def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav):
+def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav, h):
     """notebooks/marimo_quickstart.py under ``marimo run`` (a copy: the harness writes its
     config next to the notebook): a file on the offline engine, the table and the metadata
     follow the session."""
     nb = tmp_path / "marimo_quickstart.py"
     nb.write_text((REPO / "notebooks" / "marimo_quickstart.py").read_text())
     env = {"LIVETX_PROVIDER": "local", "LIVETX_AUDIO": str(short_wav)}
-    with run_marimo("run", nb, env=env) as server:
+    with run_marimo(h, "run", nb, env=env) as server:
         open_app(page, server)
         w = widget(page)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Stopped", 60)
         seen = page.evaluate("window.__livetx")
@@ -634,7 +582,7 @@ def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav
         shot(page, "marimo-quickstart", docs=True)
 
 
-def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
+def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav, h):
     """CompareTranscriber on the same mechanisms: two providers (Deepgram's and AssemblyAI's
     wire protocols, a local script server) side by side on one file, live partials and
     finals in both columns, a cell reading ``c.transcripts`` re-run by marimo, the end."""
@@ -653,7 +601,7 @@ def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
             "mo.md('COMP' + f'ARE revision={c.revision} status={c.status} ' + "
             "' | '.join(f'{k}: {v}' for k, v in texts.items()))",
         ])  # fmt: skip
-        with run_marimo("run", nb) as server:
+        with run_marimo(h, "run", nb) as server:
             frames = open_app(page, server)
             cmp = page.locator(".livetx-cmp").first
             expect(cmp.locator(".livetx-cmp-col")).to_have_count(2)
@@ -682,7 +630,7 @@ def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
             assert not any("first sentence" in u and "second one" in u for u in states)
 
 
-def test_re_running_the_widgets_cell_ends_its_session(page, tmp_path, dialogue_wav):
+def test_re_running_the_widgets_cell_ends_its_session(page, tmp_path, dialogue_wav, h):
     """``marimo edit``: re-running the cell that made a recording widget closes it in the page
     and ends its session in the kernel (a probe cell counts the running sessions)."""
     nb = write_app(tmp_path / "rerun_app.py", [
@@ -692,7 +640,7 @@ def test_re_running_the_widgets_cell_ends_its_session(page, tmp_path, dialogue_w
         "             if x.session is not None and x.session.running)\n"
         "mo.md('RUN' + f'NING={n_live}')",
     ])  # fmt: skip
-    with run_marimo("edit", nb) as server:
+    with run_marimo(h, "edit", nb) as server:
         open_app(page, server)
         wait_output(page, "RUNNING", lambda s: s == "RUNNING=0", APP_OPEN_S)
         widget(page).locator(".livetx-start").click()
