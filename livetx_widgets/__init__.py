@@ -9,8 +9,8 @@ from __future__ import annotations
 from .errors import (
     AudioDeviceError,
     AudioDroppedError,
-    AudioNotKeptError,
     AudioFileError,
+    AudioNotKeptError,
     AudioStreamError,
     AuthenticationError,
     CodecError,

@@ -66,8 +66,9 @@ def _(AUDIO, LiveTranscriber, PROVIDER, REALTIME, URL, demo_wav, mo):
 @app.cell
 def _(mo, w):
     # Re-runs on each committed final: what the session holds now.
+    _n = len(w.transcript)
     _error = f" · the session ended with an error: {w.error}" if w.last_error else ""
-    mo.md(f"**{w.status_text}** · {len(w.transcript)} segments{_error}")
+    mo.md(f"**{w.status_text}** · {_n} segment{'' if _n == 1 else 's'}{_error}")
     return
 
 

@@ -16,6 +16,7 @@ Fixtures:
     ``page`` (function): a fresh context (``permissions=["microphone"]``) and page on
         ``browser``; a screenshot goes to ``artifacts/ui/`` when the test fails.
     ``static_server`` (module): a stdlib HTTP server on 127.0.0.1 for plain pages.
+    ``speech_wav`` (session): the shared sentence padded with silence (one loop, 6.1 s).
     ``h`` (session): the ``UI`` helpers below (test modules cannot import a conftest under
         ``--import-mode=importlib``).
 
@@ -430,6 +431,48 @@ def static_server():
 
 # -- helpers for notebook pages ----------------------------------------------------------------
 
+#: Records, in the page, each partial text and each final row as it appears (with the time),
+#: so the test can tell that partials came before finals.
+_OBSERVE_JS = """(root) => {
+  const seen = window.__livetx = { partials: [], finals: [], t0: performance.now() };
+  const partial = root.querySelector('.livetx-partial');
+  const rows = root.querySelector('.livetx-rows');
+  new MutationObserver(() => {
+    const text = partial.textContent.trim();
+    if (text && seen.partials[seen.partials.length - 1]?.text !== text) {
+      seen.partials.push({ text, t: performance.now() - seen.t0 });
+    }
+  }).observe(partial, { childList: true, characterData: true, subtree: true });
+  new MutationObserver(() => {
+    for (const row of rows.querySelectorAll('.livetx-row')) {
+      if (!row.dataset.seen) {
+        row.dataset.seen = '1';
+        seen.finals.push({ text: row.textContent, t: performance.now() - seen.t0 });
+      }
+    }
+  }).observe(rows, { childList: true, subtree: true });
+  return true;
+}"""
+
+
+# -- shared audio -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def speech_wav(short_wav, tmp_path_factory):
+    """The shared sentence with 0.5 s of silence before and 1.5 s after (one loop, 6.1 s)."""
+    with wave.open(str(short_wav), "rb") as w:
+        speech = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    pcm = np.concatenate([np.zeros(8000, "<i2"), speech, np.zeros(24000, "<i2")])
+    path = tmp_path_factory.mktemp("e2e-audio") / "sentence-padded.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
 _NB = ".jp-NotebookPanel:visible"
 _MARKER = "@@LIVETX-JSON@@"
 _KERNEL_READY_JS = """(() => {
@@ -448,12 +491,15 @@ class UI:
     """Driving a notebook in JupyterLab or Notebook 7 (both render the same Lab widgets)."""
 
     ARTIFACTS = ARTIFACTS
+    OBSERVE_JS = _OBSERVE_JS
     OUTPUT_S = OUTPUT_S
     NOTEBOOK_OPEN_S = NOTEBOOK_OPEN_S
     STATIC = STATIC
     INSECURE_HOST = INSECURE_HOST
     new_page = staticmethod(new_page)
     chromium_args = staticmethod(chromium_args)
+    free_port = staticmethod(free_port)
+    stop_process = staticmethod(_stop)
 
     @staticmethod
     def screenshot(page, name: str) -> Path:

@@ -17,18 +17,15 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 import urllib.error
 import urllib.request
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -69,14 +66,8 @@ class MarimoServer:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def run_marimo(mode: str, notebook: Path, env: dict[str, str] | None = None):
+def run_marimo(h, mode: str, notebook: Path, env: dict[str, str] | None = None):
     """Start ``marimo <mode> notebook`` (headless, token-protected); yield once it answers;
     always terminate it by pid and reap it."""
     exe = VENV_BIN / "marimo"
@@ -87,7 +78,7 @@ def run_marimo(mode: str, notebook: Path, env: dict[str, str] | None = None):
     # marimo reads .marimo.toml walking up from its cwd first: run the cells on open in
     # `marimo edit` too (its default waits for a click on "Run all").
     (notebook.parent / ".marimo.toml").write_text("[runtime]\nauto_instantiate = true\n")
-    port, token = _free_port(), secrets.token_hex(12)
+    port, token = h.free_port(), secrets.token_hex(12)
     argv = [str(exe), "-q", mode, str(notebook), "--headless", "--host", "127.0.0.1",
             "--port", str(port), "--token-password", token, "--no-sandbox"]  # fmt: skip
     if mode == "edit":
@@ -126,13 +117,7 @@ def run_marimo(mode: str, notebook: Path, env: dict[str, str] | None = None):
                 time.sleep(0.1)  # polling a starting process's port: no event to wait on
             yield server
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            h.stop_process(proc)  # terminate by pid, kill if stuck; reaped
 
 
 def write_app(path: Path, cells: list[str]) -> Path:
@@ -246,31 +231,9 @@ def has_words(text: str, words=WORDS) -> bool:
     return all(w in text.lower() for w in words)
 
 
-#: Records each partial text and each final row as the widget shows them, with the time.
-OBSERVE_JS = """(root) => {
-  const seen = window.__livetx = { partials: [], finals: [], t0: performance.now() };
-  const partial = root.querySelector('.livetx-partial');
-  const rows = root.querySelector('.livetx-rows');
-  new MutationObserver(() => {
-    const text = partial.textContent.trim();
-    if (text && seen.partials[seen.partials.length - 1]?.text !== text) {
-      seen.partials.push({ text, t: performance.now() - seen.t0 });
-    }
-  }).observe(partial, { childList: true, characterData: true, subtree: true });
-  new MutationObserver(() => {
-    for (const row of rows.querySelectorAll('.livetx-row')) {
-      if (!row.dataset.seen) {
-        row.dataset.seen = '1';
-        seen.finals.push({ text: row.textContent, t: performance.now() - seen.t0 });
-      }
-    }
-  }).observe(rows, { childList: true, subtree: true });
-  return true;
-}"""
-
-
-def observe(page, n: int = 0) -> None:
-    widget(page, n).evaluate(OBSERVE_JS)
+def observe(page, h, n: int = 0) -> None:
+    """Record the n-th widget's partials and finals as they appear (``window.__livetx``)."""
+    widget(page, n).evaluate(h.OBSERVE_JS)
 
 
 def wait_final_with(page, words=WORDS, timeout_s: float = TRANSCRIPT_S) -> dict:
@@ -318,32 +281,28 @@ def deep_text(locator) -> str:
 
 
 def shot(page, name: str, docs: bool = False) -> Path:
+    """Save the app down to its last output under artifacts/ui/<name>.png (and, with
+    ``docs`` and LIVETX_WRITE_DOCS=1, as docs/marimo.png for the README)."""
     artifacts = REPO / "artifacts" / "ui"
     artifacts.mkdir(parents=True, exist_ok=True)
     page.mouse.move(1, 1)
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 2400})  # marimo scrolls a div
+    page.wait_for_timeout(300)
+    bottom = page.evaluate(
+        """() => Math.max(200, ...[...document.querySelectorAll('.output-area, .output')]
+            .map((el) => el.getBoundingClientRect().bottom + window.scrollY))"""
+    )
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(2400, bottom + 24)}
     path = artifacts / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), clip=clip)
     if docs and os.environ.get("LIVETX_WRITE_DOCS") == "1":
-        page.screenshot(path=str(REPO / "docs" / "marimo.png"), full_page=True)
+        page.screenshot(path=str(REPO / "docs" / "marimo.png"), clip=clip)
+    page.set_viewport_size(size)
     return path
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def speech_wav(short_wav, tmp_path_factory):
-    """The shared sentence with 0.5 s of silence before and 1.5 s after (one loop, 6.1 s)."""
-    with wave.open(str(short_wav), "rb") as w:
-        speech = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-    pcm = np.concatenate([np.zeros(8000, "<i2"), speech, np.zeros(24000, "<i2")])
-    path = tmp_path_factory.mktemp("marimo-audio") / "sentence-padded.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +341,7 @@ def _meta(line: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("mode", ["run", "edit"])
-def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
+def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path, h):
     """Wrapped in mo.ui.anywidget: Start, partials then finals with the expected words in the
     widget and in a cell that reads ``w.transcript`` (re-run by marimo, never with the whole
     transcript in widget state), Stop, the metadata in a cell."""
@@ -394,12 +353,12 @@ def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
         DEPENDENT,
         METADATA,
     ])  # fmt: skip
-    with run_marimo(mode, nb) as server:
+    with run_marimo(h, mode, nb) as server:
         frames = open_app(page, server)
         w = widget(page)
         expect(w.locator(".livetx-status-text")).to_have_text(re.compile("^Ready"))
         wait_output(page, "DEPENDENT", lambda s: "rows=0" in s, APP_OPEN_S)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)  # the reported bug: it stayed at "Ready"
         expect(w.locator(".livetx-stop")).to_be_enabled()
@@ -408,7 +367,7 @@ def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
         # The dependent cell re-ran with the committed final(s).
         line = wait_output(page, "DEPENDENT", lambda s: has_words(s), TRANSCRIPT_S)
         assert "status=live" in line, line
-        shot(page, f"marimo-{mode}-live", docs=mode == "run")
+        shot(page, f"marimo-{mode}-live")
         w.locator(".livetx-stop").click()
         wait_status(page, "^Stopped", 30)
         meta = _meta(wait_output(page, "META", lambda s: "status=stopped" in s, 30))
@@ -431,7 +390,7 @@ def test_browser_microphone_in_mo_ui_anywidget(mode, page, tmp_path):
     assert "I think" not in source and "America" not in source  # nothing saved in the file
 
 
-def test_displayed_directly_in_marimo_run(page, tmp_path):
+def test_displayed_directly_in_marimo_run(page, tmp_path, h):
     """``w`` displayed as is (no mo.ui.anywidget): the same widget, Start/Stop and live text."""
     from playwright.sync_api import expect
 
@@ -439,10 +398,10 @@ def test_displayed_directly_in_marimo_run(page, tmp_path):
         IMPORTS,
         "w = LiveTranscriber(provider='local', source='browser')\nw",
     ])  # fmt: skip
-    with run_marimo("run", nb) as server:
+    with run_marimo(h, "run", nb) as server:
         open_app(page, server)
         w = widget(page)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)
         expect(w.locator(".livetx-stop")).to_be_enabled()
@@ -455,7 +414,7 @@ def test_displayed_directly_in_marimo_run(page, tmp_path):
         expect(w.locator(".livetx-error")).to_be_hidden()
 
 
-def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav):
+def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav, h):
     """A WAV file played at speaking pace: partials, finals, the session ends by itself, the
     dependent cell and the metadata follow."""
     nb = write_app(tmp_path / "file_app.py", [
@@ -464,11 +423,11 @@ def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav):
         DEPENDENT,
         METADATA,
     ])  # fmt: skip
-    with run_marimo("edit", nb) as server:
+    with run_marimo(h, "edit", nb) as server:
         open_app(page, server)
         w = widget(page)
         wait_output(page, "DEPENDENT", lambda s: "rows=0" in s, APP_OPEN_S)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Stopped", 60)  # the file ends the session by itself
         seen = page.evaluate("window.__livetx")
@@ -480,7 +439,7 @@ def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav):
         shot(page, "marimo-edit-file")
 
 
-def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
+def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path, h):
     """A URL nobody listens on: the error is in the widget. A key from the environment: the
     session works, and the key is in no frame the page received, in no view's HTML, in the
     notebook file and in nothing marimo saved next to it."""
@@ -488,7 +447,7 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
 
     from livetx_widgets.server import LocalServer
 
-    dead_port = _free_port()
+    dead_port = h.free_port()
     with LocalServer(engine="script", script={"text": "The right key works."},
                      api_key=KEY) as local:  # fmt: skip
         nb = write_app(tmp_path / "keys_app.py", [
@@ -499,7 +458,7 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
             f" url={local.url!r}))\ngood",
             "paste = mo.ui.anywidget(LiveTranscriber(provider='assemblyai'))\npaste",
         ])  # fmt: skip
-        with run_marimo("edit", nb, env={"DEEPGRAM_API_KEY": KEY}) as server:
+        with run_marimo(h, "edit", nb, env={"DEEPGRAM_API_KEY": KEY}) as server:
             frames = open_app(page, server)
             widget(page, 1).wait_for(timeout=APP_OPEN_S * 1000)
             bad, good = widget(page, 0), widget(page, 1)
@@ -535,7 +494,7 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path):
                 assert KEY not in text and PASTED_KEY not in text, path
 
 
-def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path):
+def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path, h):
     """marimo has no kernel subshells: while a cell runs, the page's audio waits. A dependent
     cell that sleeps 6 s on the first final makes the widget say so (naming marimo), and the
     backlog is transcribed afterwards at its own times, without holes."""
@@ -548,11 +507,11 @@ def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path):
         "mo.md('BUS' + f'Y revision={w.revision}')",
         METADATA,
     ])  # fmt: skip
-    with run_marimo("run", nb) as server:
+    with run_marimo(h, "run", nb) as server:
         open_app(page, server)
         w = widget(page)
         busy = w.locator(".livetx-busy")
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)
         wait_final_with(page)  # revision 2: the sleeping re-run starts
@@ -569,7 +528,7 @@ def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path):
         assert float(meta["late"]) > 4.0, meta  # audio really waited for the cell
 
 
-def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
+def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav, h):
     """The kernel's microphone (a PulseAudio virtual source): Start, speech played into it,
     the words as finals, Stop."""
     nb = write_app(tmp_path / "mic_app.py", [
@@ -578,10 +537,10 @@ def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
         " device='pulse'))\nw",
         DEPENDENT,
     ])  # fmt: skip
-    with run_marimo("run", nb) as server:  # inherits PULSE_SERVER from pulse_mic
+    with run_marimo(h, "run", nb) as server:  # inherits PULSE_SERVER from pulse_mic
         open_app(page, server)
         w = widget(page)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Live", 60)
         player = pulse_mic.play(short_wav)
@@ -593,24 +552,24 @@ def test_kernel_microphone_in_marimo_run(page, tmp_path, pulse_mic, short_wav):
         assert "rows=" in line
 
 
-def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav):
+def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav, h):
     """notebooks/marimo_quickstart.py under ``marimo run`` (a copy: the harness writes its
     config next to the notebook): a file on the offline engine, the table and the metadata
     follow the session."""
     nb = tmp_path / "marimo_quickstart.py"
     nb.write_text((REPO / "notebooks" / "marimo_quickstart.py").read_text())
     env = {"LIVETX_PROVIDER": "local", "LIVETX_AUDIO": str(short_wav)}
-    with run_marimo("run", nb, env=env) as server:
+    with run_marimo(h, "run", nb, env=env) as server:
         open_app(page, server)
         w = widget(page)
-        observe(page)
+        observe(page, h)
         w.locator(".livetx-start").click()
         wait_status(page, "^Stopped", 60)
         seen = page.evaluate("window.__livetx")
         assert seen["partials"] and any(has_words(f["text"]) for f in seen["finals"]), seen
-        status = wait_output(page, "Stopped", lambda s: "segments" in s, 30)
+        status = wait_output(page, "Stopped", lambda s: "segment" in s, 30)
         assert "error" not in status, status
-        status_n = int(re.search(r"(\d+) segments", status).group(1))
+        status_n = int(re.search(r"(\d+) segments?", status).group(1))
         assert status_n >= 1, status
         # The DataFrame cell: a marimo table (in its own shadow root) with the words.
         table = page.locator("td", has_text=re.compile("america", re.I))
@@ -620,10 +579,10 @@ def test_the_quickstart_app_runs_on_the_offline_engine(page, tmp_path, short_wav
         meta.wait_for(timeout=30_000)
         text = deep_text(meta)
         assert re.search(r"finals\W+[1-9]", text) and "local" in text, text
-        shot(page, "marimo-quickstart")
+        shot(page, "marimo-quickstart", docs=True)
 
 
-def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
+def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav, h):
     """CompareTranscriber on the same mechanisms: two providers (Deepgram's and AssemblyAI's
     wire protocols, a local script server) side by side on one file, live partials and
     finals in both columns, a cell reading ``c.transcripts`` re-run by marimo, the end."""
@@ -642,7 +601,7 @@ def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
             "mo.md('COMP' + f'ARE revision={c.revision} status={c.status} ' + "
             "' | '.join(f'{k}: {v}' for k, v in texts.items()))",
         ])  # fmt: skip
-        with run_marimo("run", nb) as server:
+        with run_marimo(h, "run", nb) as server:
             frames = open_app(page, server)
             cmp = page.locator(".livetx-cmp").first
             expect(cmp.locator(".livetx-cmp-col")).to_have_count(2)
@@ -669,3 +628,37 @@ def test_compare_transcriber_in_mo_ui_anywidget(page, tmp_path, speech_wav):
             states = [json.dumps(u) for u in frames.model_updates()]
             assert any("second one" in u for u in states)  # the partial did
             assert not any("first sentence" in u and "second one" in u for u in states)
+
+
+def test_re_running_the_widgets_cell_ends_its_session(page, tmp_path, dialogue_wav, h):
+    """``marimo edit``: re-running the cell that made a recording widget closes it in the page
+    and ends its session in the kernel (a probe cell counts the running sessions)."""
+    nb = write_app(tmp_path / "rerun_app.py", [
+        IMPORTS + "from livetx_widgets.ui import widget as widget_module",
+        f"w = LiveTranscriber(provider='local', source={str(dialogue_wav)!r})\nw",
+        "n_live = sum(1 for x in list(widget_module._RUNNING)\n"
+        "             if x.session is not None and x.session.running)\n"
+        "mo.md('RUN' + f'NING={n_live}')",
+    ])  # fmt: skip
+    with run_marimo(h, "edit", nb) as server:
+        open_app(page, server)
+        wait_output(page, "RUNNING", lambda s: s == "RUNNING=0", APP_OPEN_S)
+        widget(page).locator(".livetx-start").click()
+        wait_status(page, "^Live", 60)
+
+        def run_cell(text: str) -> None:  # the cell's own run button, as a user would
+            cell = page.locator(".marimo-cell", has_text=text).first
+            cell.hover()
+            cell.locator("[data-testid='run-button']").first.click()
+
+        run_cell("n_live")  # the probe, by hand
+        wait_output(page, "RUNNING", lambda s: s == "RUNNING=1", 30)
+        run_cell("w = LiveTranscriber")  # a new widget replaces the recording one
+        wait_status(page, "^Ready", 30)
+        deadline = time.monotonic() + 20  # the stop is asked for, not waited for
+        while True:  # bounded by the deadline
+            run_cell("n_live")
+            page.wait_for_timeout(1000)
+            if output_line(page, "RUNNING") == "RUNNING=0":
+                break
+            assert time.monotonic() < deadline, output_line(page, "RUNNING")

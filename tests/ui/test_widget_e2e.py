@@ -20,9 +20,7 @@ import contextlib
 import os
 import re
 import time
-import wave
 
-import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -41,45 +39,6 @@ BROWSER_WIDGET = (
     "w"
 )
 SLEEP_CELL = "import time\nt_busy = (time.time(), time.sleep({s}), time.time())\nprint('SLEPT')"
-
-
-#: Records, in the page, each partial text and each final row as it appears (with the time),
-#: so the test can tell that partials came before finals.
-OBSERVE_JS = """(root) => {
-  const seen = window.__livetx = { partials: [], finals: [], t0: performance.now() };
-  const partial = root.querySelector('.livetx-partial');
-  const rows = root.querySelector('.livetx-rows');
-  new MutationObserver(() => {
-    const text = partial.textContent.trim();
-    if (text && seen.partials[seen.partials.length - 1]?.text !== text) {
-      seen.partials.push({ text, t: performance.now() - seen.t0 });
-    }
-  }).observe(partial, { childList: true, characterData: true, subtree: true });
-  new MutationObserver(() => {
-    for (const row of rows.querySelectorAll('.livetx-row')) {
-      if (!row.dataset.seen) {
-        row.dataset.seen = '1';
-        seen.finals.push({ text: row.textContent, t: performance.now() - seen.t0 });
-      }
-    }
-  }).observe(rows, { childList: true, subtree: true });
-  return true;
-}"""
-
-
-@pytest.fixture(scope="module")
-def speech_wav(short_wav, tmp_path_factory):
-    """The shared sentence with 0.5 s of silence before and 1.5 s after (one loop, 6.1 s)."""
-    with wave.open(str(short_wav), "rb") as w:
-        speech = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-    pcm = np.concatenate([np.zeros(8000, "<i2"), speech, np.zeros(24000, "<i2")])
-    path = tmp_path_factory.mktemp("e2e-audio") / "sentence-padded.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +66,7 @@ def show_widget(page, h, server, name: str, code: str):
     h.run_cell(page, 0)
     page.locator(f"{NB} .livetx").first.wait_for(timeout=h.OUTPUT_S * 1000)
     h.wait_idle(page)
-    page.locator(f"{NB} .livetx").first.evaluate(OBSERVE_JS)
+    page.locator(f"{NB} .livetx").first.evaluate(h.OBSERVE_JS)
     return nb
 
 

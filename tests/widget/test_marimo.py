@@ -1,7 +1,8 @@
 """The widget's marimo layer without a browser (ui/marimo.py): host detection, the revision
 that makes marimo re-run dependent cells (bumped on start, committed finals and the end, never
 on partials), marimo's cell clock for the silent-page check, and ending the sessions when
-the widget's cell is re-run. The real thing in marimo edit/run: tests/ui/test_marimo.py."""
+the widget's cell is re-run (the revision's bumps: tests/widget/test_updates.py). The real
+thing in marimo edit/run: tests/ui/test_marimo.py."""
 
 from __future__ import annotations
 
@@ -10,23 +11,8 @@ import time
 import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 
-from livetx_widgets import QueueSource
-from livetx_widgets.events import FinalTranscript, PartialTranscript
 from livetx_widgets.ui import browser_link
 from livetx_widgets.ui import marimo as marimo_layer
-
-
-def _flush_once(w, h) -> None:
-    before = w._updater.flushes
-    assert h.wait_until(lambda: w._updater.flushes > before, timeout=5 * h.TIMING)
-
-
-def _receive(w, event) -> None:
-    segment = w.session.transcript.apply(event)
-    if isinstance(event, FinalTranscript):
-        w._updater.on_final(segment)
-    else:
-        w._updater.on_partial(event)
 
 
 def test_a_jupyter_comm_is_not_marimo(make_widget):
@@ -41,29 +27,6 @@ def test_host_of_tells_marimos_comm_apart():
     assert marimo_layer.host_of(marimo_comm()) == "marimo"
     assert marimo_layer.host_of(lookalike()) == "jupyter"
     assert marimo_layer.host_of(None) == "jupyter"
-
-
-def test_revision_moves_on_start_finals_and_end_but_not_on_partials(script_widget, h):
-    w = script_widget(source=QueueSource())
-    assert w.revision == 0
-    w.start()
-    assert h.wait_until(lambda: w.status == "live")
-    after_start = w.revision
-    assert after_start == 1
-    for i in range(200):
-        _receive(w, PartialTranscript(f"word {i}", segment_key="k"))
-    _flush_once(w, h)
-    _flush_once(w, h)
-    assert w.partial == "word 199" and w.revision == after_start  # partials: no re-run
-    _receive(w, FinalTranscript("a committed sentence", start=0, end=1, segment_key="k"))
-    assert h.wait_until(lambda: w.n_finals == 1)
-    assert w.revision == after_start + 1
-    _flush_once(w, h)
-    assert w.revision == after_start + 1  # a flush with nothing new changes nothing
-    w.stop(timeout=5)
-    assert w.status == "stopped" and w.revision == after_start + 2
-    revisions = [m[2]["state"]["revision"] for m in w.rec.updates() if "revision" in m[2]["state"]]
-    assert revisions == [1, 2, 3], revisions  # one message per bump, nothing resent
 
 
 def test_marimo_cell_clock_follows_the_execution_context():

@@ -161,3 +161,28 @@ def test_trait_changes_from_the_front_end_go_through_the_lock(make_widget):
     w._updater.lock = Spy()
     w.set_state({"provider": "deepgram"})
     assert acquired and w.provider == "deepgram" and w.needs_key
+
+
+def test_revision_moves_on_start_finals_and_end_but_not_on_partials(script_widget, h):
+    """The small trait marimo re-runs dependent cells on (ui/marimo.py): one bump per start,
+    per flush that commits finals and per end; partials never move it."""
+    w = script_widget(source=QueueSource())
+    assert w.revision == 0
+    w.start()
+    assert h.wait_until(lambda: w.status == "live")
+    after_start = w.revision
+    assert after_start == 1
+    for i in range(200):
+        _receive(w, PartialTranscript(f"word {i}", segment_key="k"))
+    _flush_once(w, h)
+    _flush_once(w, h)
+    assert w.partial == "word 199" and w.revision == after_start  # partials: no re-run
+    _receive(w, FinalTranscript("a committed sentence", start=0, end=1, segment_key="k"))
+    assert h.wait_until(lambda: w.n_finals == 1)
+    assert w.revision == after_start + 1
+    _flush_once(w, h)
+    assert w.revision == after_start + 1  # a flush with nothing new changes nothing
+    w.stop(timeout=5)
+    assert w.status == "stopped" and w.revision == after_start + 2
+    revisions = [m[2]["state"]["revision"] for m in w.rec.updates() if "revision" in m[2]["state"]]
+    assert revisions == [1, 2, 3], revisions  # one message per bump, nothing resent
