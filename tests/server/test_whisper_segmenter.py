@@ -281,7 +281,9 @@ class FakeRecognizer:
         self.seconds = seconds
         self.calls: list[tuple[int, bool]] = []
 
-    def decode(self, audio, *, language, beam_size, with_words, min_context_s, allow_retry):
+    def decode(
+        self, audio, *, language, beam_size, with_words, min_context_s, allow_retry, keyterms
+    ):
         self.calls.append((len(audio), with_words))
         n = len(self.calls)
         words = (("Hello", 0.31, 0.6, 0.9), ("there.", 0.6, 0.9, 0.8)) if with_words else ()

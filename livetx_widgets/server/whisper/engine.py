@@ -79,6 +79,8 @@ class WhisperEngine(Engine):
     default is greedy.
     ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2.
 
+    ``WhisperStream.set_keyterms`` makes the session's keyterms the prompt of its decodes.
+
     ``open_stream(sample_rate, language=None)`` takes any rate from 4 kHz to 384 kHz (resampled
     to 16 kHz) and a language ("en", "en-US"; an English-only model refuses others; for a
     multilingual model ``None`` detects the language of each utterance).
@@ -218,6 +220,7 @@ class WhisperStream(EngineStream):
         # Audio at 16 kHz: _buf holds absolute samples [_buf_start, segmenter.received).
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0
+        self._keyterms: tuple[str, ...] = ()  # the decodes' prompt (recognizer.keyterm_prompt)
         self._last_partial = ""
         self._early: Decoded | None = None  # the final decoded ahead, during the pause
         #: Counters for benchmarks and tests: results, skipped partials, decode seconds.
@@ -244,6 +247,13 @@ class WhisperStream(EngineStream):
         if self._resampler is not None:
             samples = self._resampler.process(samples)
         return self._ingest(samples)
+
+    def set_keyterms(self, terms) -> None:
+        """The keyterms become the prompt of every decode from now on (the next partial, and
+        the final of the open utterance if it is not decoded yet)."""
+        if isinstance(terms, str) or not all(isinstance(t, str) for t in terms):
+            raise ConfigurationError("keyterms must be a list of strings")
+        self._keyterms = tuple(" ".join(t.split()) for t in terms if t.strip())
 
     def flush(self) -> list[EngineResult]:
         if self._closed:
@@ -316,6 +326,7 @@ class WhisperStream(EngineStream):
             with_words=final,
             min_context_s=cfg["min_context_s"],
             allow_retry=final,
+            keyterms=self._keyterms,
         )
         spent = decoding.seconds
         self.stats["decode_s"] += spent
