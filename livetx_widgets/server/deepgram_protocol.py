@@ -394,6 +394,8 @@ class DeepgramCore(ProtocolCore):
         )
         for _ in range(self.decoder.outputs):
             self.chans.append(_Channel((yield EngineCall(open_stream))))
+            if self.keyterms:  # the query's keyterm=, or a Configure before the first audio
+                yield EngineCall(self.chans[-1].stream.set_keyterms, (tuple(self.keyterms),))
         return data
 
     def process_control(self, kind: str, payload) -> Job | None:
@@ -402,13 +404,19 @@ class DeepgramCore(ProtocolCore):
         if kind == "close":
             return self._end()
         if kind == "configure":
-            if payload is not None:
-                self.keyterms = list(payload)
-            self.send(
-                {"type": "ConfigureSuccess", "request_id": self.ctx.request_id,
-                 "keyterms": self.keyterms}
-            )  # fmt: skip
+            return self._configure(payload)
         return None
+
+    def _configure(self, terms: list[str] | None) -> Job:
+        """``Configure``: the new keyterms reach every open engine stream, then the answer."""
+        if terms is not None:
+            self.keyterms = list(terms)
+            for ch in self.chans:
+                yield EngineCall(ch.stream.set_keyterms, (tuple(self.keyterms),))
+        self.send(
+            {"type": "ConfigureSuccess", "request_id": self.ctx.request_id,
+             "keyterms": self.keyterms}
+        )  # fmt: skip
 
     def _end(self) -> Job:
         if not self.client_ended():
