@@ -105,6 +105,12 @@ def test_start_and_stop_from_the_front_end(servers, turns_audio):
         assert support.wait_until(
             lambda: all(c["status"] == "live" for c in w.columns), 10 * support.TIMING
         )
+        # Live is connected; stop once both servers have heard some audio (a loaded machine
+        # can take longer than that to send the first chunk).
+        assert support.wait_until(
+            lambda: len(good.sessions) == 2 and all(r.audio_bytes for r in good.sessions),
+            10 * support.TIMING,
+        )
         t0 = time.monotonic()
         w._on_front_end_msg(w, {"type": "stop"}, [])  # returns at once; the flusher sees the end
         assert time.monotonic() - t0 < 0.5 * support.TIMING
