@@ -308,7 +308,7 @@ def require_extras(args: argparse.Namespace) -> None:
         what.append("listing input devices" if args.list_devices else "the microphone")
     decoder = bool(args.file) and not args.list_devices and _needs_decoder(args.file)
     if decoder:
-        what.append(f"reading {os.path.basename(args.file.split('?')[0]) or args.file}")
+        what.append(f"reading {_shown(args.file)}")
     if not args.list_devices and args.url is None:  # with --url, nothing runs in-process
         try:
             endpoint = endpoints.resolve(args.provider)
@@ -323,6 +323,14 @@ def require_extras(args: argparse.Namespace) -> None:
         needs.append("formats")
     if needs:
         require(" with ".join(what), *needs, skip=skip)
+
+
+def _shown(path: str) -> str:
+    """A file's name, or a URL without its credentials and query values."""
+    from .audio.fetch import redact
+    from .audio.network import is_url
+
+    return redact(path) if is_url(path) else os.path.basename(path) or path
 
 
 def _needs_decoder(path: str) -> bool:
