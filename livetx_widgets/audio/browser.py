@@ -67,7 +67,7 @@ class BrowserMicrophone(QueueSource):
     always takes 16 kHz).
 
     ``backlog_s`` is what the widget shows when the kernel falls behind the browser;
-    ``stats()`` has the counters the widget and ``metadata.raw["browser"]`` report.
+    ``stats()`` has the counters the widget and ``metadata.raw["source"]`` report.
     """
 
     def __init__(
@@ -287,7 +287,7 @@ class BrowserMicrophone(QueueSource):
             return list(self._timeline)
 
     def stats(self) -> dict[str, Any]:
-        """Counters for the widget and ``metadata.raw["browser"]`` (small; JSON-ready).
+        """Counters for the widget and ``metadata.raw["source"]`` (small; JSON-ready).
 
         ``late_s`` is how much later than the earliest chunk the newest one arrived, clock
         offset between browser and kernel removed (a burst after a busy cell shows here);

@@ -210,6 +210,8 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
             meta.source_gaps = int(stats.get("gaps", 0))
             meta.source_gap_s = float(stats.get("gap_s", 0.0))
             meta.source_reconnects = int(stats.get("reconnects", 0))
+            # A queue source (the browser microphone) drops audio past its bound itself.
+            meta.dropped_audio_s += float(stats.get("dropped_s", 0.0))
         return meta
 
     @property

@@ -201,13 +201,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
         """A snapshot of the current (or last) session's metadata."""
         if self._session is None:
             return SessionMetadata(provider=self.provider, model=self.model)
-        meta = self._session.metadata
-        source = self._session.source
-        if isinstance(source, BrowserMicrophone):
-            # What the page's channel did: chunks, holes filled with silence, repeats, lateness.
-            meta.raw["browser"] = source.stats()
-            meta.dropped_audio_s += source.dropped_s
-        return meta
+        return self._session.metadata
 
     def play(self, segment_id: int, *, autoplay: bool = False):
         """The audio of segment ``segment_id`` of the current (or last) session, exactly as
