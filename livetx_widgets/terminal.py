@@ -248,6 +248,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             source=args.file or "kernel",
             realtime=args.realtime,
             options=parse_options(args.option),
+            keep_audio=False,  # a terminal plays nothing back (--record keeps a copy)
             **config.from_arguments(args),
         )
     except LivetxError as exc:
