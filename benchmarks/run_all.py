@@ -122,6 +122,33 @@ def parse_browser(text: str) -> list[Figure]:
     return out
 
 
+def parse_table(text: str) -> list[Figure]:
+    """The figures of a report that ends with ``figure.table`` (the ``figures()`` benchmarks'
+    own ``--save`` output), read back: for ``--collect``."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("benchmark  figure")), None)
+    if start is None:
+        return []
+    out = []
+    for line in lines[start + 2 :]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != 6:
+            break
+        bench, name, target, measured, _ratio, _result = cells
+
+        def number(cell: str) -> tuple[float | None, str]:
+            m = re.match(r"^(?:[<>=]=\s)?(-?[\d,]*\.?\d+(?:e[-+]?\d+)?|inf)\s*(.*)$", cell)
+            if not m:
+                return None, ""
+            return float(m.group(1).replace(",", "")), m.group(2)
+
+        value, unit = number(measured)
+        bound, _ = number(target)
+        better = {">=": "higher", "<=": "lower", "==": "equal"}.get(target[:2], "higher")
+        out.append(Figure(bench, name, value, unit, bound, better))
+    return out
+
+
 @dataclass
 class Adapter:
     args: list[str]
@@ -150,6 +177,7 @@ class Outcome:
     figures: list[Figure] = field(default_factory=list)
     seconds: float = 0.0
     problem: str = ""
+    saved: str = ""  # --collect: when the saved report was made
 
 
 def has_figures(path: Path) -> bool:
@@ -164,6 +192,23 @@ def discover() -> list[Path]:
 def _env() -> dict[str, str]:
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+
+
+def collect_one(path: Path) -> Outcome:
+    """The figures of the benchmark's latest saved report (``results/<name>.txt``)."""
+    out = Outcome(path.name)
+    saved = RESULTS / f"{path.stem}.txt"
+    if not saved.exists():
+        out.problem = "no saved report"
+        return out
+    text = saved.read_text()
+    adapter = ADAPTERS.get(path.name)
+    out.figures = adapter.parse(text) if adapter is not None else parse_table(text)
+    when = re.search(r"(20\d\d-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d)?(?: UTC)?)", text)
+    out.problem = "" if out.figures else "no figures found in its saved report"
+    out.saved = when.group(1) if when else time.strftime(
+        "%Y-%m-%d %H:%M UTC (file time)", time.gmtime(saved.stat().st_mtime))  # fmt: skip
+    return out
 
 
 def run_one(path: Path, quick: bool) -> Outcome:
@@ -236,13 +281,14 @@ def commit() -> str:
 
 
 def report(outcomes: list[Outcome], quick: bool, started: str, load0: float,
-           seconds: float) -> tuple[str, str]:  # fmt: skip
+           seconds: float, collected: bool = False) -> tuple[str, str]:  # fmt: skip
     figures = [f for o in outcomes for f in o.figures]
     passed = sum(1 for f in figures if f.passed is True)
     failed = sum(1 for f in figures if f.passed is False)
+    mode = " --collect" if collected else (" --quick" if quick else "")
     head = [
-        "livetx-widgets benchmark report (benchmarks/run_all.py" + (" --quick" if quick else "")
-        + ")",
+        f"livetx-widgets benchmark report (benchmarks/run_all.py{mode})"
+        + (": each benchmark's latest saved run (dates below)" if collected else ""),
         f"date: {started}; machine: {machine()}; commit {commit()}",
         f"load average: {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end "
         f"(the machine is shared; timing figures are ratios measured in one run where possible)",
@@ -253,14 +299,17 @@ def report(outcomes: list[Outcome], quick: bool, started: str, load0: float,
             f"{sum(1 for f in figures if f.passed is None)} informational; "
             f"{len(outcomes)} benchmarks in {seconds / 60:.1f} min:"]  # fmt: skip
     for o in outcomes:
-        tail.append(f"  {o.script:<16} {o.seconds:>6.0f} s  {len(o.figures):>3} figures"
+        when = f"  saved {o.saved}" if o.saved else f"{o.seconds:>6.0f} s"
+        tail.append(f"  {o.script:<16} {when}  {len(o.figures):>3} figures"
                     + (f"  PROBLEM: {o.problem}" if o.problem else ""))  # fmt: skip
     tail.append("ratio: times better than the reference scripts (vs ref) or than the target's "
                 "bound (vs target); below 1 is a miss.")  # fmt: skip
-    text = "\n".join(head) + body + "\n" + "\n".join(tail)
+    text = "\n".join(head) + "\n" + body + "\n" + "\n".join(tail)
     readme_block = "\n".join([
-        f"Latest `benchmarks/run_all.py{' --quick' if quick else ''}`: {started}, {machine()}, "
-        f"load average {load0:.2f} at start (full report: `benchmarks/results/report.txt`).",
+        f"Latest `benchmarks/run_all.py{mode}`: {started}, {machine()}"
+        + (" (each benchmark's latest saved run: dates in the report)" if collected else
+           f", load average {load0:.2f} at start")
+        + " (full report: `benchmarks/results/report.txt`).",
         "",
         "```",
         body,
@@ -286,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated benchmark names (e.g. fuzz,storms)")
     ap.add_argument("--save", action="store_true",
                     help="write benchmarks/results/report.txt and the README table")
+    ap.add_argument("--collect", action="store_true",
+                    help="run nothing: the table of each benchmark's latest saved report")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -300,13 +351,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if args.quick and path.name in QUICK_SKIP:
             continue
+        if args.collect:
+            outcomes.append(collect_one(path))
+            continue
         print(f"running {path.name}{' --quick' if args.quick else ''} ...", file=sys.stderr,
               flush=True)  # fmt: skip
         outcomes.append(run_one(path, args.quick))
         o = outcomes[-1]
         print(f"  {o.seconds:.0f} s, {len(o.figures)} figures {o.problem}", file=sys.stderr,
               flush=True)  # fmt: skip
-    text, block = report(outcomes, args.quick, started, load0, time.monotonic() - t0)
+    text, block = report(outcomes, args.quick, started, load0, time.monotonic() - t0,
+                         collected=args.collect)
     print(text)
     if args.save:
         (RESULTS / "report.txt").write_text(text + "\n")
