@@ -8,6 +8,7 @@ each committed final and at the end, see ui/marimo.py), press Stop, read the met
 cell shows. The page's websocket frames are recorded so a test can prove what the page was
 sent (no API key, no transcript in widget state). Screenshots go to ``artifacts/ui/``
 (``marimo-*.png``); ``LIVETX_WRITE_DOCS=1`` also writes ``docs/marimo.png`` for the README.
+The last test runs the same built modules in JupyterLab, where the page writes nothing back.
 """
 
 from __future__ import annotations
@@ -662,3 +663,41 @@ def test_re_running_the_widgets_cell_ends_its_session(page, tmp_path, dialogue_w
             if output_line(page, "RUNNING") == "RUNNING=0":
                 break
             assert time.monotonic() < deadline, output_line(page, "RUNNING")
+
+
+def test_in_jupyterlab_the_shared_views_work_and_write_nothing_back(lab_server, page, h):
+    """The same built modules (host.js in front of widget.js and compare.js) in JupyterLab:
+    both widgets run a session, their revision moves, and the page writes nothing back
+    (``revision_seen`` stays 0: Jupyter re-runs no cell, so there is nothing to ask for)."""
+    import livetx_test_support as support
+    from playwright.sync_api import expect
+
+    from livetx_widgets.server import LocalServer
+
+    with LocalServer(engine="script", script=support.TWO_TURNS) as local:
+        nb = h.write_notebook(lab_server, "marimo-shared-in-lab.ipynb", [
+            "import numpy as np\nfrom livetx_widgets import CompareTranscriber, LiveTranscriber\n"
+            "audio = np.zeros(16000 * 5, dtype=np.int16)\n"
+            f"w = LiveTranscriber(provider='deepgram', url={local.url!r}, source=audio)\n"
+            f"c = CompareTranscriber([('deepgram', {{'url': {local.url!r}}}),"
+            f" ('assemblyai', {{'url': {local.url!r}}})], source=audio)\n"
+            "display(w, c)",
+        ])  # fmt: skip
+        h.open_notebook(page, lab_server, nb)
+        h.run_cell(page, 0)
+        single = page.locator(".livetx:not(.livetx-cmp)").first
+        cmp = page.locator(".livetx-cmp").first
+        single.wait_for(timeout=60_000)
+        cmp.wait_for(timeout=60_000)
+        single.locator(".livetx-start").click()
+        cmp.locator(".livetx-start").click()
+        expect(single.locator(".livetx-status-text")).to_contain_text("Stopped", timeout=30_000)
+        expect(cmp.locator(".livetx-status-text")).to_contain_text("Stopped", timeout=30_000)
+        expect(single.locator(".livetx-row")).to_have_count(2)
+        expect(cmp.locator(".livetx-cmp-row")).to_have_count(4)
+        got = h.kernel_eval(lab_server, nb,
+                            "[w.host, w.revision, w.revision_seen, c.host, c.revision,"
+                            " c.revision_seen]")  # fmt: skip
+        assert got[0] == got[3] == "jupyter", got
+        assert got[1] >= 2 and got[4] >= 2, got  # the revision moved...
+        assert got[2] == got[5] == 0, got  # ...and nothing was written back
