@@ -41,56 +41,26 @@ def _add_serve_parser(subparsers) -> None:
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     p.add_argument("--engine", choices=("whisper", "script"), default="whisper")
     p.add_argument("--script", metavar="FILE", help="script engine: JSON/YAML script of words")
-    p.add_argument(
-        "--endpoint",
-        type=float,
-        metavar="S",
-        dest="endpoint_s",
-        help="script engine: silence before an utterance is final (default 0.5)",
-    )
-    p.add_argument(
-        "--timecode",
-        action="store_true",
-        help="script engine: read each stream's position from timecoded test audio "
-        "(a replay after a reconnect is heard from where it starts)",
-    )
+    p.add_argument("--endpoint", type=float, metavar="S", dest="endpoint_s",
+                   help="script engine: silence before an utterance is final (default 0.5)")
+    p.add_argument("--timecode", action="store_true",
+                   help="script engine: read each stream's position from timecoded test audio "
+                        "(a replay after a reconnect is heard from where it starts)")
     p.add_argument("--model", metavar="M", help="whisper engine: model name or directory")
     p.add_argument("--cpu-threads", type=int, default=2, help="whisper engine: CPU threads")
     p.add_argument("--compute-type", default="int8", help="whisper engine: CTranslate2 type")
-    p.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=os.environ.get(SERVE_KEY_ENV),
-        help=f"the only key accepted (default ${SERVE_KEY_ENV}; unset: any key)",
-    )
-    p.add_argument(
-        "--no-rate-limit",
-        dest="rate_limit",
-        action="store_false",
-        help="AssemblyAI: accept audio faster than real time",
-    )
-    p.add_argument(
-        "--rate-burst",
-        type=float,
-        metavar="S",
-        dest="rate_burst_s",
-        help="AssemblyAI: seconds audio may run ahead of real time (default 1.0)",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        type=float,
-        metavar="S",
-        dest="idle_timeout_s",
-        help="Deepgram: seconds without client frames before 1011 NET-0001 (10)",
-    )
-    p.add_argument(
-        "--inactivity-unit",
-        type=float,
-        metavar="S",
-        dest="inactivity_unit_s",
-        help="AssemblyAI: seconds per unit of inactivity_timeout (default 1.0)",
-    )
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--api-key", metavar="KEY", default=os.environ.get(SERVE_KEY_ENV),
+                   help=f"the only key accepted (default ${SERVE_KEY_ENV}; unset: any key)")
+    p.add_argument("--no-rate-limit", dest="rate_limit", action="store_false",
+                   help="AssemblyAI: accept audio faster than real time")
+    p.add_argument("--rate-burst", type=float, metavar="S", dest="rate_burst_s",
+                   help="AssemblyAI: seconds audio may run ahead of real time (default 1.0)")
+    p.add_argument("--idle-timeout", type=float, metavar="S", dest="idle_timeout_s",
+                   help="Deepgram: seconds without client frames before 1011 NET-0001 (10)")
+    p.add_argument("--inactivity-unit", type=float, metavar="S", dest="inactivity_unit_s",
+                   help="AssemblyAI: seconds per unit of inactivity_timeout (default 1.0)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     add_fault_arguments(p)
     p.set_defaults(func=_cmd_serve)  # fmt: skip
 

@@ -16,10 +16,10 @@ across providers because every provider's audio came from the same read.
 * ``first_partial_s``: from the start of the first speech region to the first result with
   text (a partial, or a final when a provider sends no partials) that arrived after it.
 * ``final_p50_s`` / ``final_p95_s``: for each speech region, from its end to the arrival of
-  the first final that covers it (overlaps the region and ends no earlier than
-  ``END_TOLERANCE_S`` before the region's end). A region no final covers counts as missed,
-  not as a latency. A value can be slightly negative when the VAD hears a tail of sound after
-  the provider's endpoint.
+  its final: each final belongs to the region it overlaps most, and a region's final is the
+  last-ending one of those (it holds the end of that speech). A region no final overlaps
+  counts in ``missed_regions``, not as a latency. A value can be negative when the VAD hears a
+  tail of sound (breath, reverberation) after the provider has already finalised.
 * ``revisions_per_final``: partial updates per final; ``words_per_final``: words per final.
 * ``wer``: word error rate with jiwer against ``reference``, both sides lower-cased, without
   punctuation, whitespace collapsed.
@@ -30,6 +30,7 @@ no threads. jiwer is imported only when a reference is given.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +41,6 @@ from ..extras import require
 
 MIN_SPEECH_S = 0.1
 MAX_GAP_S = 0.5
-END_TOLERANCE_S = 0.3
 #: Speech that starts at ``s`` exists once the sample at ``s`` was read: one sample later.
 START_EPS_S = 1 / 16000
 #: Arrivals of the first partials kept per provider (enough to find the first after speech).
@@ -141,19 +141,38 @@ def first_partial_latency(regions: Sequence[tuple[float, float]], log: ProviderL
 
 def final_latencies(regions: Sequence[tuple[float, float]], log: ProviderLog,
                     clock: Callable[[float], float | None]) -> tuple[list[float], int]:  # fmt: skip
-    """Latency of each region's covering final, and how many regions no final covered."""
+    """Latency of each region's final, and how many regions got no final at all.
+
+    Each final belongs to the region it overlaps most (a final that spills a little into the
+    next region still belongs to its own); a region's final is the last-ending final that
+    belongs to it (the one that holds the end of that speech). O(finals x regions it spans).
+    """
+    starts = [s for s, _ in regions]
+    ends = [e for _, e in regions]
+    last: dict[int, tuple[float, float, float, int]] = {}
+    for final in log.finals.values():
+        _arrival, start, end, _words = final
+        best, best_overlap = None, 0.0
+        for i in range(bisect_left(ends, start), len(regions)):  # regions ending after it starts
+            if starts[i] > end:
+                break
+            overlap = min(ends[i], end) - max(starts[i], start)
+            if overlap > best_overlap or (best is None and start == end):
+                best, best_overlap = i, overlap
+        if best is not None:
+            mine = last.get(best)
+            if mine is None or (end, -final[0]) > (mine[2], -mine[0]):
+                last[best] = final
     latencies: list[float] = []
     missed = 0
-    finals = sorted(log.finals.values())  # by arrival
-    for _start, end in regions:
+    for i, (_start, end) in enumerate(regions):
         t = clock(end)
         if t is None:
             continue  # that audio was never read (stopped before it)
-        covering = next((f for f in finals if f[2] >= end - END_TOLERANCE_S and f[1] <= end), None)
-        if covering is None:
+        if i not in last:
             missed += 1
         else:
-            latencies.append(round(covering[0] - t, 4))
+            latencies.append(round(last[i][0] - t, 4))
     return latencies, missed
 
 

@@ -283,6 +283,10 @@ class CompareSession:
             for label, session in self._sessions.items()
         }  # fmt: skip
 
+    def provider_name(self, label: str) -> str:
+        """The provider behind ``label`` (``"deepgram"``, ``"assemblyai"``, ``"local"``...)."""
+        return self._names[label]
+
     def state_of(self, label: str) -> str:
         session = self._sessions[label]
         if session is None:

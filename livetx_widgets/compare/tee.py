@@ -211,9 +211,14 @@ class AudioTee:
             self._base += 1
 
     def _branch_stopped(self) -> None:
+        """A branch's session let go of it; once every branch has, nobody will read again,
+        so the source is closed (a microphone is released without waiting for ``stop()``)."""
         with self._cv:
             self._trim()
             self._cv.notify_all()
+            everyone_gone = self._started and all(b._stopped for b in self._branches)
+        if everyone_gone:
+            self.stop()
 
 
 class TeeBranch(AudioSource):

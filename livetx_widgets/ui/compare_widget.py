@@ -69,6 +69,7 @@ class CompareUpdater(Updater):
         self._column_errors: dict[str, BaseException] = {}
         self._sent_by: dict[str, int] = {}
         self._version_by: dict[str, int] = {}
+        self._shown: dict[str, tuple[str, str]] = {}  # label -> (state, model) last read
 
     # -- listener side: record only ---------------------------------------------------------
     def column_partial(self, _label: str, _event: Any) -> None:
@@ -103,6 +104,7 @@ class CompareUpdater(Updater):
             self._column_errors = {}
             self._sent_by = dict.fromkeys(compare.labels, 0)
             self._version_by = dict.fromkeys(compare.labels, -1)
+            self._shown = {}
         compare.on("partial", self.column_partial)
         compare.on("final", self.column_final)
         compare.on("status", self.column_status)
@@ -155,10 +157,14 @@ class CompareUpdater(Updater):
                 text = STATUS_TEXT.get(state, state)
                 if lag >= LAG_SHOWN_S and state in ("live", "connecting", "reconnecting"):
                     text = f"{text} ({lag:.0f} s behind)"
+                shown = self._shown.get(label)
+                if shown is None or shown[0] != state:  # the model is read once per state
+                    model = (session.metadata.model or "") if session is not None else ""
+                    self._shown[label] = shown = (state, model)
                 columns.append({
                     "label": label,
-                    "name": compare._names[label],
-                    "model": session.metadata.model if session is not None else "",
+                    "name": compare.provider_name(label),
+                    "model": shown[1],
                     "status": state,
                     "status_text": text,
                     "partial": transcript.partial_text,
@@ -207,7 +213,8 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
     """
 
     _esm = COMPARE_BUILT  # host.js + compare.js (assets.py): runs alike in Jupyter and marimo
-    _css = STATIC / "compare.css"
+    # widget.css first: the LiveTranscriber look (variables, buttons, status); then the columns.
+    _css = "\n".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
 
     status = traitlets.Unicode("idle").tag(sync=True)
     status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)

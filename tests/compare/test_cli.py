@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import wave
 
 import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
@@ -64,9 +65,10 @@ def test_json_summary_with_reference_and_aligned(server, wav, tmp_path, keys, ca
     assert data["speech"] == [[0.3, 2.2], [2.8, 4.0]]
 
 
-def test_table_and_finals_as_they_come(server, wav, keys, capsys):
+def test_table_and_finals_as_they_come(server, wav, keys, capsys, tmp_path, turns_audio):
+    record = tmp_path / "sent.wav"
     code = main(_compare("--file", str(wav), "--providers", "deepgram,deepgram",
-                         "--url", server.url, "--aligned"))  # fmt: skip
+                         "--url", server.url, "--aligned", "--record", str(record)))  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0
     lines = captured.out.splitlines()
@@ -74,6 +76,11 @@ def test_table_and_finals_as_they_come(server, wav, keys, capsys):
     assert lines[1].split()[0] == "deepgram" and lines[2].split()[0] == "deepgram-2"
     assert "And here is the second one." in captured.out  # the aligned table
     assert "[deepgram] [00:02.2] And here is the second one." in captured.err
+    # --record: one recording per provider, each exactly the file's audio.
+    for label in ("deepgram", "deepgram-2"):
+        with wave.open(str(tmp_path / f"sent-{label}.wav"), "rb") as w:
+            sent = w.readframes(w.getnframes())
+        assert sent[: turns_audio.nbytes] == turns_audio.tobytes()
 
 
 def test_a_refused_key_exits_3_and_still_prints_the_others(server, wav, keys, capsys):

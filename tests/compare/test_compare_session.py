@@ -22,6 +22,7 @@ from livetx_widgets.server.faults import Faults, Trigger
 
 FAST = {"realtime": False, "pace": False, "api_key": "test-key"}
 TEXT = "Hello there, this is the first sentence. And here is the second one."
+TEXT_FINALS = ["Hello there, this is the first sentence.", "And here is the second one."]
 
 
 @pytest.fixture
@@ -46,9 +47,17 @@ def test_every_provider_receives_the_identical_audio(servers, turns_audio, tmp_p
         ("assemblyai", {"url": b.url, "record_to": tmp_path / "aai.wav"}),
         ("deepgram", {"url": b.url, "record_to": tmp_path / "dg2.wav", "label": "nova-b"}),
     ]
-    with CompareSession(providers, source=turns_audio, **FAST) as compare:
+    shared: list[str] = []  # on_final given to the comparison: attached to every session
+    labelled: list[tuple[str, str]] = []  # compare.on(): told which provider
+    compare = CompareSession(
+        providers, source=turns_audio, on_final=lambda s: shared.append(s.text), **FAST
+    )
+    compare.on("final", lambda label, segment: labelled.append((label, segment.text)))
+    with compare:
         assert compare.wait(20 * support.TIMING)
     assert compare.labels == ["deepgram", "assemblyai", "nova-b"]
+    assert sorted(shared) == sorted(TEXT_FINALS * 3)
+    assert sorted(labelled) == sorted((lb, t) for lb in compare.labels for t in TEXT_FINALS)
     for name in ("dg", "aai", "dg2"):
         recorded = _wav_samples(tmp_path / f"{name}.wav")
         # Exactly the source, sample for sample (the last chunk may be padded to the

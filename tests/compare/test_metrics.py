@@ -51,6 +51,18 @@ def test_latencies_are_measured_from_the_audio_on_the_shared_clock():
     assert first_partial_latency([], log, _clock) is None
 
 
+def test_a_region_s_final_is_the_last_one_that_belongs_to_it():
+    log = ProviderLog()
+    log.final(101.2, 0, 0.5, 1.0, "one")  # the region split in two finals...
+    log.final(102.0, 1, 1.0, 1.5, "two")  # ...this one holds its end
+    log.final(104.9, 2, 1.55, 4.4, "three four")  # spills a little into region 0, mostly 1
+    log.final(105.0, 3, 3.5, 3.5, "")  # no text: not a final that counts
+    regions = [(0.5, 1.6), (3.0, 4.5)]
+    latencies, missed = final_latencies(regions, log, _clock)
+    assert latencies == pytest.approx([102.0 - 101.6, 104.9 - 104.5])
+    assert missed == 0
+
+
 def test_word_error_rate_ignores_case_and_punctuation():
     assert normalise("Hello, World! It's   fine.") == "hello world its fine"
     assert word_error_rate("Hello, world.", "hello world") == 0.0
@@ -86,6 +98,9 @@ def test_metrics_on_scripted_sessions_with_known_timing(words, words_audio):
         with compare:
             assert compare.wait(15 * support.TIMING)
     assert compare.speech_regions() == words["speech"]  # the VAD heard the tone where the words are
+    required = {"provider", "wer", "first_partial_s", "final_p50_s", "final_p95_s",
+                "revisions_per_final", "finals", "words", "reconnects", "error"}  # fmt: skip
+    assert required <= set(compare.summary().columns)
     summary = compare.summary().set_index("provider")
     slack = 0.15 * support.TIMING
     for label in ("deepgram", "assemblyai"):

@@ -121,3 +121,29 @@ def test_the_shared_clock_and_loudness():
     energy = tee.energy()
     assert len(energy) == round(1.0 / FRAME_S)
     assert energy[: len(energy) // 2].max() == 0 and energy[len(energy) // 2 :].min() > 0.05
+
+
+class _Live(AudioSource):
+    live = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped = threading.Event()
+
+    def read(self, timeout=None):
+        return None if self.stopped.is_set() else bytes(1600)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_the_source_is_released_once_every_branch_has_let_go():
+    source = _Live()
+    tee = AudioTee(source)
+    a, b = tee.branch("a"), tee.branch("b")
+    tee.start()
+    assert a.read(1) == bytes(1600)
+    a.stop()
+    assert not source.stopped.is_set()  # b may still read
+    b.stop()
+    assert source.stopped.is_set()  # e.g. a microphone: closed without waiting for stop()

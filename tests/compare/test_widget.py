@@ -169,3 +169,31 @@ def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
     finally:
         w.close()
     assert rec is not None
+
+
+def test_a_lagging_provider_says_so_in_its_column_and_is_cut_off(servers):
+    """AssemblyAI paced at real time, Deepgram as fast as it goes, 12 s of audio: the paced
+    column first says how far behind it is, then shows why it was stopped; the other column
+    finishes normally."""
+    good, _ = servers
+    w = CompareTranscriber(
+        [("deepgram", {"url": good.url}), ("assemblyai", {"url": good.url, "pace": True})],
+        source=support.tone(12.0), realtime=False, pace=False, api_key="k", max_lag_s=5,
+    )  # fmt: skip
+    rec = Recorder(w)
+    try:
+        w.start()
+        assert w.wait(30 * support.TIMING)
+        columns = {c["label"]: c for c in w.columns}
+        assert columns["deepgram"]["status"] == "stopped" and columns["deepgram"]["error"] == ""
+        assert "fell more than 5 s behind" in columns["assemblyai"]["error"]
+        shown = [
+            c["status_text"]
+            for m in rec.messages
+            if m.get("method") == "update"
+            for c in m.get("state", {}).get("columns", [])
+            if c["label"] == "assemblyai"
+        ]
+        assert any("s behind)" in text for text in shown), shown
+    finally:
+        w.close()

@@ -133,10 +133,14 @@ class Result:
 
 @pytest.fixture
 def run_notebook(tmp_path, monkeypatch):
-    """Execute ``notebooks/<name>.ipynb`` with ``env`` set; returns a ``Result``."""
+    """Execute ``notebooks/<name>.ipynb`` with ``env`` set; returns a ``Result``.
+
+    ``summary``: the last cell, which prints ``LIVETX-RESULT {json}`` (default: the
+    ``LiveTranscriber`` notebooks' ``SUMMARY_CELL``)."""
 
     def run(name: str, kernel_name: str, env: dict[str, str], *,
-            after: dict[str, str] | None = None, timeout: int = 180) -> Result:  # fmt: skip
+            after: dict[str, str] | None = None, timeout: int = 180,
+            summary: str = SUMMARY_CELL) -> Result:  # fmt: skip
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -147,7 +151,7 @@ def run_notebook(tmp_path, monkeypatch):
         for start, source in (after or {}).items():
             index = next(i for i, c in enumerate(nb.cells) if c.source.startswith(start))
             nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
-        nb.cells.append(nbformat.v4.new_code_cell(SUMMARY_CELL))
+        nb.cells.append(nbformat.v4.new_code_cell(summary))
         client = NotebookClient(
             nb,
             kernel_name=kernel_name,

@@ -15,7 +15,7 @@
 // plays, the clicked row and the rows of every column that overlap its span are marked: the
 // same stretch of audio as each provider heard it. Clicking the playing row stops it.
 
-const BUSY = new Set(["connecting", "reconnecting", "stopping", "running"]);
+const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
 const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
 function h(tag, className, text) {
@@ -258,13 +258,13 @@ function render({ model, el }) {
     const st = model.get("status");
     const running = model.get("running");
     statusText.textContent = model.get("status_text");
-    dot.dataset.status = st;
+    dot.className = `livetx-dot livetx-s-${st === "running" ? "live" : st}`;
+    dot.classList.toggle("livetx-pulse", BUSY.has(st));
     root.dataset.status = st;
     start.disabled = running;
     stop.disabled = !running;
     pause.disabled = !running;
     pause.textContent = st === "paused" ? "Resume" : "Pause";
-    status.classList.toggle("livetx-busy", BUSY.has(st));
     error.textContent = model.get("error");
     error.hidden = !model.get("error");
   }
