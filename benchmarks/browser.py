@@ -32,7 +32,11 @@ kernel's receive time of the first non-empty partial after the onset minus the o
 time; audio-to-final latency is the final's receive time minus the capture time of the end of
 the utterance (last frame above the threshold). So each latency covers capture, transport to
 the kernel (page -> Jupyter server -> kernel, or PulseAudio -> PortAudio), the session, the
-engine and the result's way back into the kernel; not the widget's draw in the page.
+engine and the result's way back into the kernel. **Audio-to-DOM** adds the widget's way to
+the page: the time (``Date.now()`` in a MutationObserver on the widget's partial line, before
+the next paint) at which the page first showed a non-empty partial after the onset, minus the
+onset's capture time; kernel-to-DOM is the difference (the updater's flush, the comm, the
+view's render).
 
 Backlog after a 10 s busy cell (``time.sleep(10)`` in a cell while the browser path records):
 
@@ -231,9 +235,28 @@ def latencies(src, t_from, t_to):
         p = next((t for k, t, s, e, txt in EVENTS if k == "p" and txt.strip() and t > t_on), None)
         f = next((t for k, t, s, e, txt in EVENTS if k == "f" and txt.strip() and t > t_end), None)
         if p is not None and p < t_on + 8:
-            rows.append({"partial": p - t_on, "final": None if f is None else f - t_end})
+            rows.append({"partial": p - t_on, "final": None if f is None else f - t_end,
+                         "t_on": t_on})
     return rows
 '''
+
+# The page side: every text the widget's partial line shows, stamped with Date.now() when the
+# DOM changed (a MutationObserver fires before the next paint; same clock as time.time()).
+DOM_WATCH = """(el) => {
+  const line = el.querySelector('.livetx-partial');
+  const seen = (window.__livetxPartials = []);
+  const note = () => seen.push([Date.now() / 1000, line.textContent || '']);
+  new MutationObserver(note).observe(line, {childList: true, characterData: true, subtree: true});
+  return true;
+}"""
+
+
+def dom_latencies(rows: list[dict], shown: list) -> None:
+    """Add ``dom``: the first non-empty partial text in the page after each onset, minus it."""
+    for row in rows:
+        t_on = row["t_on"]
+        first = next((t for t, text in shown if text.strip() and t > t_on), None)
+        row["dom"] = None if first is None or first > t_on + 8 else first - t_on
 
 
 class Bench:
@@ -268,6 +291,7 @@ class Bench:
         source = "TapBrowser()" if kind == "browser" else "TapMic('pulse')"
         widget = self.show(name, source)
         self.page.mouse.move(1, 1)
+        widget.evaluate(DOM_WATCH)
         widget.locator(".livetx-start").click()
         self.status(widget, "^Live")
         self.eval(f"EVENTS.clear()\nlisten({name})")
@@ -280,6 +304,7 @@ class Bench:
             time.sleep(1.5)
         t_to = time.time() - 4.0  # utterances starting later may not have their final yet
         rows = self.eval(f"latencies({name}.session.source, {t_from}, {t_to})")
+        dom_latencies(rows, self.page.evaluate("() => window.__livetxPartials || []"))
         widget.locator(".livetx-stop").click()
         self.status(widget, "^Stopped", 30)
         return rows
@@ -389,6 +414,10 @@ def main() -> int:
                                     ("kernel", "kernel mic (PulseAudio)")):  # fmt: skip
                     rows = results[kind]
                     say(f"  {label:28s} audio-to-partial {summary([x['partial'] for x in rows])}")
+                    dom = [x["dom"] for x in rows if x.get("dom") is not None]
+                    say(f"  {'':28s} audio-to-DOM     {summary(dom)}")
+                    lag = [x["dom"] - x["partial"] for x in rows if x.get("dom") is not None]
+                    say(f"  {'':28s} kernel-to-DOM    {summary(lag)}")
                     finals = [x["final"] for x in rows if x["final"] is not None]
                     say(f"  {'':28s} speech-end-to-final {summary(finals)}")
                 bp = [x["partial"] for x in results["browser"]]

@@ -6,12 +6,12 @@ The widget (``LiveTranscriber``) is imported lazily so that headless use (``Tran
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from .errors import (
     AudioDeviceError,
     AudioDroppedError,
+    AudioFileError,
     AudioNotKeptError,
+    AudioStreamError,
     AuthenticationError,
     CodecError,
     ConfigurationError,
@@ -22,6 +22,7 @@ from .errors import (
     SegmentNotFoundError,
     SessionStateError,
 )
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,8 @@ _LAZY = {
     "Word": ".events",
     "Microphone": ".audio",
     "WavFile": ".audio",
+    "AudioFile": ".audio",
+    "NetworkStream": ".audio",
     "ArraySource": ".audio",
     "QueueSource": ".audio",
     "BrowserMicrophone": ".audio",
@@ -46,6 +49,8 @@ __all__ = [
     "AudioDeviceError",
     "AudioDroppedError",
     "AudioNotKeptError",
+    "AudioFileError",
+    "AudioStreamError",
     "AuthenticationError",
     "CodecError",
     "ConfigurationError",
@@ -59,14 +64,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'livetx_widgets' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

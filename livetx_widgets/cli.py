@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import LivetxError
-from .extras import MissingExtraError, require
-from .terminal import EXIT_ERROR, EXIT_USAGE
+from .extras import require
+from .terminal import exit_code_for
 
 #: Environment variable read for ``livetx serve --api-key`` (keeps the key out of ``ps``).
 SERVE_KEY_ENV = "LIVETX_SERVE_API_KEY"
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LivetxError as exc:
         print(f"livetx {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, MissingExtraError) else EXIT_ERROR
+        return exit_code_for(exc)
     except KeyboardInterrupt:
         return 130
 

@@ -8,11 +8,15 @@ misuse (the caller passed something wrong), because the user's fix is different:
     │   │                            (also a ValueError, so ``except ValueError`` works)
     │   ├── SessionStateError        an action that means nothing in the session's state
     │   │                            (pause() after stop(), start() twice, ...)
-    │   └── SegmentNotFoundError     segment_audio(): no segment with that id
+    │   ├── SegmentNotFoundError     segment_audio(): no segment with that id
+    │   └── AudioFileError           a file that is not audio, has no audio track, or is
+    │                                truncated or damaged (``stopped_at_s``: where it ended)
     ├── AudioNotKeptError            segment_audio()/audio_span(): the session does not keep
     │   │                            its audio (keep_audio=False, or released by close())
     │   └── AudioDroppedError        ...that audio was, but is older than keep_audio_max_s
     ├── AudioDeviceError             pyaudio missing, no input device, device vanished
+    │   └── AudioStreamError         a network stream (``NetworkStream``) that cannot be
+    │                                opened, or was lost and could not be reopened
     ├── ConnectError                 could not open the WebSocket (refused, DNS, TLS, timeout)
     ├── ConnectionLostError          an open connection died without a clean close
     ├── ProviderError(code, reason)  the provider said no: an error frame or close code
@@ -62,8 +66,43 @@ class AudioDroppedError(AudioNotKeptError):
     seconds the session keeps: the oldest audio is dropped first."""
 
 
+class AudioFileError(ConfigurationError):
+    """An audio file cannot be played as asked: not audio, no audio track, or damaged.
+
+    ``path`` is the file. For a truncated or damaged file, raised after the audio it holds
+    has been played: ``stopped_at_s`` is where that audio ended (seconds of the file) and
+    ``duration_s`` the length its header announced (``None`` when unknown).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str = "",
+        stopped_at_s: float | None = None,
+        duration_s: float | None = None,
+    ):
+        super().__init__(message)
+        self.path = path
+        self.stopped_at_s = stopped_at_s
+        self.duration_s = duration_s
+
+
 class AudioDeviceError(LivetxError):
     """An audio input could not be opened or read."""
+
+
+class AudioStreamError(AudioDeviceError):
+    """A network audio stream could not be opened, or dropped and could not be reopened.
+
+    ``url`` is the stream (without credentials), ``attempts`` how many times it was tried in
+    a row before giving up, ``status`` the HTTP status when the server refused (else ``None``).
+    """
+
+    def __init__(self, message: str, url: str = "", attempts: int = 0, status: int | None = None):
+        super().__init__(message)
+        self.url = url
+        self.attempts = attempts
+        self.status = status
 
 
 class ConnectError(LivetxError):

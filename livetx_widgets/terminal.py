@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import sys
@@ -60,7 +61,7 @@ def exit_code_for(error: BaseException | None) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "transcribe",
-        help="transcribe a microphone or a WAV file live, in the terminal",
+        help="transcribe a microphone, an audio file or a network stream live, in the terminal",
         description=(
             "Stream audio to Deepgram, AssemblyAI or the offline engine and print partials and "
             f"finals as they arrive. Keys come from {' / '.join(KEY_ENV.values())}. "
@@ -74,9 +75,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=["deepgram", "assemblyai", "local", "auto"],
         help="auto: the provider whose key is set, else the offline engine (default)",
     )
+    p.add_argument("input", nargs="?", metavar="FILE_OR_URL",
+                   help="an audio file of any format (WAV; mp3, m4a, ogg, opus, flac, webm, a "
+                        "video's sound with the formats extra) or an http(s):// stream "
+                        "(Icecast, HLS .m3u8)")  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument("--mic", action="store_true", help="the kernel's microphone (default)")
-    src.add_argument("--file", metavar="X.wav", help="a WAV file (any rate or channel count)")
+    src.add_argument("--file", metavar="FILE_OR_URL", help="the same as the positional input")
     src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
     p.add_argument(
         "--realtime",
@@ -117,7 +122,8 @@ def run_demo(args: argparse.Namespace) -> int:
     defaults = {p.name: p.default for p in config.PARAMS if p.flag is not None}
     demo = argparse.Namespace(**{
         **defaults, "keyterms": [], "provider": "local", "mic": False,
-        "file": str(demo_wav()), "list_devices": False, "realtime": True, "option": [],
+        "file": str(demo_wav()), "input": None, "list_devices": False, "realtime": True,
+        "option": [],
         "json": args.json, "out": None,
     })  # fmt: skip
     return run(demo)
@@ -231,6 +237,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     from .session import TranscriptionSession
 
     try:
+        args.file = _input(args)
         require_extras(args)
         if args.list_devices:
             for dev in audio.list_devices():
@@ -241,6 +248,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             source=args.file or "kernel",
             realtime=args.realtime,
             options=parse_options(args.option),
+            keep_audio=False,  # a terminal plays nothing back (--record keeps a copy)
             **config.from_arguments(args),
         )
     except LivetxError as exc:
@@ -274,6 +282,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     return exit_code_for(session.error)
 
 
+def _input(args: argparse.Namespace) -> str | None:
+    """The file or URL to transcribe: the positional input or ``--file`` (not both)."""
+    given = getattr(args, "input", None)
+    if given and (args.file or args.mic or args.list_devices):
+        raise ConfigurationError(
+            f"give the input once: {given!r} or --file/--mic/--list-devices, not both"
+        )
+    return given or args.file
+
+
 def require_extras(args: argparse.Namespace) -> None:
     """Raise ``MissingExtraError`` for everything this run needs that is not installed.
 
@@ -289,6 +307,9 @@ def require_extras(args: argparse.Namespace) -> None:
     if args.list_devices or not args.file:
         needs.append("mic")
         what.append("listing input devices" if args.list_devices else "the microphone")
+    decoder = bool(args.file) and not args.list_devices and _needs_decoder(args.file)
+    if decoder:
+        what.append(f"reading {_shown(args.file)}")
     if not args.list_devices and args.url is None:  # with --url, nothing runs in-process
         try:
             endpoint = endpoints.resolve(args.provider)
@@ -299,13 +320,29 @@ def require_extras(args: argparse.Namespace) -> None:
             needs.extend(extras)
             why = "" if args.provider == "local" else " (chosen: no provider key is set)"
             what.append(f"the offline engine{why}")
+    if decoder:  # last: the offline extra brings PyAV too, so then it is all that is asked
+        needs.append("formats")
     if needs:
         require(" with ".join(what), *needs, skip=skip)
 
 
-def _silence_stdout() -> None:
-    import os
+def _shown(path: str) -> str:
+    """A file's name, or a URL without its credentials and query values."""
+    from .audio.fetch import redact
+    from .audio.network import is_url
 
+    return redact(path) if is_url(path) else os.path.basename(path) or path
+
+
+def _needs_decoder(path: str) -> bool:
+    """A URL, or a file that is not WAV, is decoded by PyAV (the formats extra)."""
+    from .audio.decode import is_wav
+    from .audio.network import is_url
+
+    return is_url(path) or (os.path.isfile(path) and not is_wav(path))
+
+
+def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)

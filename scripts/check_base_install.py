@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from livetx_widgets.extras import EXTRAS, installed
@@ -32,8 +34,12 @@ TIMEOUT_S = 60  # per command; each takes well under a second
 NO_KEYS = ("DEEPGRAM_API_KEY", "ASSEMBLYAI_API_KEY", "LIVETX_SERVE_API_KEY")
 
 
-def missing_extra_cases(wav: str) -> list[tuple[list[str], str]]:
-    """(argv, the extras its pip line must name) for every command that needs an extra."""
+def missing_extra_cases(wav: str, mp3: str) -> list[tuple[list[str], str]]:
+    """(argv, the extras its pip line must name) for every command that needs an extra.
+
+    ``mp3`` is any file that is not WAV: without PyAV nothing can decode it, so the contents
+    do not matter (a base install cannot make a real one)."""
+    stream = "http://127.0.0.1:9/radio.mp3"  # never contacted: the extra is checked first
     return [
         (["serve"], "offline,server"),  # the default engine is whisper
         (["serve", "--engine", "script"], "server"),
@@ -44,6 +50,10 @@ def missing_extra_cases(wav: str) -> list[tuple[list[str], str]]:
         (["transcribe", "--provider", "local", "--file", wav], "offline"),
         (["transcribe", "--provider", "deepgram", "--mic"], "mic"),
         (["transcribe", "--list-devices"], "mic"),
+        (["transcribe", "--provider", "deepgram", "--file", mp3], "formats"),
+        (["transcribe", "--provider", "deepgram", mp3], "formats"),
+        (["transcribe", "--provider", "assemblyai", stream], "formats"),
+        (["transcribe", mp3], "offline"),  # the offline extra brings PyAV along
     ]
 
 
@@ -93,7 +103,7 @@ class Checker:
         else:
             self.expect(True, "LiveTranscriber() builds without pyaudio")
 
-    def library_errors(self, wav: str) -> None:
+    def library_errors(self, wav: str, mp3: str) -> None:
         from livetx_widgets import AudioDeviceError, ConfigurationError, Microphone, WavFile
         from livetx_widgets.session import TranscriptionSession
 
@@ -106,6 +116,20 @@ class Checker:
             and 'pip install "livetx-widgets[offline]"' in str(error),
             f'TranscriptionSession("local") fails naming [offline] ({error!r})',
         )
+        from livetx_widgets.extras import MissingExtraError
+
+        for source in (mp3, "https://127.0.0.1:9/live.m3u8"):
+            try:
+                TranscriptionSession("deepgram", source=source, api_key="unused")
+            except MissingExtraError as exc:
+                self.expect(
+                    'pip install "livetx-widgets[formats]"' in str(exc),
+                    f"source={source!r} names [formats] ({exc})",
+                )
+            except Exception as exc:
+                self.expect(False, f"source={source!r} raises MissingExtraError ({exc!r})")
+            else:
+                self.expect(False, f"source={source!r} without PyAV raises")
         try:
             Microphone().start()
         except ConfigurationError as exc:
@@ -142,8 +166,8 @@ class Checker:
                 f"flags missing: {absent or 'none'}){_tail(done.stderr)}",
             )
 
-    def missing_extras(self, wav: str) -> None:
-        for argv, extras in missing_extra_cases(wav):
+    def missing_extras(self, wav: str, mp3: str) -> None:
+        for argv, extras in missing_extra_cases(wav, mp3):
             done = self.run(argv)
             pip = f'pip install "livetx-widgets[{extras}]"'
             lines = done.stderr.strip().splitlines()
@@ -198,18 +222,25 @@ def main(argv: list[str] | None = None) -> int:
     from livetx_widgets.data import demo_wav
 
     wav = str(demo_wav())
+    scratch = tempfile.mkdtemp(prefix="livetx-base-")
+    mp3 = os.path.join(scratch, "podcast.mp3")
+    with open(mp3, "wb") as f:
+        f.write(b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(1000))
     checks = [
         checker.imports,
-        lambda: checker.library_errors(wav),
+        lambda: checker.library_errors(wav, mp3),
         checker.helps,
-        lambda: checker.missing_extras(wav),
+        lambda: checker.missing_extras(wav, mp3),
         lambda: checker.cloud_providers(wav),
     ]
-    for check in checks:
-        try:
-            check()
-        except Exception as exc:  # one broken check must not hide the others' results
-            checker.expect(False, f"a check raised {exc!r}")
+    try:
+        for check in checks:
+            try:
+                check()
+            except Exception as exc:  # one broken check must not hide the others' results
+                checker.expect(False, f"a check raised {exc!r}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if checker.failures:
         print(f"{len(checker.failures)} base-install check(s) failed", file=sys.stderr)
         return 1

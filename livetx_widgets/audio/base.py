@@ -62,7 +62,17 @@ class AudioSource:
         raise NotImplementedError
 
     def stop(self) -> None:
-        """Close the input. Idempotent, callable from any thread, unblocks a pending ``read``."""
+        """Close the input. Idempotent, callable from any thread, unblocks a pending ``read``.
+        """
+
+    def stats(self) -> dict:
+        """What the input did, for ``metadata.raw["source"]`` (``{}``: nothing to report).
+
+        Sources that fill holes with silence report ``gaps`` (how many) and ``gap_s`` (seconds
+        of silence inserted), and ``reconnects`` when they reopen their input: the session
+        copies those into ``metadata.source_gaps``, ``source_gap_s``, ``source_reconnects``.
+        """
+        return {}
 
     def __enter__(self):
         self.start()

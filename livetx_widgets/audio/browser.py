@@ -46,6 +46,9 @@ from .queued import QueueSource
 
 #: Chunks remembered in ``timeline`` (one hour of 100 ms chunks): bounded memory.
 TIMELINE_CHUNKS = 36_000
+#: Largest sample offset taken (JavaScript's exact integers; 17,800 years at 16 kHz): beyond it
+#: the clock arithmetic would overflow a float.
+MAX_OFFSET = 2**53
 #: How long chunks that came early wait for a missing earlier one before silence takes its
 #: place. Only a chunk that never comes costs this wait; out-of-order delivery (measured on
 #: ipykernel 7.4 after a busy cell: the burst's newest chunks handled before its oldest)
@@ -64,7 +67,7 @@ class BrowserMicrophone(QueueSource):
     always takes 16 kHz).
 
     ``backlog_s`` is what the widget shows when the kernel falls behind the browser;
-    ``stats()`` has the counters the widget and ``metadata.raw["browser"]`` report.
+    ``stats()`` has the counters the widget and ``metadata.raw["source"]`` report.
     """
 
     def __init__(
@@ -92,7 +95,9 @@ class BrowserMicrophone(QueueSource):
         self._held: dict[int, tuple[bytes, int | None, float | None, float]] = {}
         self._hole_seq = -1  # the missing chunk the held ones wait for...
         self._hole_since = 0.0  # ...since this monotonic time
-        self._skipped: set[int] = set()  # chunks given up on (silence took their place)
+        # Chunks given up on (silence took their place), as [start, stop) ranges of seq: a
+        # page that jumps to seq 10**12 must not make a set of every number skipped.
+        self._skipped: list[tuple[int, int]] = []
         self._next_offset = 0  # capture-stream sample that the next chunk should start at
         self._chunks = 0
         self._gaps = 0
@@ -133,6 +138,12 @@ class BrowserMicrophone(QueueSource):
         """
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise ConfigurationError(f"seq must be an int >= 0, got {seq!r}")
+        if offset is not None and (
+            isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < MAX_OFFSET
+        ):
+            raise ConfigurationError(
+                f"offset must be None or a sample index 0..2**53-1, got {offset!r:.40}"
+            )
         data = bytes(pcm)
         data = data[: len(data) - len(data) % SAMPLE_WIDTH]
         now = time.time()
@@ -141,7 +152,7 @@ class BrowserMicrophone(QueueSource):
                 return "ignored"
             self._last_received = time.monotonic()
             if seq < self._next_seq or seq in self._held:
-                if seq in self._skipped:
+                if self._was_skipped(seq):
                     self._too_late += 1
                     return "late"
                 self._duplicates += 1
@@ -172,8 +183,12 @@ class BrowserMicrophone(QueueSource):
             if not force and time.monotonic() - self._hole_since < self.reorder_wait_s:
                 return
             nxt = min(self._held)
-            self._skipped.update(range(self._next_seq, nxt))
+            self._skipped.append((self._next_seq, nxt))
             self._next_seq = nxt  # the offset jump of the next chunk becomes silence
+
+    def _was_skipped(self, seq: int) -> bool:
+        i = bisect.bisect_right(self._skipped, (seq, float("inf"))) - 1
+        return i >= 0 and self._skipped[i][0] <= seq < self._skipped[i][1]
 
     def _queue(self, data: bytes, offset: int | None, captured_at: float | None,
                received_at: float) -> None:  # fmt: skip
@@ -182,7 +197,7 @@ class BrowserMicrophone(QueueSource):
         start = self._next_offset if offset is None else int(offset)
         if start > self._next_offset:  # audio went missing: keep the clock with silence
             hole = start - self._next_offset
-            self.push(bytes(hole * SAMPLE_WIDTH), sample_rate=SAMPLE_RATE)
+            self._push_silence(hole)
             self._gaps += 1
             self._gap_samples += hole
             self._last_gap = {
@@ -199,6 +214,17 @@ class BrowserMicrophone(QueueSource):
         self._next_offset = max(self._next_offset, start + n)
         self._chunks += 1
         self._timeline.append((self._next_offset / SAMPLE_RATE, captured_at, received_at))
+
+    def _push_silence(self, samples: int) -> None:
+        """Queue ``samples`` of silence without ever building more than the queue holds: an
+        offset far ahead (a buggy page) then costs the bound, not gigabytes; the part beyond
+        the bound is counted in ``dropped_s`` like any audio past it."""
+        fill = min(samples, self._max_bytes // SAMPLE_WIDTH)
+        self.push(bytes(fill * SAMPLE_WIDTH), sample_rate=SAMPLE_RATE)
+        if samples > fill:
+            with self._cond:
+                self._pushed_bytes += (samples - fill) * SAMPLE_WIDTH
+                self._dropped_bytes += (samples - fill) * SAMPLE_WIDTH
 
     def end(self) -> None:
         """No more audio: held chunks are queued (holes become silence), then read drains."""
@@ -261,7 +287,7 @@ class BrowserMicrophone(QueueSource):
             return list(self._timeline)
 
     def stats(self) -> dict[str, Any]:
-        """Counters for the widget and ``metadata.raw["browser"]`` (small; JSON-ready).
+        """Counters for the widget and ``metadata.raw["source"]`` (small; JSON-ready).
 
         ``late_s`` is how much later than the earliest chunk the newest one arrived, clock
         offset between browser and kernel removed (a burst after a busy cell shows here);

@@ -6,6 +6,10 @@ asks (``realtime=False``: the session paces to what the provider accepts). Pacin
 every deadline from one monotonic start and the number of samples already returned, so sleep
 overshoot never accumulates into drift over an hour-long file, and it waits on an
 ``Event`` so that ``stop()`` from another thread ends the wait at once.
+
+A source whose input ended early (a truncated file) returns everything it could read, then
+raises its error once from the ``read`` that would have returned ``None``: the session sends
+the audio first, so the transcript of what the file holds is kept, and ends with that error.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, LivetxError
 from .base import SAMPLE_RATE, SAMPLE_WIDTH, AudioSource, chunk_bytes
 
 _BYTES_PER_S = SAMPLE_RATE * SAMPLE_WIDTH
@@ -61,6 +65,10 @@ class FiniteSource(AudioSource):
     def _close(self) -> None:
         """Release what ``_open`` acquired. Called once per ``_open``, under the lock."""
 
+    def _end_error(self) -> LivetxError | None:
+        """An error to raise once, after the last chunk (a file that ended early says so)."""
+        return None
+
     # -- AudioSource ----------------------------------------------------------------------
     def start(self) -> None:
         """Open from the beginning. A no-op while running; after ``stop()`` it starts over."""
@@ -92,6 +100,9 @@ class FiniteSource(AudioSource):
                 if not self._pending:
                     self._exhausted = True
                     self._close()
+                    error = self._end_error()
+                    if error is not None:
+                        raise error
                     return None
         if self.realtime:
             now = time.monotonic()

@@ -159,6 +159,16 @@ class QueueSource(AudioSource):
         with self._cond:
             return self._pushed_bytes / _BYTES_PER_S
 
+    def stats(self) -> dict[str, float]:
+        """``dropped_s`` (the session adds it to ``metadata.dropped_audio_s``), ``backlog_s``
+        and ``pushed_s``."""
+        with self._cond:
+            return {
+                "pushed_s": round(self._pushed_bytes / _BYTES_PER_S, 3),
+                "backlog_s": round(len(self._buf) / _BYTES_PER_S, 3),
+                "dropped_s": round(self._dropped_bytes / _BYTES_PER_S, 3),
+            }
+
     def start(self) -> None:
         """Begin reading. Keeps audio pushed before it; after ``stop()`` starts empty."""
         with self._push_lock, self._cond:

@@ -4,8 +4,11 @@ The widget, the session and the CLI all accept the same things and give the same
 
 * ``"auto"`` (or ``None``): the kernel's microphone when this machine has one; otherwise the
   browser's when there is a page to capture it (the widget), else an ``AudioDeviceError``.
-* ``"kernel"`` (with ``device=``), ``"browser"``, ``"file"`` (with ``file=``);
-* a path (``str`` or ``os.PathLike``): a file;
+* ``"kernel"`` (with ``device=``), ``"browser"``, ``"file"`` (with ``file=``: a path or a URL);
+* a path (``str`` or ``os.PathLike``): a file of any format (``decode.open_file``: ``WavFile``
+  for WAV, ``AudioFile`` for the rest);
+* an ``http://`` or ``https://`` URL: a live ``NetworkStream`` (HTTP/Icecast or HLS). It is of
+  kind ``"file"`` too: the widget has one box for "a file or a URL";
 * a numpy array: 16 kHz samples; any ``AudioSource``: used as is.
 
 ``source_kind`` names what was asked for without opening anything (the widget shows it in its
@@ -24,12 +27,13 @@ from ..errors import AudioDeviceError, ConfigurationError
 from .array import ArraySource
 from .base import AudioSource
 from .browser import BrowserMicrophone
+from .decode import open_file
 from .microphone import Microphone, list_devices
-from .wav import WavFile
+from .network import NetworkStream, is_url
 
 
 def source_kind(source: Any, file: Any = None) -> tuple[str, str]:
-    """``(kind, path)``: kind is auto, kernel, browser, file or custom (an object)."""
+    """``(kind, path)``: kind is auto, kernel, browser, file (a path or URL) or custom."""
     path = os.fspath(file) if file is not None else ""
     if source is None:
         return "auto", path
@@ -38,6 +42,8 @@ def source_kind(source: Any, file: Any = None) -> tuple[str, str]:
     if isinstance(source, os.PathLike):
         return "file", os.fspath(source)
     if isinstance(source, str):
+        if is_url(source):
+            return "file", source
         if source in SOURCE_WORDS:
             if source == "file" and not path:
                 raise ConfigurationError('source="file" needs file="path/to/audio" as well.')
@@ -45,12 +51,13 @@ def source_kind(source: Any, file: Any = None) -> tuple[str, str]:
         if "." in os.path.basename(source) or os.sep in source:
             return "file", source
         raise ConfigurationError(
-            f"Unknown source {source!r}. Use one of {', '.join(SOURCE_WORDS)}, a file path, a "
-            "numpy array or an AudioSource (Microphone, WavFile, ArraySource, BrowserMicrophone)."
+            f"Unknown source {source!r}. Use one of {', '.join(SOURCE_WORDS)}, a file path, an "
+            "http(s):// stream URL, a numpy array or an AudioSource (Microphone, WavFile, "
+            "AudioFile, NetworkStream, ArraySource, BrowserMicrophone)."
         )
     raise ConfigurationError(
-        f"source must be a word ({', '.join(SOURCE_WORDS)}), a file path, a numpy array or an "
-        f"AudioSource, not {type(source).__name__}."
+        f"source must be a word ({', '.join(SOURCE_WORDS)}), a file path, a stream URL, a numpy "
+        f"array or an AudioSource, not {type(source).__name__}."
     )
 
 
@@ -92,8 +99,10 @@ def make_source(
         return custom
     if kind == "file":
         if not file:
-            raise ConfigurationError("Choose an audio file first (its path).")
-        return WavFile(file, realtime=realtime)
+            raise ConfigurationError("Choose an audio file first (its path), or a stream URL.")
+        if is_url(file):
+            return NetworkStream(file)  # live: paced by the stream, ``realtime`` means nothing
+        return open_file(file, realtime=realtime)
     if kind == "kernel":
         return Microphone(device)
     if kind == "browser":

@@ -1,20 +1,26 @@
 """A streaming WAV file reader: the header parsed once (``livetx_widgets.wavheader``, the one
 parser), frames read in blocks and decoded to float32. Every problem is a
-``ConfigurationError`` that names the file and says how to convert it.
+``ConfigurationError`` that names the file and says how to convert it; a file cut off before
+the end its header announces plays what it holds, then says so (``problem``).
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigurationError
+from ..errors import AudioFileError, ConfigurationError
 from ..wavheader import WavHeaderError, read_header
 
-_CONVERT = "convert it, e.g. `sox in.wav -b 16 -c 1 -r 16000 out.wav`"
+_PLACEHOLDER = 0x7FFFFF00  # data sizes from here up are "unknown" (0x7FFFFFFF, 0xFFFFFFFF...)
+_CONVERT = (
+    'install the formats extra (pip install "livetx-widgets[formats]"), which reads it with '
+    "FFmpeg, or convert it, e.g. `sox in.wav -b 16 out.wav`"
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,8 @@ class WavFormat:
 
 
 class WavReader:
-    """Reads frames of one WAV file as float32 ``(frames, channels)`` blocks."""
+    """Reads frames of one WAV file as float32 ``(frames, channels)`` blocks (a
+    ``StreamedFile`` reader: see ``streamed.py``)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -55,6 +62,36 @@ class WavReader:
             self._file.close()
             raise
         self._frames_left = self.format.n_frames
+        self.frames_read = 0
+        # The StreamedFile reader interface: set when the header announced more audio than
+        # the file holds (a cut-off download or copy); raised after what it holds is played.
+        self.problem: AudioFileError | None = self._truncation()
+
+    def _truncation(self) -> AudioFileError | None:
+        """The data chunk's own size field against the audio the file holds.
+
+        Streaming recorders that could not go back to fill the size in leave 0 or a
+        placeholder near 4 GB; those mean "to the end of the file", not a cut.
+        """
+        self._file.seek(self._data_offset - 4)
+        raw = self._file.read(4)
+        self._file.seek(self._data_offset)
+        declared = struct.unpack("<I", raw)[0] if len(raw) == 4 else 0
+        fmt = self.format
+        held = fmt.n_frames * fmt.block_align
+        if declared == 0 or declared >= _PLACEHOLDER or declared <= held:
+            return None
+        want = declared // fmt.block_align / fmt.sample_rate
+        name = str(self.path)
+        return AudioFileError(
+            f"{name!r} is truncated: its header announces {want:.1f} s of audio but the file "
+            f"holds {fmt.duration_s:.1f} s; what it holds was played",
+            path=name, stopped_at_s=round(fmt.duration_s, 3), duration_s=want,
+        )  # fmt: skip
+
+    @property
+    def sample_rate(self) -> int:
+        return self.format.sample_rate
 
     def _parse_header(self) -> tuple[WavFormat, int]:
         try:
@@ -79,6 +116,7 @@ class WavReader:
         raw = self._file.read(n * fmt.block_align)
         n = len(raw) // fmt.block_align
         self._frames_left = 0 if n == 0 else self._frames_left - n
+        self.frames_read += n
         raw = raw[: n * fmt.block_align]
         return _decode(raw, fmt).reshape(n, fmt.channels)
 

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             providers.append((name, own))
         compare = CompareSession(
             providers, source=args.file, realtime=not args.fast, reference=reference,
-            options=parse_options(args.option), **shared,
+            options=parse_options(args.option), keep_audio=False,  # nothing plays it back
+            **shared,
         )  # fmt: skip
     except LivetxError as exc:
         err.write(f"error: {exc}\n")

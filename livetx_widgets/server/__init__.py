@@ -19,7 +19,7 @@ server extra installs.
 
 from __future__ import annotations
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 # name -> submodule that defines it; resolved on first access.
 _LAZY = {
@@ -43,14 +43,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

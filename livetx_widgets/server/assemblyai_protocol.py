@@ -74,7 +74,7 @@ def _string_list(name: str, value: str) -> list[str]:
 def _json_object(name: str, value: str) -> dict:
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "{"a":{"a":..." nested too deep
         parsed = None
     if not isinstance(parsed, dict):
         raise QueryError(f"Invalid value for {name}: expected a JSON-encoded object.")
@@ -249,6 +249,8 @@ class AssemblyAICore(ProtocolCore):
         self.stream = yield EngineCall(
             functools.partial(self.ctx.engine.open_stream, self.rate, language=language)
         )
+        if self.settings.get("keyterms_prompt"):
+            yield EngineCall(self.stream.set_keyterms, (tuple(self.settings["keyterms_prompt"]),))
         self.send({
             "type": "Begin",
             "id": self.ctx.request_id,
@@ -322,6 +324,8 @@ class AssemblyAICore(ProtocolCore):
                 self.error_close(3006, f"Invalid Message: {problem}")
                 return
             self.settings.update({k: v for k, v in message.items() if k in UPDATABLE})
+            if "keyterms_prompt" in message:  # the engine stream learns them in turn
+                self.enqueue("keyterms", tuple(message["keyterms_prompt"]))
         elif kind == "Terminate":
             self.ending = True
             self.enqueue("terminate", "client")
@@ -359,6 +363,8 @@ class AssemblyAICore(ProtocolCore):
     def process_control(self, kind: str, payload) -> Job:
         if kind == "force_endpoint":
             self.emit(0, (yield EngineCall(self.stream.flush)))
+        elif kind == "keyterms":
+            yield EngineCall(self.stream.set_keyterms, (payload,))
         elif kind == "terminate":
             if payload == "client" and not self.client_ended():
                 return

@@ -200,7 +200,7 @@ class ProtocolCore:
         self.now = self._last_frame_at = now
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
             parsed = None
         self.ctx.log.append(self.ctx.pos, "controls", text if parsed is None else parsed)
         if not (self.ending or self.closing):

@@ -60,6 +60,12 @@ UTTERANCE_END_STEP_S = 0.02
 INVALID_AUTH = "Invalid credentials."
 
 
+#: Most audio channels one session decodes. Deepgram documents no limit; one engine stream is
+#: opened per channel with ``multichannel``, so ``channels=999999999999`` must be refused at the
+#: upgrade (HTTP 400) rather than open streams until the server runs out of memory.
+MAX_CHANNELS = 32
+
+
 @dataclass(frozen=True)
 class DeepgramParams:
     """The query of one ``/v1/listen`` connection, typed. ``flags`` holds the other booleans."""
@@ -131,7 +137,7 @@ def parse_query(pairs: Pairs) -> DeepgramParams:
         language=language,
         encoding=encoding,
         sample_rate=sample_rate,
-        channels=_opt_int(pairs, "channels", minimum=1) or 1,
+        channels=_opt_int(pairs, "channels", minimum=1, maximum=MAX_CHANNELS) or 1,
         multichannel=flags.get("multichannel", False),
         punctuate=flags.get("punctuate", False),
         smart_format=flags.get("smart_format", False),
@@ -148,9 +154,9 @@ def parse_query(pairs: Pairs) -> DeepgramParams:
     )
 
 
-def _opt_int(pairs: Pairs, name: str, *, minimum: int) -> int | None:
+def _opt_int(pairs: Pairs, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
     value = last(pairs, name)
-    return None if value is None else as_int(name, value, minimum=minimum)
+    return None if value is None else as_int(name, value, minimum=minimum, maximum=maximum)
 
 
 def offered_subprotocols(headers: Headers) -> list[str]:
@@ -388,6 +394,8 @@ class DeepgramCore(ProtocolCore):
         )
         for _ in range(self.decoder.outputs):
             self.chans.append(_Channel((yield EngineCall(open_stream))))
+            if self.keyterms:  # the query's keyterm=, or a Configure before the first audio
+                yield EngineCall(self.chans[-1].stream.set_keyterms, (tuple(self.keyterms),))
         return data
 
     def process_control(self, kind: str, payload) -> Job | None:
@@ -396,13 +404,19 @@ class DeepgramCore(ProtocolCore):
         if kind == "close":
             return self._end()
         if kind == "configure":
-            if payload is not None:
-                self.keyterms = list(payload)
-            self.send(
-                {"type": "ConfigureSuccess", "request_id": self.ctx.request_id,
-                 "keyterms": self.keyterms}
-            )  # fmt: skip
+            return self._configure(payload)
         return None
+
+    def _configure(self, terms: list[str] | None) -> Job:
+        """``Configure``: the new keyterms reach every open engine stream, then the answer."""
+        if terms is not None:
+            self.keyterms = list(terms)
+            for ch in self.chans:
+                yield EngineCall(ch.stream.set_keyterms, (tuple(self.keyterms),))
+        self.send(
+            {"type": "ConfigureSuccess", "request_id": self.ctx.request_id,
+             "keyterms": self.keyterms}
+        )  # fmt: skip
 
     def _end(self) -> Job:
         if not self.client_ended():

@@ -11,6 +11,7 @@ so the server calls it from a worker thread, one stream at a time per connection
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,6 +58,12 @@ class EngineStream:
     def feed(self, pcm: bytes) -> list[EngineResult]:
         """Take the next audio (s16le mono at the stream's rate); return what it produced."""
         raise NotImplementedError
+
+    def set_keyterms(self, terms: Sequence[str]) -> None:
+        """Words and phrases to favour from now on (Deepgram ``keyterm``/``Configure``,
+        AssemblyAI ``keyterms_prompt``); ``[]`` clears them. Called from the stream's thread,
+        before the first ``feed`` or between feeds. An engine without a use for them ignores
+        them (the default)."""
 
     def flush(self) -> list[EngineResult]:
         """Finish the open utterance now (Deepgram Finalize, AssemblyAI ForceEndpoint)."""

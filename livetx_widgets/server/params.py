@@ -78,7 +78,7 @@ def as_json_list(name: str, value: str) -> list:
     """A JSON-encoded array (AssemblyAI ``keyterms_prompt=["a","b"]``)."""
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise QueryError(
             f"Invalid value for {name}: expected a JSON-encoded array such as "
             f'["a", "b"], got {value!r}.'

@@ -39,6 +39,9 @@ class SessionMetadata:
     session_duration_s: float | None = None
     reconnects: int = 0
     dropped_audio_s: float = 0.0
+    source_gaps: int = 0  # holes in the source's input (a network stream's drops, the browser's
+    source_gap_s: float = 0.0  # lost chunks), each filled with as much silence: times stay true
+    source_reconnects: int = 0  # times the source reopened its input (a network stream)
     keepalives_sent: int = 0
     paused_s: float = 0.0
     finals: int = 0

@@ -42,6 +42,8 @@ class Recorder:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._patched = 0
+        self._finished = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             file = open(self.path, "w+b", buffering=0)  # noqa: SIM115 -- closed by close()
@@ -50,9 +52,13 @@ class Recorder:
                 f"Cannot write the recording to {self.path}: {exc.strerror}"
             ) from None
         self.pcm = PcmFile(file, data_offset=HEADER_BYTES)
-        self._patched = 0
-        self._finished = False
-        self._patch()
+        try:
+            self._patch()
+        except OSError as exc:
+            self.pcm.close()
+            raise ConfigurationError(
+                f"Cannot write the recording to {self.path}: {exc.strerror or exc}"
+            ) from None
 
     def write(self, pcm: bytes) -> None:
         self.pcm.write(pcm)

@@ -203,6 +203,15 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
                 meta.paused_s += time.monotonic() - self._paused_since
         meta.kept_audio_from_s = self._audio.kept_from_s
         meta.kept_audio_warning = self._audio.warning
+        report = getattr(self._source, "stats", None)  # outside the session's lock
+        stats = report() if callable(report) else {}
+        if stats:
+            meta.raw["source"] = stats
+            meta.source_gaps = int(stats.get("gaps", 0))
+            meta.source_gap_s = float(stats.get("gap_s", 0.0))
+            meta.source_reconnects = int(stats.get("reconnects", 0))
+            # A queue source (the browser microphone) drops audio past its bound itself.
+            meta.dropped_audio_s += float(stats.get("dropped_s", 0.0))
         return meta
 
     @property

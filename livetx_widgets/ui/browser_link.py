@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 #: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
 MAX_AUDIO_MSG_BYTES = 16000 * 2
+#: JavaScript's largest exact integer: the page cannot send a larger seq, offset or time, so
+#: one is a corrupted message (and would make the clock arithmetic overflow a float).
+MAX_SAFE_INTEGER = 2**53 - 1
 #: A browser capture that sent nothing for this long, with the kernel idle, has gone away.
 PAGE_GONE_S = 10.0
 
@@ -86,12 +89,13 @@ class BrowserLink:
         if source is None or not buffers:
             return
         seq, offset = content.get("seq"), content.get("offset")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        if not _count(seq):
             return
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        if not _count(offset):
             offset = None
         captured = content.get("capturedAt")
-        captured_at = captured / 1000.0 if isinstance(captured, (int, float)) else None
+        finite = isinstance(captured, (int, float)) and not isinstance(captured, bool)
+        captured_at = captured / 1000.0 if finite and abs(captured) < MAX_SAFE_INTEGER else None
         pcm = buffers[0]
         if len(pcm) > MAX_AUDIO_MSG_BYTES:
             return
@@ -135,6 +139,13 @@ class BrowserLink:
         self._widget._updater.apply(
             notice=f"{why}; the session ended with the audio it had received."
         )
+
+
+def _count(value: Any) -> bool:
+    """A chunk number or sample offset as the page sends them: an int in 0..2**53-1."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SAFE_INTEGER
+    )
 
 
 class CellClock:

@@ -2,7 +2,7 @@
 
 A thin shell around :class:`~livetx_widgets.compare.CompareSession`, built like
 ``LiveTranscriber`` so that whatever makes one work in a front end makes the other work too:
-an anywidget whose ``_esm`` is a file in ``static/`` (``compare.js``), a handful of small
+an anywidget whose ``_esm`` is built from ``static/`` (``host.js`` + ``compare.js``), a few small
 synced traits, finals as custom messages carrying only new segments, a view that asks for the
 last rows when it renders, and every change going through the one ``Updater`` flusher
 (``CompareUpdater`` below only changes what a flush contains: one column per provider).
@@ -24,6 +24,7 @@ import functools
 import inspect
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import anywidget
@@ -40,7 +41,7 @@ from ..errors import (
     SessionStateError,
 )
 from ..transcript import Segment, Transcript
-from .assets import COMPARE_BUILT, STATIC
+from .assets import COMPARE_BUILT, STATIC, asset
 from .choices import env_key
 from .marimo import MarimoTraits
 from .playback import audio as _audio_display
@@ -212,7 +213,8 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
     ``aligned()``, ``transcripts`` and ``metrics()`` are the last one's.
     """
 
-    _esm = COMPARE_BUILT  # host.js + compare.js (assets.py): runs alike in Jupyter and marimo
+    # host.js + compare.js (assets.py): runs alike in Jupyter and marimo; text, not a watched file.
+    _esm = asset(COMPARE_BUILT)
     # widget.css first: the LiveTranscriber look (variables, buttons, status); then the columns.
     _css = "\n".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
 
@@ -264,7 +266,10 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
         ]  # fmt: skip
         self.labels = labels
         self.on_msg(self._on_front_end_msg)
-        weakref.finalize(self, _end_runs, self._runs, self._stop_timeout)
+        # Weak references, as in LiveTranscriber: the runs hold this widget's listeners, so a
+        # strong list here would keep every widget that ever started alive for good.
+        self._run_refs: weakref.WeakSet[CompareSession] = weakref.WeakSet()
+        weakref.finalize(self, _end_runs, self._run_refs, self._stop_timeout)
         self._follow_host(functools.partial(_end_runs, self._runs, 0.0))  # marimo: see there
 
     # -- public API -----------------------------------------------------------------------
@@ -408,6 +413,7 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
             self._cmp.close()  # ended: only the current run's audio is kept
         self._cmp = compare
         self._runs.append(compare)
+        self._run_refs.add(compare)
         self._updater.follow(compare, self.run + 1)
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=STATUS_TEXT["connecting"],
@@ -479,7 +485,7 @@ def _describe(source: Any, file: Any) -> str:
     return str(getattr(source, "path", "") or type(source).__name__)
 
 
-def _end_runs(runs: list[CompareSession], timeout: float) -> None:
+def _end_runs(runs: Iterable[CompareSession], timeout: float) -> None:
     """Collected without close(): ask its running comparison to stop (never blocks)."""
     for compare in runs:
         if compare.running:

@@ -40,6 +40,13 @@ def audio(samples: np.ndarray, *, autoplay: bool = False) -> Audio:
     return Audio(data=wav_bytes(samples), autoplay=autoplay)
 
 
+def bounded_span(session: Any, start: float, end: float) -> tuple[np.ndarray, bool]:
+    """``session.audio_span(start, end)`` cut to ``MAX_CLIP_S``: ``(samples, truncated)``.
+    What any widget sends to the page for one click (raises what ``audio_span`` raises)."""
+    stop = min(end, start + MAX_CLIP_S)
+    return session.audio_span(start, stop), stop < end
+
+
 def clip_reply(
     session: Any, content: dict, secrets: Iterable[str] = ()
 ) -> tuple[dict, list[bytes]]:
@@ -62,17 +69,15 @@ def clip_reply(
             )
         if isinstance(segment_id, bool) or not isinstance(segment_id, int):
             raise SegmentNotFoundError(f"No segment {segment_id!r} to play.")
-        segment = session.transcript[segment_id] if 0 <= segment_id < len(session.transcript) \
-            else None  # fmt: skip
-        if segment is None:
-            session.segment_audio(segment_id)  # raises the typed error with the ids known
-        end = min(segment.end, segment.start + MAX_CLIP_S)
-        samples = session.audio_span(segment.start, end)
+        if not 0 <= segment_id < len(session.transcript):  # it only grows
+            session.segment_audio(segment_id)  # raises SegmentNotFoundError naming the ids
+        segment = session.transcript[segment_id]
+        samples, truncated = bounded_span(session, segment.start, segment.end)
     except LivetxError as exc:
         reply["error"] = mask(f"Cannot play this segment: {exc}", secrets)
         return reply, []
     reply.update(
         start=round(segment.start, 3), end=round(segment.end, 3),
-        duration=round(len(samples) / RATE, 4), truncated=end < segment.end,
+        duration=round(len(samples) / RATE, 4), truncated=truncated,
     )  # fmt: skip
     return reply, [wav_bytes(samples)]

@@ -7,7 +7,8 @@ message per partial, from a worker thread, interleaved with the kernel's own cha
 * the session's listeners (``on_partial``/``on_final``/``on_status``/``on_error``) only record
   into pending state under a condition variable: O(1), no widget access, nothing printed;
 * a single flusher thread, owned by the widget (started by ``attach``, joined by ``join``),
-  applies what is pending at most once per ``min_interval`` (20 per second), inside
+  applies news (partials, finals, status) at most once per ``min_interval`` (20 per second)
+  and at once when none went out in the last ``min_interval``, inside
   ``hold_sync()`` so one flush is one state message, plus one custom message with the new
   finals only. With nothing pending it still ticks every ``tick`` seconds to refresh the
   elapsed time, the level meter and a file's progress;
@@ -48,6 +49,17 @@ STATUS_TEXT = {
     "error": "Error",
 }
 ENDED = ("stopped", "error")
+
+
+def flush_due(*, last: float, shown: float, dirty: bool, min_interval: float,
+              tick: float) -> float:  # fmt: skip
+    """When the flusher flushes next: ``tick`` after the last flush of any kind (``last``),
+    or, with news pending (``dirty``), ``min_interval`` after the last flush that carried news
+    (``shown``), whichever is sooner. A tick flush does not hold news back."""
+    due = last + tick
+    if dirty:
+        due = min(due, shown + min_interval)
+    return due
 
 
 class Updater:
@@ -181,18 +193,22 @@ class Updater:
 
     # -- flusher thread -------------------------------------------------------------------
     def _loop(self) -> None:
-        last = 0.0
+        # `last`: the last flush of any kind (the tick counts from it); `shown`: the last one
+        # that carried news (a partial, a final, a status). Only news is throttled, against
+        # news: a partial arriving just after a tick flush goes out at once, so it waits at
+        # most one frame (min_interval) and only behind another partial.
+        last = shown = 0.0
         while True:
             with self._cv:
                 # Bounded: every pass waits at most `tick` seconds or breaks out.
                 while True:
                     now = time.monotonic()
-                    if self._quit or now >= last + self.tick:
+                    due = flush_due(last=last, shown=shown, dirty=self._dirty,
+                                    min_interval=self.min_interval, tick=self.tick)  # fmt: skip
+                    if self._quit or now >= due:
                         break
-                    if self._dirty and now >= last + self.min_interval:
-                        break
-                    due = last + (self.min_interval if self._dirty else self.tick)
                     self._cv.wait(due - now)
+                news = self._dirty
                 finals, self._pending_finals = self._pending_finals, {}
                 status, self._status = self._status, None
                 errors, self._errors = self._errors, []
@@ -210,6 +226,8 @@ class Updater:
             except Exception as exc:  # a flush bug must not kill the thread silently
                 self.failures.append(exc)
             last = time.monotonic()
+            if news:
+                shown = last
             if ended or quit_:
                 return
 

@@ -45,7 +45,7 @@ from ..errors import (
 )
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
-from .assets import BUILT, STATIC
+from .assets import BUILT, STATIC, asset
 from .browser_link import CELLS, BrowserLink
 from .choices import env_key, models_for
 from .marimo import MarimoTraits, cell_clock
@@ -74,10 +74,10 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
     previous one's.
     """
 
-    # One module built from capture.js + host.js + widget.js (assets.py), a file anywidget
-    # watches.
-    _esm = BUILT
-    _css = STATIC / "widget.css"
+    # One module built from capture.js + host.js + widget.js (assets.py); its text, or a
+    # watched file under hot reload (see assets.py: a watched file kept every instance alive).
+    _esm = asset(BUILT)
+    _css = asset(STATIC / "widget.css")
 
     # State shown by the front end: small values only (see the module docstring).
     status = traitlets.Unicode("idle").tag(sync=True)
@@ -164,7 +164,10 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
         host = self._follow_host(functools.partial(_end_sessions, self._sessions, 0.0))
         self._link.cells = cell_clock(host, CELLS)
         # Collected without close() (ipywidgets' weak references): end the sessions anyway.
-        weakref.finalize(self, _end_sessions, self._sessions, self._stop_timeout)
+        # Weak references: the sessions hold this widget's listeners, so a strong list here
+        # kept every widget that ever started a session alive for good (benchmarks/storms.py).
+        self._session_refs: weakref.WeakSet[TranscriptionSession] = weakref.WeakSet()
+        weakref.finalize(self, _end_sessions, self._session_refs, self._stop_timeout)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -198,13 +201,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
         """A snapshot of the current (or last) session's metadata."""
         if self._session is None:
             return SessionMetadata(provider=self.provider, model=self.model)
-        meta = self._session.metadata
-        source = self._session.source
-        if isinstance(source, BrowserMicrophone):
-            # What the page's channel did: chunks, holes filled with silence, repeats, lateness.
-            meta.raw["browser"] = source.stats()
-            meta.dropped_audio_s += source.dropped_s
-        return meta
+        return self._session.metadata
 
     def play(self, segment_id: int, *, autoplay: bool = False):
         """The audio of segment ``segment_id`` of the current (or last) session, exactly as
@@ -341,6 +338,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             self._session.close()  # ended: only the current session's audio is kept
         self._session = session
         self._sessions.append(session)
+        self._session_refs.add(session)
         self._updater.attach(session, self.run + 1, connecting_text=self._connecting_text())
         self._updater.apply(
             run=self.run + 1, status="connecting", status_text=self._connecting_text(),
@@ -571,9 +569,9 @@ if _register_atexit is not None:  # CPython >= 3.9
     _register_atexit(_stop_sessions_at_exit)
 
 
-def _end_sessions(sessions: list[TranscriptionSession], timeout: float) -> None:
+def _end_sessions(sessions: weakref.WeakSet, timeout: float) -> None:
     """A widget was garbage-collected: ask its running sessions to stop (never blocks)."""
-    for session in sessions:
+    for session in list(sessions):
         if session.running:
             with contextlib.suppress(Exception):
                 session.request_stop(timeout)

@@ -108,8 +108,8 @@ def test_extensible_24bit_with_odd_chunk_before_data(tmp_path, wav_writer):
     assert np.abs(got.astype(np.int32) - want).max() <= 1
 
 
-@pytest.mark.parametrize("size", [0, 0xFFFFFFFF, 10**9])
-def test_streaming_or_truncated_data_size_uses_the_file_length(tmp_path, wav_writer, size):
+@pytest.mark.parametrize("size", [0, 0xFFFFFFFF, 0x7FFFFFFF])
+def test_streaming_data_size_uses_the_file_length(tmp_path, wav_writer, size):
     q = wav_writer.quantize(wav_writer.tone(200, 16000, 0.25), 2)
     path = tmp_path / "s.wav"
     data = wav_writer.pcm_bytes(q, 2)
@@ -118,6 +118,25 @@ def test_streaming_or_truncated_data_size_uses_the_file_length(tmp_path, wav_wri
     assert src.duration_s == pytest.approx(0.25)
     with src:
         assert np.array_equal(pcm(drain(src)), q.astype(np.int16))
+
+
+def test_truncated_file_plays_what_it_holds_then_says_where_it_stopped(tmp_path, wav_writer):
+    from livetx_widgets import AudioFileError
+
+    q = wav_writer.quantize(wav_writer.tone(200, 16000, 0.25), 2)
+    path = tmp_path / "cut.wav"
+    wav_writer.raw(path, wav_writer.pcm_bytes(q, 2), rate=16000, channels=1, bits=16,
+                   data_size=16000 * 2 * 3)  # the header says 3 s  # fmt: skip
+    src = WavFile(path, realtime=False)
+    got = []
+    with pytest.raises(AudioFileError, match="truncated") as info, src:
+        for _ in range(100):
+            got.append(src.read())
+    assert np.array_equal(pcm(got), q.astype(np.int16))  # all of it first
+    assert info.value.stopped_at_s == pytest.approx(0.25) and info.value.duration_s == 3.0
+    assert str(path) in str(info.value)
+    with WavFile(path, realtime=False, loop=True) as looping:  # a loop plays on regardless
+        assert all(looping.read() for _ in range(20))
 
 
 @pytest.mark.parametrize("chunk_ms", [10, 20, 50, 100])

@@ -105,6 +105,12 @@ def test_start_and_stop_from_the_front_end(servers, turns_audio):
         assert support.wait_until(
             lambda: all(c["status"] == "live" for c in w.columns), 10 * support.TIMING
         )
+        # Live is connected; stop once both servers have heard some audio (a loaded machine
+        # can take longer than that to send the first chunk).
+        assert support.wait_until(
+            lambda: len(good.sessions) == 2 and all(r.audio_bytes for r in good.sessions),
+            10 * support.TIMING,
+        )
         t0 = time.monotonic()
         w._on_front_end_msg(w, {"type": "stop"}, [])  # returns at once; the flusher sees the end
         assert time.monotonic() - t0 < 0.5 * support.TIMING
@@ -169,6 +175,24 @@ def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
     finally:
         w.close()
     assert rec is not None
+
+
+def test_a_closed_widget_that_ran_is_garbage_collected(servers, turns_audio):
+    """The collection finalizer holds the runs weakly: the runs hold the widget's listeners,
+    so a strong reference there kept every widget that ever started alive."""
+    import gc
+    import weakref
+
+    good, _bad = servers
+    w = CompareTranscriber(["deepgram", "assemblyai"], source=turns_audio, realtime=False,
+                           pace=False, api_key=SECRET, url=good.url)  # fmt: skip
+    w.start()
+    assert w.wait(20 * support.TIMING)
+    w.close()
+    ref = weakref.ref(w)
+    del w
+    gc.collect()
+    assert ref() is None
 
 
 def test_a_lagging_provider_says_so_in_its_column_and_is_cut_off(servers):

@@ -112,7 +112,7 @@ def test_flags_reach_the_server(tmp_path, h):
 
 
 def test_bad_arguments_give_clear_errors(capsys, tmp_path):
-    assert main(["serve", "--engine", "script", "--script", str(tmp_path / "none.json")]) == 1
+    assert main(["serve", "--engine", "script", "--script", str(tmp_path / "none.json")]) == 2
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["serve", "--engine", "vosk"])
@@ -124,5 +124,5 @@ def test_bad_arguments_give_clear_errors(capsys, tmp_path):
 
 
 def test_bad_fault_values_are_reported(capsys):
-    assert main(["serve", "--engine", "script", "--close-code", "1006"]) == 1
+    assert main(["serve", "--engine", "script", "--close-code", "1006"]) == 2
     assert "close_code" in capsys.readouterr().err

@@ -8,11 +8,14 @@ every expected position is computed from the settings, never measured.
 
 from __future__ import annotations
 
+import threading
+
+import livetx_test_support as support  # loaded by tests/conftest.py
 import numpy as np
 import pytest
 
 from livetx_widgets.server.whisper import WhisperEngine, WhisperStream
-from livetx_widgets.server.whisper.recognizer import Decoded, Decoding
+from livetx_widgets.server.whisper.recognizer import Decoded, Decoding, _Slots
 from livetx_widgets.server.whisper.segmenter import (
     WINDOW,
     DecodeEarly,
@@ -234,9 +237,9 @@ def test_first_partial_of_each_utterance_may_borrow_later_ones_may_not():
     assert partials[0][1].onset == of(SpeechStarted, decisions)[0][1].at
     skipped = of(PartialSkipped, decisions)
     assert skipped and all(d.credit_s < d.cost_s for _, d in skipped)
-    # Every decode was charged, and with no budget the debt is never paid back.
-    decodes = len(partials) + len(of(DecodeEarly, decisions))
-    assert seg.credit_s == pytest.approx(-0.05 * decodes)
+    # Every partial was charged (finals are not: they go into the lag), and with no budget
+    # the debt is never paid back.
+    assert seg.credit_s == pytest.approx(-0.05 * len(partials))
 
 
 def test_credit_is_earned_on_the_audio_clock_and_capped():
@@ -259,7 +262,23 @@ def test_partial_cost_is_an_average_of_measured_cost_per_work_second():
     assert seg.credit_s == pytest.approx(0.1 - 0.33)
     seg.report(Final(start=0, end=RATE, end_of_speech=True, decode="now"), cost_s=1.0, work_s=30)
     assert seg.partial_cost_s() == pytest.approx(0.02 * 11.0), "finals do not move it"
-    assert seg.credit_s == pytest.approx(0.1 - 1.33), "but they are paid for"
+    assert seg.credit_s == pytest.approx(0.1 - 0.33), "nor the partials' credit"
+    assert seg.behind_s == pytest.approx(1.33), "but they count in the lag"
+
+
+def test_no_partial_while_the_stream_is_behind_real_time():
+    s = SegmenterSettings(max_behind_s=0.1, first_partial_s=0.3, partial_interval_s=0.2)
+    seg = Segmenter(s)
+    # A final that took 1.2 s (a slow machine): the stream is 1.2 s behind until that much
+    # more audio was fed; the next utterance's partials wait for it to catch up.
+    spans = (1.0, SPEECH), (0.6, QUIET), (3.0, SPEECH)
+    decisions = run(seg, probs(*spans), cost=lambda d: 1.2 if isinstance(d, DecodeEarly) else 0)
+    ((early_at, _),) = of(DecodeEarly, decisions)[:1]
+    skipped = [d for _, d in of(PartialSkipped, decisions)]
+    assert skipped and all(d.behind_s > 0.1 for d in skipped), skipped
+    after = [at for at, _ in of(DecodePartial, decisions) if at > early_at]
+    assert after and after[0] - early_at >= (1.2 - 0.1) * RATE
+    assert seg.behind_s == 0.0
 
 
 # -- the engine around it, with a fake model ------------------------------------------------
@@ -281,7 +300,10 @@ class FakeRecognizer:
         self.seconds = seconds
         self.calls: list[tuple[int, bool]] = []
 
-    def decode(self, audio, *, language, beam_size, with_words, min_context_s, allow_retry):
+    def decode(
+        self, audio, *, language, beam_size, with_words, min_context_s, allow_retry, keyterms,
+        urgent,
+    ):
         self.calls.append((len(audio), with_words))
         n = len(self.calls)
         words = (("Hello", 0.31, 0.6, 0.9), ("there.", 0.6, 0.9, 0.8)) if with_words else ()
@@ -324,3 +346,79 @@ def test_engine_charges_the_cost_the_recognizer_measured():
     assert [f[2] for f in finals(cheap)] == ["Hello there."] * 3
     kinds = [r.kind for r in cheap]
     assert kinds.count("speech_started") == 3 and kinds[0] == "speech_started"
+
+
+# -- scheduling for latency, and the load policy -------------------------------------------------
+
+
+def test_no_partial_is_decoded_during_a_pause_and_partials_go_on_when_speech_resumes():
+    s = SegmenterSettings(partial_interval_s=0.2)
+    seg = Segmenter(s)
+    spans = (1.0, SPEECH), (0.3, QUIET), (1.0, SPEECH)
+    decisions = run(seg, probs(*spans))
+    _, quiet, resume = starts(*spans)
+    during = [at for at, _ in of(DecodePartial, decisions) if quiet + WINDOW < at <= resume]
+    assert during == [], "the pause belongs to the early final's decode"
+    ((early_at, _),) = of(DecodeEarly, decisions)  # it served as the pause's partial
+    after = [at for at, _ in of(DecodePartial, decisions) if at > resume]
+    assert after and after[0] <= max(resume, early_at + int(0.2 * RATE)) + CHUNK
+
+
+def test_a_first_partial_that_showed_nothing_is_retried_sooner_than_the_interval():
+    s = SegmenterSettings(first_partial_s=0.3, first_partial_retry_s=0.2, partial_interval_s=1.0)
+    spans = (0.5, QUIET), (2.5, SPEECH)
+    blank = run(Segmenter(s), probs(*spans), produced=False)
+    shown = run(Segmenter(s), probs(*spans), produced=True)
+    gap = lambda ds: np.diff([at for at, _ in of(DecodePartial, ds)][:2])[0]  # noqa: E731
+    assert gap(blank) < int(0.2 * RATE) + CHUNK <= gap(shown) - int(0.7 * RATE)
+
+
+def test_a_slower_machine_loses_partials_first_and_keeps_final_and_first_partial_timing():
+    """The same speech on machines 1x, 3x and 10x slower (each decode's measured cost scaled):
+    fewer partials the slower it gets, but every early final and final at the same audio clock
+    position; up to 3x every utterance's first partial is still decoded when it is due (it
+    may borrow)."""
+    s = SegmenterSettings(first_partial_s=0.3, partial_interval_s=0.4)
+    speeds = (1, 3, 10)
+    runs = [run(Segmenter(s), speech_with_pauses(), cost=lambda d, k=k: 0.04 * k) for k in speeds]
+    partials = [len(of(DecodePartial, r)) for r in runs]
+    assert partials[0] > partials[1] > partials[2], partials
+    for r in runs[1:]:
+        assert final_positions(r) == final_positions(runs[0])
+        assert [at for at, _ in of(DecodeEarly, r)] == [at for at, _ in of(DecodeEarly, runs[0])]
+
+    def firsts(r):
+        return {d.onset: at for at, d in reversed(of(DecodePartial, r))}
+
+    assert firsts(runs[1]) == firsts(runs[0]) and len(firsts(runs[0])) == 4
+
+
+def test_finals_take_the_next_worker_before_waiting_partials():
+    slots, order, gate = _Slots(1), [], threading.Event()
+
+    def decode(name, urgent):
+        with slots.taken(urgent):
+            order.append(name)
+
+    def holder():
+        with slots.taken(False):
+            gate.wait(5)
+
+    held = threading.Thread(target=holder)
+    held.start()
+    support.wait_until(lambda: slots._free == 0, 5)
+    partial = threading.Thread(target=decode, args=("partial", False))
+    partial.start()
+    support.wait_until(lambda: partial_waiting(slots), 5)
+    final = threading.Thread(target=decode, args=("final", True))
+    final.start()
+    support.wait_until(lambda: slots._urgent_waiting == 1, 5)
+    gate.set()
+    for t in (held, partial, final):
+        t.join(5)
+    assert order == ["final", "partial"]
+
+
+def partial_waiting(slots) -> bool:
+    """The non-urgent request sits in the condition's wait (its waiter list is not empty)."""
+    return bool(slots._cv._waiters)

@@ -421,3 +421,25 @@ def test_reading_while_the_sender_writes_never_sees_partial_or_stale_audio(words
     session.close()
     assert not results["failures"], results["failures"][:5]
     assert results["exact"] > 20 and results["dropped"] > 0, results
+
+
+def test_a_full_disk_stops_keeping_with_a_warning_and_the_session_goes_on(
+    words_server, kept_dir, monkeypatch
+):
+    writes = {"n": 0}
+    real_write = PcmFile.write
+
+    def write(self, pcm):
+        writes["n"] += 1
+        if writes["n"] > 20:  # one second of 50 ms chunks, then the disk is full
+            raise OSError(28, "No space left on device")
+        real_write(self, pcm)
+
+    monkeypatch.setattr(PcmFile, "write", write)
+    session = run("deepgram", words_server.url)
+    assert session.error is None and len(session.transcript) == 3  # transcription went on
+    meta = session.metadata
+    assert "No space left" in meta.kept_audio_warning and meta.kept_audio_from_s is None
+    with pytest.raises(AudioNotKeptError, match="no longer kept"):
+        session.segment_audio(0)
+    assert kept_files(kept_dir) == []  # the temporary file is closed at once

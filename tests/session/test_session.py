@@ -16,6 +16,7 @@ from livetx_widgets import (
     ConfigurationError,
     ConnectError,
     ConnectionLostError,
+    QueueSource,
     TranscriptionSession,
     WavFile,
 )
@@ -98,6 +99,20 @@ def test_bad_key_fails_fast_with_a_typed_error(provider, wav5, h):
     assert "wrong-key" not in str(session.error) and "wrong-key" not in repr(session)
     assert "wrong-key" not in repr(session.metadata)
     assert not h.livetx_threads()
+
+
+def test_audio_a_queue_source_dropped_is_counted_in_the_metadata(server, h):
+    """A queue source (what the browser microphone feeds) drops audio past its bound; the
+    session's metadata says how much, whichever front end fed it."""
+    q = QueueSource(max_backlog_s=1.0)
+    q.push(np.zeros(16000 * 3, np.int16).tobytes())  # 3 s into a 1 s queue, before Start
+    q.end()
+    session = TranscriptionSession("deepgram", source=q, url=server.url, api_key="k").start()
+    assert session.wait(30)
+    meta = session.metadata
+    assert meta.dropped_audio_s == pytest.approx(2.0)
+    assert meta.raw["source"]["pushed_s"] == pytest.approx(3.0)
+    assert meta.audio_sent_s == pytest.approx(1.0, abs=0.06)
 
 
 def test_connection_refused_is_a_connect_error(wav5, h):

@@ -326,7 +326,7 @@ mo.md("DEP" + f"ENDENT revision={w.revision} rows={len(df)} status={w.status} te
 #: The metadata, once the session has ended (the same re-run shows it).
 METADATA = """
 meta = w.metadata
-browser_stats = meta.raw.get("browser", {})
+browser_stats = meta.raw.get("source", {})
 mo.md("MET" + f"A status={w.status} provider={meta.provider} finals={meta.finals} "
       f"audio_s={meta.audio_sent_s:.1f} chunks={browser_stats.get('chunks', 0)} "
       f"gaps={browser_stats.get('gaps', 0)} late={browser_stats.get('max_late_s', 0):.1f} "

@@ -133,7 +133,7 @@ def test_browser_microphone_transcribes_in_the_page_and_the_kernel(jupyter, page
         jupyter, nb,
         "m = w.metadata\n"
         "dict(provider=m.provider, state=m.state, error=m.error, audio=m.audio_duration_s,"
-        " sent=m.audio_sent_s, browser=m.raw.get('browser'), status=w.status,"
+        " sent=m.audio_sent_s, browser=m.raw.get('source'), status=w.status,"
         " n=len(w.transcript), stats=w.capture_stats)",
     )  # fmt: skip
     assert meta["provider"] == "local" and meta["state"] == "stopped" and meta["error"] is None

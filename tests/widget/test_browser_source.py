@@ -78,7 +78,7 @@ def test_chunks_from_the_page_are_transcribed_and_acknowledged(browser_widget, h
     assert w.transcript.text == h.script_text  # both finals: nothing was lost at Stop
     meta = w.metadata
     assert meta.audio_sent_s == pytest.approx(5.0, abs=0.06)
-    stats = meta.raw["browser"]
+    stats = meta.raw["source"]
     assert stats["chunks"] == 50 and stats["gaps"] == 0 and stats["duplicates"] == 0
     assert stats["received_s"] == 5.0 and meta.error is None
     assert h.livetx_threads() == []
@@ -97,7 +97,7 @@ def test_a_lost_chunk_becomes_silence_and_a_repeat_is_dropped(browser_widget, h)
             page.chunk(30, pcm)  # delivered twice
     page.stop()
     assert w.wait(30)
-    stats = w.metadata.raw["browser"]
+    stats = w.metadata.raw["source"]
     assert stats["gaps"] == 1 and stats["gap_s"] == pytest.approx(0.3)
     assert stats["duplicates"] == 1 and stats["too_late"] == 0
     # The clock is kept: 4.7 s of audio arrived, 5.0 s went to the provider.
@@ -117,7 +117,7 @@ def test_chunks_handled_out_of_order_are_put_back_in_order(browser_widget, h):
         page.chunk(seq, chunks[seq])
     page.stop()
     assert w.wait(30)
-    stats = w.metadata.raw["browser"]
+    stats = w.metadata.raw["source"]
     assert stats["gaps"] == 0 and stats["reordered"] == 15 and stats["duplicates"] == 0
     assert w.transcript.text == h.script_text
 

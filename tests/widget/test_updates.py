@@ -10,6 +10,7 @@ import pytest
 
 from livetx_widgets import QueueSource
 from livetx_widgets.events import FinalTranscript, PartialTranscript
+from livetx_widgets.ui.updater import flush_due
 
 
 @pytest.fixture
@@ -69,6 +70,16 @@ def test_a_burst_of_partials_is_throttled(live, h):
     assert 1 <= len(partial_updates) <= flushes
     assert w.partial == "word 999"  # the newest partial is what is shown
     assert w.n_partials >= 1000
+
+
+def test_news_waits_at_most_one_frame_and_only_behind_news():
+    frame, tick = 0.05, 0.1
+    # A partial right after a tick flush (news last shown long ago) goes out at once.
+    assert flush_due(last=10.0, shown=9.0, dirty=True, min_interval=frame, tick=tick) == 9.05
+    # Right after a flush that showed news, the next waits one frame, no more.
+    assert flush_due(last=10.0, shown=10.0, dirty=True, min_interval=frame, tick=tick) == 10.05
+    # Nothing pending: the next flush is the tick.
+    assert flush_due(last=10.0, shown=9.0, dirty=False, min_interval=frame, tick=tick) == 10.1
 
 
 def _partial_update_sizes(w, h, n: int) -> list[int]:

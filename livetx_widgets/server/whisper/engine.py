@@ -65,19 +65,25 @@ class WhisperEngine(Engine):
     ``load()``), once, and is shared by every stream.
 
     Tuning knobs (keyword-only, seconds unless said otherwise; the defaults were tuned with
-    ``benchmarks/engine.py`` on 2 cores): ``end_silence_s`` of non-speech ends an utterance,
-    whose final is decoded after ``early_final_s`` of it; partials start ``first_partial_s``
-    after onset and repeat every ``partial_interval_s`` while ``compute_budget`` allows (seconds
-    of measured decode cost earned per second of audio, per stream: the rule is in
-    ``segmenter``); ``max_utterance_s`` forces a final;
-    ``min_context_s`` is the shortest encoder window; ``min_speech_s`` of voiced windows is
-    needed before anything is decoded; ``preroll_s`` of audio before the onset is included;
+    ``benchmarks/engine.py`` on 2 cores, figures in ``benchmarks/results/engine.txt``):
+    ``end_silence_s`` of non-speech ends an utterance, whose final is decoded after
+    ``early_final_s`` of it (0.3/0.1: the final comes ~0.1 s sooner than with 0.4/0.15 and the
+    dialogue's WER went down, not up); partials start ``first_partial_s`` after onset (a first
+    one that showed nothing is retried ``first_partial_retry_s`` later) and repeat every
+    ``partial_interval_s`` while the stream is at most ``max_behind_s`` behind real time and
+    ``compute_budget`` allows (seconds of measured partial decode cost earned per second of
+    audio, per stream: the rules are in ``segmenter``); ``max_utterance_s`` forces a final;
+    ``min_context_s`` is the shortest encoder window of finals, ``partial_context_s`` that of
+    partials (5 s costs about half of 10 s; a partial that loops on the short window is dropped,
+    and the final, on 10 s, replaces it anyway); ``min_speech_s`` of voiced windows is needed
+    before anything is decoded; ``preroll_s`` of audio before the onset is included;
     ``vad_threshold`` is Silero's speech probability; ``final_beam_size`` is the beam of final
     decodes (partials are greedy). Beam 2 fixed one word of the dialogue recording for ~30 ms
-    more per final (paid during the pause, so not in the final's latency), but in dense
-    dialogue that cost came out of the partial budget and delayed first partials, so the
-    default is greedy.
+    more per final, but in dense dialogue that cost delayed first partials, so the default is
+    greedy.
     ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2.
+
+    ``WhisperStream.set_keyterms`` makes the session's keyterms the prompt of its decodes.
 
     ``open_stream(sample_rate, language=None)`` takes any rate from 4 kHz to 384 kHz (resampled
     to 16 kHz) and a language ("en", "en-US"; an English-only model refuses others; for a
@@ -95,13 +101,16 @@ class WhisperEngine(Engine):
         compute_type: str = "int8",
         num_workers: int = 1,
         final_beam_size: int = 1,
-        end_silence_s: float = 0.4,
-        early_final_s: float = 0.15,
-        first_partial_s: float = 0.5,
+        end_silence_s: float = 0.3,
+        early_final_s: float = 0.1,
+        first_partial_s: float = 0.25,
         partial_interval_s: float = 0.6,
         compute_budget: float = 0.10,
+        max_behind_s: float = 0.1,
+        first_partial_retry_s: float = 0.2,
         max_utterance_s: float = 15.0,
         min_context_s: float = 10.0,
+        partial_context_s: float = 5.0,
         min_speech_s: float = 0.1,
         preroll_s: float = 0.3,
         vad_threshold: float = 0.5,
@@ -115,8 +124,11 @@ class WhisperEngine(Engine):
             "first_partial_s": (first_partial_s, 0.1, 10.0),
             "partial_interval_s": (partial_interval_s, 0.1, 10.0),
             "compute_budget": (compute_budget, 0.0, 10.0),
+            "max_behind_s": (max_behind_s, 0.0, 10.0),
+            "first_partial_retry_s": (first_partial_retry_s, 0.05, 10.0),
             "max_utterance_s": (max_utterance_s, 2.0, 28.0),
             "min_context_s": (min_context_s, 1.0, 30.0),
+            "partial_context_s": (partial_context_s, 1.0, 30.0),
             "min_speech_s": (min_speech_s, 0.0, 5.0),
             "preroll_s": (preroll_s, 0.0, 2.0),
             "vad_threshold": (vad_threshold, 0.2, 0.95),
@@ -150,6 +162,8 @@ class WhisperEngine(Engine):
             first_partial_s=float(first_partial_s),
             partial_interval_s=float(partial_interval_s),
             compute_budget=float(compute_budget),
+            max_behind_s=float(max_behind_s),
+            first_partial_retry_s=float(first_partial_retry_s),
             max_utterance_s=float(max_utterance_s),
             min_speech_s=float(min_speech_s),
             preroll_s=float(preroll_s),
@@ -158,6 +172,7 @@ class WhisperEngine(Engine):
         self.decoding = {
             "final_beam_size": int(final_beam_size),
             "min_context_s": float(min_context_s),
+            "partial_context_s": float(partial_context_s),
         }
         self._models: tuple[Recognizer, object] | None = None  # (whisper, Silero session)
         self._lock = threading.Lock()
@@ -209,15 +224,16 @@ class WhisperStream(EngineStream):
             Resampler(sample_rate, as_float=True) if sample_rate != SAMPLE_RATE else None
         )
         self._vad = StreamingVad(vad)
-        min_context_s = self._decoding["min_context_s"]
+        partial_context_s = self._decoding["partial_context_s"]
         self._seg = Segmenter(
-            engine.segmenting, work_of=lambda d: encoder_window_s(d, min_context_s)
+            engine.segmenting, work_of=lambda d: encoder_window_s(d, partial_context_s)
         )
         self._odd = b""  # a trailing half sample from the last feed
         self._closed = False
         # Audio at 16 kHz: _buf holds absolute samples [_buf_start, segmenter.received).
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0
+        self._keyterms: tuple[str, ...] = ()  # the decodes' prompt (recognizer.keyterm_prompt)
         self._last_partial = ""
         self._early: Decoded | None = None  # the final decoded ahead, during the pause
         #: Counters for benchmarks and tests: results, skipped partials, decode seconds.
@@ -244,6 +260,13 @@ class WhisperStream(EngineStream):
         if self._resampler is not None:
             samples = self._resampler.process(samples)
         return self._ingest(samples)
+
+    def set_keyterms(self, terms) -> None:
+        """The keyterms become the prompt of every decode from now on (the next partial, and
+        the final of the open utterance if it is not decoded yet)."""
+        if isinstance(terms, str) or not all(isinstance(t, str) for t in terms):
+            raise ConfigurationError("keyterms must be a list of strings")
+        self._keyterms = tuple(" ".join(t.split()) for t in terms if t.strip())
 
     def flush(self) -> list[EngineResult]:
         if self._closed:
@@ -314,8 +337,10 @@ class WhisperStream(EngineStream):
             language=self._language,
             beam_size=cfg["final_beam_size"] if final else 1,
             with_words=final,
-            min_context_s=cfg["min_context_s"],
+            min_context_s=cfg["min_context_s"] if final else cfg["partial_context_s"],
             allow_retry=final,
+            urgent=final,
+            keyterms=self._keyterms,
         )
         spent = decoding.seconds
         self.stats["decode_s"] += spent

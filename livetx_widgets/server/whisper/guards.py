@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["compression_ratio", "is_artefact", "normalize_text", "repeats_itself"]
+__all__ = [
+    "compression_ratio",
+    "doubles_itself",
+    "is_artefact",
+    "normalize_text",
+    "repeats_itself",
+]
 
 # Whisper's favourite inventions on silence, music or noise (normalized: lowercase, no
 # punctuation). "Always" ones are dropped whenever they are the whole final; "suspect" ones only
@@ -50,6 +56,17 @@ def repeats_itself(text: str, times: int = 3) -> bool:
             unit = words[i : i + n]
             if all(words[i + k * n : i + (k + 1) * n] == unit for k in range(1, times)):
                 return True
+    return False
+
+
+def doubles_itself(text: str) -> bool:
+    """True if ``text`` is mostly one phrase of 2+ words said twice in a row from the start
+    ("Do you hear me? Do you hear me? Do you"): the loop a prompted decode of a short
+    utterance falls into (the recognizer then decodes it again without the prompt)."""
+    words = normalize_text(text).split()
+    for n in range(2, len(words) // 2 + 1):
+        if words[:n] == words[n : 2 * n] and 3 * (2 * n) >= 2 * len(words):
+            return True
     return False
 
 

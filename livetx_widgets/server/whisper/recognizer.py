@@ -10,14 +10,18 @@ on the shared recordings, hence a ``min_context_s`` of 10 s by default. A final 
 repeats a phrase three times is redone with the full 30 s window; a decode that ran into its
 token limit or compresses like a loop is dropped.
 
-Decoding is conditioning-free (each utterance on its own, no previous-text prompt, no
-timestamps), so one bad utterance cannot poison the next. It uses faster-whisper's tokenizer
+Decoding is free of previous-text conditioning (each utterance on its own, no timestamps), so
+one bad utterance cannot poison the next. The only prompt is the session's keyterms (Deepgram
+``keyterm``/``Configure``, AssemblyAI ``keyterms_prompt``), as Whisper's "previous text"
+(``<|startofprev|>`` terms, then the start sequence): the decoder then prefers those spellings
+(see ``keyterm_prompt`` for its bound). It uses faster-whisper's tokenizer
 and mel features directly on the CTranslate2 model (padding frames are filled in as the
 constant they are, not computed). Word times of finals come from CTranslate2's cross-attention
 alignment, as faster-whisper's ``word_timestamps``.
 
 **Decode cost.** Every ``decode`` returns the seconds it took, measured from the moment it had
-a free CTranslate2 worker (``num_workers`` of them, shared by all streams) to its end. Waiting
+a free CTranslate2 worker (``num_workers`` of them, shared by all streams, finals served
+before partials) to its end. Waiting
 for a worker that another stream's decode holds is therefore not part of a decode's cost; the
 engine charges this cost to the stream's partial budget (see ``segmenter``).
 
@@ -28,10 +32,12 @@ directory: the bundled tiny.en, a folder, or a name already in the Hugging Face 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,14 +45,16 @@ import numpy as np
 
 from ...audio.base import SAMPLE_RATE
 from ...errors import ConfigurationError
-from .guards import compression_ratio, repeats_itself
+from .guards import compression_ratio, doubles_itself, repeats_itself
 
 __all__ = [
     "INSTALL_HINT",
+    "MAX_PROMPT_TOKENS",
     "Decoded",
     "Decoding",
     "Recognizer",
     "encoder_window_s",
+    "keyterm_prompt",
     "resolve_model_dir",
 ]
 
@@ -57,6 +65,43 @@ _N_FFT = 400
 _MAX_CONTEXT_S = 30  # Whisper's full window
 _APPENDED_PUNCT = "\"'.。,，!！?？:：”)]}、;"
 _PREPENDED_PUNCT = "\"'“¿([{-"
+
+
+#: Prompt tokens the keyterms may take. Whisper accepts up to 223 (half its 448-token context,
+#: minus one), but the prompt is context the decoder attends to at every step: 64 tokens (about
+#: 20-30 terms) keeps the decode cost of a partial within a few percent, leaves the text budget
+#: (``max_new`` tokens) untouched, and a long glossary does not drown the audio (a large prompt
+#: makes Whisper more likely to echo prompt words over silence).
+MAX_PROMPT_TOKENS = 64
+
+
+def keyterm_prompt(
+    terms: Sequence[str], encode: Callable[[str], list[int]], max_tokens: int = MAX_PROMPT_TOKENS
+) -> list[int]:
+    """The prompt tokens for ``terms`` ("previous text" of the decode), at most ``max_tokens``.
+
+    The terms are written as a comma-separated sentence (" Kubernetes, kubectl."), blank and
+    repeated terms left out: Whisper copies the style of its previous text, and a prompt
+    without the final period made it drop the punctuation and capitals of what it decoded.
+    Terms are kept whole and in the order given (the caller's priority): the first term that
+    would overflow the bound ends the list, and a single term longer than the bound is cut.
+    """
+    chosen: list[str] = []
+    seen: set[str] = set()
+    tokens: list[int] = []
+    for term in terms:
+        term = " ".join(str(term).split())
+        if not term or term.lower() in seen:
+            continue
+        candidate = encode(" " + ", ".join([*chosen, term]) + ".")
+        if len(candidate) > max_tokens:
+            if not chosen:
+                tokens = candidate[:max_tokens]
+            break
+        chosen.append(term)
+        seen.add(term.lower())
+        tokens = candidate
+    return tokens
 
 
 def encoder_window_s(duration_s: float, min_context_s: float) -> float:
@@ -130,10 +175,11 @@ class Recognizer:
         self.features = FeatureExtractor(feature_size=n_mels)
         self.multilingual = bool(self.model.is_multilingual)
         self._tokenizers: dict[str, Any] = {}
+        self._prompts: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self._lock = threading.Lock()
         # As many decodes at once as CTranslate2 has workers (inter_threads): a decode never
         # queues inside CTranslate2, so the time measured inside a slot is its own.
-        self._slots = threading.BoundedSemaphore(num_workers)
+        self._slots = _Slots(num_workers)
 
     # -- tokenizer -------------------------------------------------------------------------
 
@@ -176,6 +222,23 @@ class Recognizer:
             )
         return code
 
+    def prompt_prefix(self, tok, language: str, keyterms: tuple[str, ...]) -> list[int]:
+        """``[<|startofprev|>, *keyterm tokens]`` for ``keyterms`` (empty without any); cached,
+        since a stream decodes with the same terms many times."""
+        if not keyterms:
+            return []
+        key = (language, keyterms)
+        with self._lock:
+            cached = self._prompts.get(key)
+        if cached is None:
+            tokens = keyterm_prompt(keyterms, tok.encode)
+            cached = [tok.sot_prev, *tokens] if tokens else []
+            with self._lock:
+                if len(self._prompts) >= 64:  # sessions come and go: keep the cache small
+                    self._prompts.clear()
+                self._prompts[key] = cached
+        return cached
+
     # -- decoding --------------------------------------------------------------------------
 
     def decode(
@@ -187,6 +250,8 @@ class Recognizer:
         with_words: bool,
         min_context_s: float,
         allow_retry: bool = True,
+        keyterms: tuple[str, ...] = (),
+        urgent: bool = True,
     ) -> Decoding:
         """Transcribe one utterance (float32 16 kHz); the result is None if it looked degenerate.
 
@@ -194,22 +259,26 @@ class Recognizer:
         loop: dropped. A short phrase repeated three times ("Yes. Yes. Yes.") is the typical
         failure of a too-short encoder window, so it is redone with the full 30 s window
         (``allow_retry``) and the retry is believed; without a retry it is dropped.
+        ``keyterms`` become the decode's prompt (``keyterm_prompt``). A decode that is not
+        ``urgent`` (a partial) waits for a worker while an urgent one (a final) waits.
         """
         max_samples = (_MAX_CONTEXT_S - 1) * SAMPLE_RATE
         if len(audio) > max_samples:  # never reached with max_utterance_s <= 28
             audio = audio[-max_samples:]
         context_s = encoder_window_s(len(audio) / SAMPLE_RATE, min_context_s)
         retry = allow_retry and context_s < _MAX_CONTEXT_S
-        with self._slots:
+        with self._slots.taken(urgent):
             t0 = time.perf_counter()
             window_s = context_s
             status, decoded = self._decode_once(
-                audio, context_s, language, beam_size, with_words, accept_loop=not retry
+                audio, context_s, language, beam_size, with_words, keyterms,
+                accept_loop=not retry,
             )
             if status != "ok" and retry:
                 window_s += _MAX_CONTEXT_S
                 status, decoded = self._decode_once(
-                    audio, _MAX_CONTEXT_S, language, beam_size, with_words, accept_loop=True
+                    audio, _MAX_CONTEXT_S, language, beam_size, with_words, keyterms,
+                    accept_loop=True,
                 )
             seconds = time.perf_counter() - t0
         if status == "degenerate" or (status == "looped" and not allow_retry):
@@ -240,6 +309,7 @@ class Recognizer:
         language: str | None,
         beam_size: int,
         with_words: bool,
+        keyterms: tuple[str, ...],
         *,
         accept_loop: bool,
     ) -> tuple[str, Decoded | None]:
@@ -253,7 +323,8 @@ class Recognizer:
             best = self.model.detect_language(encoded)[0][0][0]  # "<|de|>"
             language = best[2:-2]
         tok = self.tokenizer(language)
-        prompt = [*tok.sot_sequence, tok.no_timestamps]
+        prompt = [*self.prompt_prefix(tok, language, keyterms), *tok.sot_sequence]
+        prompt.append(tok.no_timestamps)
         duration = len(audio) / SAMPLE_RATE
         max_new = int(12 + 8 * duration)  # ~3x normal speech; more means a loop
         suppress = sorted(
@@ -281,6 +352,12 @@ class Recognizer:
         text = tok.decode(tokens).strip()
         if len(tokens) >= max_new or (len(text) > 24 and compression_ratio(text) > 2.4):
             return "degenerate", None
+        if keyterms and doubles_itself(text):
+            # A prompt makes Whisper say a short utterance twice ("Do you hear me? Do you hear
+            # me?" for "Do you hear me?"); without the prompt it does not.
+            return self._decode_once(
+                audio, context_s, language, beam_size, with_words, (), accept_loop=accept_loop
+            )
         status = "looped" if repeats_itself(text) else "ok"
         if status == "looped" and not accept_loop:
             return status, None
@@ -322,6 +399,41 @@ class Recognizer:
                 [words[k], float(jump_times[i]), float(jump_times[j]), float(np.mean(probs[i:j]))]
             )
         return tuple(tuple(w) for w in _merge_punctuation(out))
+
+
+class _Slots:
+    """The CTranslate2 workers, handed out finals first.
+
+    With several streams on one model, a stream's final must not wait behind another stream's
+    partial: an urgent request (a final or early-final decode) takes the next free worker
+    before any non-urgent one (a partial) that was waiting; requests of one kind are served in
+    no particular order. This is what keeps final latency when streams compete, while their
+    partials, whose cost the segmenter's budget sees, become rarer.
+    """
+
+    def __init__(self, n: int):
+        self._free = n
+        self._urgent_waiting = 0
+        self._cv = threading.Condition()
+
+    @contextlib.contextmanager
+    def taken(self, urgent: bool):
+        with self._cv:
+            if urgent:
+                self._urgent_waiting += 1
+                try:
+                    self._cv.wait_for(lambda: self._free > 0)
+                finally:
+                    self._urgent_waiting -= 1
+            else:
+                self._cv.wait_for(lambda: self._free > 0 and not self._urgent_waiting)
+            self._free -= 1
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._free += 1
+                self._cv.notify_all()
 
 
 def _merge_punctuation(words: list[list]) -> list[list]:

@@ -12,8 +12,10 @@ tested with made-up probabilities and costs. Positions are absolute 16 kHz sampl
    utterance includes ``preroll_s`` of audio before it.
 2. **Partials** (``DecodePartial``) re-decode the open utterance ``first_partial_s`` after
    onset and then every ``partial_interval_s`` of new audio, once ``min_speech_s`` of it was
-   voiced. They are optional work, paid from a budget (below); one the budget cannot pay for
-   is ``PartialSkipped``.
+   voiced; while no partial of the utterance was shown, a decode that showed nothing is
+   retried ``first_partial_retry_s`` later. None is decoded during a pause (the early final
+   is). They are optional work, paid from a budget (below); one the budget cannot pay for is
+   ``PartialSkipped``.
 3. **Early final.** Once a pause (a window below ``vad_threshold - 0.15``) has lasted
    ``early_final_s``, ``DecodeEarly`` asks for the final's decode now, shown as a partial
    meanwhile. If the pause reaches ``end_silence_s`` it is the endpoint: ``Final`` with
@@ -26,15 +28,25 @@ tested with made-up probabilities and costs. Positions are absolute 16 kHz sampl
    (voice did not start again). ``flush`` finalizes the open utterance now.
 
 **The partial budget** is on the audio clock and on measured decode cost, never on elapsed
-time: every second of audio fed earns ``compute_budget`` seconds of decoding (the credit is
-capped at ``max_credit_s``), and every decode the engine reports (partial, early or final)
-spends what the recognizer measured that decode took, excluding any wait for a worker. A
-partial is decoded only if the credit covers its expected cost: an exponential average of
-measured partial cost per second of encoder window (the work a decode does, ``work_of`` the
-utterance's duration), times the window the next partial will encode. The first partial of an
-utterance, the one a reader waits for, may borrow ``first_partial_debt_s``. Finals are never
-gated: a stream whose decodes are slow (a loaded machine, several streams sharing the cores)
-drops partials first and keeps its final latency. Waiting does not count, so a stream whose
+time, and has two parts:
+
+- *Lag*: every decode the engine reports (partial, early or final) adds what the recognizer
+  measured it took (``cost_s``, excluding any wait for a worker) to ``behind_s``, and every
+  second of audio fed takes one second off it (down to 0): with audio arriving in real time,
+  that is how far behind the stream is. No partial is decoded while it is above
+  ``max_behind_s``: whatever the machine's speed, the work that would delay a final (which
+  waits behind whatever the stream decodes first) is the optional work, and it goes first.
+- *Share*: every second of audio earns ``compute_budget`` seconds of partial decoding (capped
+  at ``max_credit_s``), and each partial spends its measured cost. A partial is decoded only
+  if the credit covers its expected cost: an exponential average of measured partial cost per
+  second of encoder window (the work a decode does, ``work_of`` the utterance's duration),
+  times the window the next partial will encode. The first partial of an utterance, the one a
+  reader waits for, may borrow ``first_partial_debt_s``. Finals are not paid from it: they
+  are never optional, and when they were, a machine whose finals alone cost more than the
+  budget never showed a partial again (the credit only went down).
+
+A stream whose decodes are slow (a loaded machine, several streams sharing the cores) thus
+shows fewer partials and keeps its final latency. Waiting does not count, so a stream whose
 audio simply arrives late, or whose decode queued behind another stream's, is not charged for
 it; and with the same probabilities and costs the decisions are always the same.
 """
@@ -65,12 +77,14 @@ _SILENCE_HYSTERESIS = 0.15  # a pause starts this far below the speech threshold
 class SegmenterSettings:
     """The timing rules (seconds unless said otherwise); the engine validates its arguments."""
 
-    end_silence_s: float = 0.4
-    early_final_s: float = 0.15
-    first_partial_s: float = 0.5
+    end_silence_s: float = 0.3
+    early_final_s: float = 0.1
+    first_partial_s: float = 0.25
     partial_interval_s: float = 0.6
-    compute_budget: float = 0.10  # decode seconds earned per audio second
+    first_partial_retry_s: float = 0.2
+    compute_budget: float = 0.10  # partial decode seconds earned per audio second
     max_credit_s: float = 0.5
+    max_behind_s: float = 0.1  # no partial while the stream is further behind real time
     first_partial_debt_s: float = 0.25
     max_utterance_s: float = 15.0
     cut_search_s: float = 3.0
@@ -114,11 +128,13 @@ class DecodeEarly:
 
 @dataclass(frozen=True, slots=True)
 class PartialSkipped:
-    """A partial was due at ``at`` but the budget could not pay ``cost_s`` from ``credit_s``."""
+    """A partial was due at ``at`` but the budget could not pay ``cost_s`` from ``credit_s``,
+    or the stream was ``behind_s`` behind real time (above ``max_behind_s``)."""
 
     at: int
     credit_s: float
     cost_s: float
+    behind_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +180,7 @@ class Segmenter:
         self._preroll = int(s.preroll_s * SAMPLE_RATE)
         self._first_partial = int(s.first_partial_s * SAMPLE_RATE)
         self._interval = int(s.partial_interval_s * SAMPLE_RATE)
+        self._retry = int(s.first_partial_retry_s * SAMPLE_RATE)
         self._min_speech = s.min_speech_s * SAMPLE_RATE
         self._early_final = s.early_final_s * SAMPLE_RATE
         self._end_silence = s.end_silence_s * SAMPLE_RATE
@@ -185,6 +202,7 @@ class Segmenter:
         self._early_ready = False  # a DecodeEarly produced text and nothing was said since
         # Budget, in decode seconds.
         self.credit_s = 0.0
+        self.behind_s = 0.0
         self._cost_per_work = s.initial_cost_per_work_s
 
     # -- inputs ----------------------------------------------------------------------------
@@ -198,6 +216,7 @@ class Segmenter:
         self.credit_s = min(
             s.max_credit_s, self.credit_s + s.compute_budget * n_samples / SAMPLE_RATE
         )
+        self.behind_s = max(0.0, self.behind_s - n_samples / SAMPLE_RATE)
 
     def window(self, prob: float) -> list[Decision]:
         """The next VAD window (``WINDOW`` samples from ``windowed``) had speech probability
@@ -209,16 +228,27 @@ class Segmenter:
         return self._on_window(start, float(prob))
 
     def poll(self) -> list[Decision]:
-        """The engine has processed a feed's windows: a partial, if one is due and affordable."""
+        """The engine has processed a feed's windows: a partial, if one is due and affordable.
+
+        None while a pause runs: the early final's decode is due within ``early_final_s`` and
+        serves as the partial; a partial decoded now would only delay it (a stream decodes one
+        thing at a time). A partial that fell due meanwhile is decoded when speech resumes.
+        """
         if not self.in_speech or self.received < self._next_partial_at:
+            return []
+        if self._silence_from is not None:
             return []
         self._next_partial_at = self.received + self._interval
         if self._voiced_windows * WINDOW < self._min_speech:
             return []
         debt = 0.0 if self._partial_shown else self.settings.first_partial_debt_s
         cost = self.partial_cost_s()
-        if self.credit_s + debt < cost:
-            return [PartialSkipped(at=self.received, credit_s=self.credit_s, cost_s=cost)]
+        if self.credit_s + debt < cost or self.behind_s > self.settings.max_behind_s:
+            return [
+                PartialSkipped(
+                    at=self.received, credit_s=self.credit_s, cost_s=cost, behind_s=self.behind_s
+                )
+            ]
         return [DecodePartial(start=self._utt_start, end=self.received, onset=self._onset)]
 
     def flush(self) -> list[Decision]:
@@ -238,18 +268,25 @@ class Segmenter:
     ) -> None:
         """What the engine's decode for ``decision`` did.
 
-        ``cost_s``: the decode's measured seconds (charged to the budget); ``work_s``: its work
+        ``cost_s``: the decode's measured seconds (the lag; a partial's is also paid from the
+        credit); ``work_s``: its work
         in ``work_of`` units (a partial's updates the expected partial cost); ``produced``: it
         gave usable text (an early decode that did not is asked for again on the next quiet
         window); ``shown``: a partial reached the reader (which ends the first-partial debt).
         """
-        self.credit_s -= cost_s
+        self.behind_s += cost_s
+        if isinstance(decision, DecodePartial):
+            self.credit_s -= cost_s
         if isinstance(decision, DecodePartial) and work_s > 0:
             a = self.settings.cost_smoothing
             self._cost_per_work = (1 - a) * self._cost_per_work + a * cost_s / work_s
         if isinstance(decision, DecodeEarly) and produced:
             self._early_ready = True
             self._next_partial_at = self.received + self._interval
+        if isinstance(decision, DecodePartial) and not shown and not self._partial_shown:
+            # The first partial found nothing to show yet (a breath, half a word): the reader
+            # is still waiting, so try again sooner than the regular interval.
+            self._next_partial_at = min(self._next_partial_at, self.received + self._retry)
         if shown and isinstance(decision, (DecodePartial, DecodeEarly)):
             self._partial_shown = True
 

@@ -56,7 +56,7 @@ const CAPTURE_MESSAGES = {
     "The browser microphone needs a secure page. This page is " +
     `${captureOrigin()}, which is not https:// or localhost, so the browser hides the ` +
     "microphone. Open Jupyter over https://, or through an SSH tunnel on localhost, " +
-    "or use the kernel microphone or a WAV file instead.",
+    "or use the kernel microphone or an audio file instead.",
   unsupported: (what) =>
     `This browser cannot capture audio in the page (${what} is missing). ` +
     "Use a current Chrome, Edge, Firefox or Safari, or use the kernel microphone.",

@@ -57,7 +57,7 @@ const CAPTURE_MESSAGES = {
     "The browser microphone needs a secure page. This page is " +
     `${captureOrigin()}, which is not https:// or localhost, so the browser hides the ` +
     "microphone. Open Jupyter over https://, or through an SSH tunnel on localhost, " +
-    "or use the kernel microphone or a WAV file instead.",
+    "or use the kernel microphone or an audio file instead.",
   unsupported: (what) =>
     `This browser cannot capture audio in the page (${what} is missing). ` +
     "Use a current Chrome, Edge, Firefox or Safari, or use the kernel microphone.",
@@ -631,7 +631,7 @@ const PROVIDERS = [
 const SOURCES = [
   ["kernel", "Kernel mic"],
   ["browser", "Browser mic"],
-  ["file", "WAV file"],
+  ["file", "File or URL"],
   ["custom", "Custom source"],
 ];
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
@@ -695,8 +695,10 @@ function render({ model, el }) {
   refresh.title = "List the microphones again";
   const file = h("input", "livetx-file");
   file.type = "text";
-  file.placeholder = "path/to/audio.wav";
-  file.title = "WAV file on the kernel's machine";
+  file.placeholder = "talk.mp3 or https://…/stream";
+  file.title =
+    "An audio or video file on the kernel's machine (wav, mp3, m4a, ogg, opus, flac, webm, " +
+    "mp4…), or a live stream URL (Icecast http(s)://…, HLS .m3u8)";
   const custom = h("span", "livetx-custom");
   bar.append(provider, modelSel, source, device, micSel, refresh, file, custom);
 

@@ -31,7 +31,7 @@ const PROVIDERS = [
 const SOURCES = [
   ["kernel", "Kernel mic"],
   ["browser", "Browser mic"],
-  ["file", "WAV file"],
+  ["file", "File or URL"],
   ["custom", "Custom source"],
 ];
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
@@ -95,8 +95,10 @@ function render({ model, el }) {
   refresh.title = "List the microphones again";
   const file = h("input", "livetx-file");
   file.type = "text";
-  file.placeholder = "path/to/audio.wav";
-  file.title = "WAV file on the kernel's machine";
+  file.placeholder = "talk.mp3 or https://…/stream";
+  file.title =
+    "An audio or video file on the kernel's machine (wav, mp3, m4a, ogg, opus, flac, webm, " +
+    "mp4…), or a live stream URL (Icecast http(s)://…, HLS .m3u8)";
   const custom = h("span", "livetx-custom");
   bar.append(provider, modelSel, source, device, micSel, refresh, file, custom);
 

@@ -1,0 +1,101 @@
+"""The one result format every benchmark returns, so that ``run_all.py`` can put them in one
+table: ``figures(quick: bool) -> list[Figure]`` in each ``benchmarks/*.py``.
+
+A figure is one measured number with its target and, where the issue asks for one, the same
+number measured for the reference scripts (``/work/shared/reference``: the fixed-sleep
+Deepgram and AssemblyAI snippets this product replaces) in the same run. ``ratio`` is how many
+times better than the reference (or, without one, than the target's floor or ceiling) the
+measurement is: above 1 is headroom, below 1 a miss. Figures are plain data (``to_dict``), so
+a benchmark that runs in a child process hands them back as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Figure:
+    """One line of the report. ``better``: ``"higher"``, ``"lower"`` or ``"equal"`` (the
+    measurement must equal the target, e.g. zero leaked threads)."""
+
+    benchmark: str
+    name: str
+    measured: float | None
+    unit: str = ""
+    target: float | None = None
+    better: str = "higher"
+    reference: float | None = None
+    note: str = ""
+
+    @property
+    def passed(self) -> bool | None:
+        """``None`` when there is nothing to compare against (informational figures)."""
+        m, t = self.measured, self.target
+        if m is None or (isinstance(m, float) and math.isnan(m)):
+            return False if t is not None else None
+        if t is None:
+            return None
+        if self.better == "equal":
+            return m == t
+        return m >= t if self.better == "higher" else m <= t
+
+    @property
+    def ratio(self) -> float | None:
+        """Times better than the reference scripts, else than the target bound."""
+        m = self.measured
+        base = self.reference if self.reference is not None else self.target
+        if m is None or base is None or self.better == "equal":
+            return None
+        if self.better == "higher":
+            return m / base if base else None
+        return base / m if m else math.inf
+
+    @property
+    def against(self) -> str:
+        return "reference" if self.reference is not None else "target"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Figure:
+        return cls(**data)
+
+
+def fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if isinstance(value, int) or float(value).is_integer():
+        text = f"{int(value):,}"
+    elif abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 1:
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.3g}"
+    return f"{text} {unit}".strip()
+
+
+def table(figures: list[Figure]) -> str:
+    """The report's table: figure, target, measured, ratio (to what), pass/fail."""
+    rows = [("benchmark", "figure", "target", "measured", "ratio", "result")]
+    for f in figures:
+        op = {"higher": ">=", "lower": "<=", "equal": "=="}[f.better]
+        target = "-" if f.target is None else f"{op} {fmt(f.target, f.unit)}"
+        ratio = f.ratio
+        ratio_text = "-" if ratio is None else (
+            f"{fmt(ratio)}x vs {'ref' if f.against == 'reference' else 'target'}"
+        )
+        result = {True: "pass", False: "FAIL", None: "info"}[f.passed]
+        rows.append((f.benchmark, f.name, target, fmt(f.measured, f.unit), ratio_text, result))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
