@@ -415,12 +415,32 @@ def test_displayed_directly_in_marimo_run(page, tmp_path, h):
         expect(w.locator(".livetx-error")).to_be_hidden()
 
 
-def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav, h):
-    """A WAV file played at speaking pace: partials, finals, the session ends by itself, the
-    dependent cell and the metadata follow."""
+def _encoded(short_wav: Path, ext: str, out: Path) -> Path:
+    """The shared speech as ``ext``: the WAV itself, or encoded by tests/audio/media.py."""
+    if ext == "wav":
+        return short_wav
+    pytest.importorskip("av")
+    import importlib.util
+
+    name = "livetx_test_media"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "audio" / "media.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    media = sys.modules[name]
+    pcm, rate = media.read_wav(short_wav)
+    return media.encode(pcm, rate, out / f"speech.{ext}", ext)
+
+
+@pytest.mark.parametrize("ext", ["wav", "mp3"])
+def test_a_file_source_in_marimo_edit(ext, page, tmp_path, short_wav, h):
+    """A file (WAV, or MP3 through the formats extra) played at speaking pace: partials,
+    finals, the session ends by itself, the dependent cell and the metadata follow."""
+    audio = _encoded(short_wav, ext, tmp_path)
     nb = write_app(tmp_path / "file_app.py", [
         IMPORTS,
-        f"w = mo.ui.anywidget(LiveTranscriber(provider='local', source={str(short_wav)!r}))\nw",
+        f"w = mo.ui.anywidget(LiveTranscriber(provider='local', source={str(audio)!r}))\nw",
         DEPENDENT,
         METADATA,
     ])  # fmt: skip
@@ -437,7 +457,7 @@ def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav, h):
         assert has_words(line), line
         meta = _meta(wait_output(page, "META", lambda s: "status=stopped" in s, 30))
         assert float(meta["audio_s"]) > 3.0 and int(meta["finals"]) >= 1, meta
-        shot(page, "marimo-edit-file")
+        shot(page, f"marimo-edit-file-{ext}")
 
 
 def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path, h):
