@@ -72,8 +72,9 @@ class WhisperEngine(Engine):
     one that showed nothing is retried ``first_partial_retry_s`` later) and repeat every
     ``partial_interval_s`` while the stream is at most ``max_behind_s`` behind real time and
     ``compute_budget`` allows (seconds of measured partial decode cost earned per second of
-    audio, per stream: the rules are in ``segmenter``; 0.15 gave earlier first partials than
-    0.10 and no later finals, 0.2 later finals); ``max_utterance_s`` forces a final;
+    audio, per stream: the rules are in ``segmenter``; 0.15 and 0.2 were measured too: at the
+    heaviest load they delayed finals, so 0.10 protects final latency first);
+    ``max_utterance_s`` forces a final;
     ``min_context_s`` is the shortest encoder window of finals, ``partial_context_s`` that of
     partials (5 s costs about half of 10 s; a partial that loops on the short window is dropped,
     and the final, on 10 s, replaces it anyway); ``min_speech_s`` of voiced windows is needed
@@ -106,7 +107,7 @@ class WhisperEngine(Engine):
         early_final_s: float = 0.1,
         first_partial_s: float = 0.25,
         partial_interval_s: float = 0.6,
-        compute_budget: float = 0.15,
+        compute_budget: float = 0.10,
         max_behind_s: float = 0.1,
         first_partial_retry_s: float = 0.2,
         max_utterance_s: float = 15.0,

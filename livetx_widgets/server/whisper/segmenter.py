@@ -82,7 +82,7 @@ class SegmenterSettings:
     first_partial_s: float = 0.25
     partial_interval_s: float = 0.6
     first_partial_retry_s: float = 0.2
-    compute_budget: float = 0.15  # partial decode seconds earned per audio second
+    compute_budget: float = 0.10  # partial decode seconds earned per audio second
     max_credit_s: float = 0.5
     max_behind_s: float = 0.1  # no partial while the stream is further behind real time
     first_partial_debt_s: float = 0.25
