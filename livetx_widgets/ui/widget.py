@@ -47,6 +47,7 @@ from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
 from .assets import BUILT, STATIC, asset
 from .browser_link import CELLS, BrowserLink
+from .browser_link import MESSAGES as BROWSER_MESSAGES
 from .choices import env_key, models_for
 from .marimo import MarimoTraits, cell_clock
 from .playback import audio as _audio_display
@@ -248,10 +249,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             return self.transcript
         timeout = self._stop_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + timeout
-        source = session.source
-        if isinstance(source, BrowserMicrophone) and session.running:
-            source.end()
-            self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
+        if self._link.drain(STATUS_TEXT["stopping"]):
             session.wait(timeout)
         session.stop(max(0.0, deadline - time.monotonic()))
         self._updater.join(max(0.5, deadline - time.monotonic()))
@@ -327,7 +325,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             return None
         self._updater.join()  # the previous session's flusher has ended; reap it
         self._start_error = None
-        self._link.capture = capture
+        self._link.bind(capture)
         try:
             session = self._new_session()
         except LivetxError as exc:
@@ -355,8 +353,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             return exc
         self._updater.begin()
         _RUNNING.add(self)
-        if isinstance(session.source, BrowserMicrophone) and capture is None:
-            self._updater.send({"type": "capture", "run": self.run})  # started from code
+        self._link.started(self.run)  # from code: asks the page to capture
         return None
 
     def _new_session(self) -> TranscriptionSession:
@@ -497,22 +494,14 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
         if kind == "hello":
             self._updater.send(self._updater.tail_message(self.max_rows))
         elif kind == "start":
-            capture = content.get("capture")
-            capture = capture if isinstance(capture, str) and capture else None
-            error = self._start(capture)  # errors are shown in the widget, not raised
-            session = self._session
-            ok = error is None and session is not None and session.running
-            if capture is not None:
-                self._updater.send({"type": "start-result", "capture": capture, "ok": ok})
+            self._link.start(content, self._start)  # answers a page capture
         elif kind == "stop":
             self._request_stop()
-        elif kind == "capture-error":
-            self._link.capture_error(content)
+        elif kind in BROWSER_MESSAGES:
+            self._link.handle(kind, content, buffers)
         elif kind == "finalize":
             with contextlib.suppress(SessionStateError):
                 self.finalize()
-        elif kind == "view-gone":
-            self._link.view_gone(content)
         elif kind in ("pause", "resume"):
             # A click can race the session's own end (a file finishing): nothing to do then.
             with contextlib.suppress(SessionStateError):
@@ -521,8 +510,6 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             self._set_key(content.get("value"))
         elif kind == "devices":
             self._refresh_devices()
-        elif kind == "audio":
-            self._link.audio(content, buffers)
         elif kind == "play":
             self._play_clip(content)
 
@@ -538,13 +525,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
         session = self._session
         if session is None or not session.running:
             return
-        source = session.source
-        if isinstance(source, BrowserMicrophone):
-            # The page sent its last chunk before this message (one ordered channel): end
-            # the source; the session reads what is queued, then closes by itself.
-            source.end()
-            self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
-        else:
+        if not self._link.drain(STATUS_TEXT["stopping"]):
             session.request_stop(self._stop_timeout)  # the flusher sees the end
 
 

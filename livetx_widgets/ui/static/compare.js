@@ -14,22 +14,18 @@
 // WAV buffer, at most 120 s, see ui/playback.py) and an <audio> element plays it. While it
 // plays, the clicked row and the rows of every column that overlap its span are marked: the
 // same stretch of audio as each provider heard it. Clicking the playing row stops it.
+//
+// Browser microphone (source_kind "browser"): livetxMic (common.js, the same capture and
+// messages as widget.js; capture.js is in front) captures once and the kernel tees it to
+// every provider. Start captures inside the click but asks the kernel to start only once the
+// microphone is granted (the chunks wait meanwhile), so a denied microphone starts nothing
+// and says why; Stop sends the last chunk before "stop".
 
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
 const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function stamp(seconds) {
-  const s = Math.max(0, seconds || 0);
-  const m = Math.floor(s / 60);
-  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
-}
+const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much browser audio waiting...
+const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
 
 function render({ model, el }) {
   const root = h("div", "livetx livetx-cmp");
@@ -50,6 +46,11 @@ function render({ model, el }) {
   const progressFill = h("span", "livetx-cmp-progress-fill");
   progress.appendChild(progressFill);
   const error = h("div", "livetx-error");
+  error.setAttribute("role", "alert");
+  const notice = h("div", "livetx-notice");
+  const busy = h("div", "livetx-busy");
+  busy.setAttribute("role", "status");
+  busy.hidden = true;
   const box = h("div", "livetx-cmp-box");
   const grid = h("div", "livetx-cmp-grid");
   box.appendChild(grid);
@@ -58,7 +59,7 @@ function render({ model, el }) {
   const player = h("audio", "livetx-player");
   player.preload = "auto";
   player.hidden = true;
-  root.append(actions, progress, error, note, box, player);
+  root.append(actions, progress, notice, busy, error, note, box, player);
   const viewId = Math.random().toString(36).slice(2, 10);
 
   // -- columns ----------------------------------------------------------------------------
@@ -222,6 +223,17 @@ function render({ model, el }) {
       playClip(msg, buffers);
       return;
     }
+    if (msg && mic.onMessage(msg)) {
+      showStatus(); // a refused start: Start is enabled again
+      return;
+    }
+    if (msg && msg.type === "capture") {
+      // Started from code: capture without a click (works once the page has had one).
+      if (!mic.current && model.get("source_kind") === "browser" && !captureSupport()) {
+        mic.begin(`${viewId}-${++captures}`).sawRunning = true;
+      }
+      return;
+    }
     if (!msg || (msg.type !== "finals" && msg.type !== "tail")) return;
     if (msg.run < rowsRun) return; // a late message of an earlier run
     const stuck = nearBottom();
@@ -265,8 +277,60 @@ function render({ model, el }) {
     stop.disabled = !running;
     pause.disabled = !running;
     pause.textContent = st === "paused" ? "Resume" : "Pause";
-    error.textContent = model.get("error");
-    error.hidden = !model.get("error");
+    showMessages();
+  }
+
+  function showMessages() {
+    // The kernel's words first; the page's own (capture problems) when the kernel has none.
+    let text = model.get("notice");
+    if (!text && model.get("source_kind") === "browser" && !model.get("running")) {
+      text = captureSupport() || "";
+    }
+    notice.textContent = text;
+    notice.hidden = !text;
+    const err = model.get("error") || pageError;
+    error.textContent = err;
+    error.hidden = !err;
+  }
+
+  // -- browser microphone ---------------------------------------------------------------
+  let captures = 0;
+  let pageError = ""; // a capture problem, shown until the kernel has its own error
+  let busyShown = false;
+  const mic = livetxMic(model, {
+    onFail: (text) => {
+      pageError = text;
+      showMessages();
+    },
+    onChange: () => showBusy(),
+    onGranted: (state) => {
+      if (!state.held || mic.current !== state) return; // started from code: it runs
+      send({ type: "start", capture: state.id }); // granted: now every provider starts
+      mic.open(state);
+    },
+  });
+
+  function showBusy() {
+    const { unacked, queued } = mic.waiting();
+    const waiting = unacked + queued;
+    busyShown = busyShown ? waiting > BUSY_HIDE_S : waiting > BUSY_SHOW_S;
+    let text = `${unacked > queued ? "Kernel busy" : "Catching up"} — ${waiting.toFixed(1)} s ` +
+      "of audio waiting" + (unacked > queued ? " (a running cell holds it back; it is kept)" :
+        " (sending it to the providers)");
+    const cap = mic.current;
+    if (cap && cap.unsentS > 0) {
+      text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
+        `${LIVETX_MAX_UNACKED_S / 60} minutes`;
+      busyShown = true;
+    }
+    busy.textContent = text;
+    busy.hidden = !busyShown;
+    root.dataset.waiting = waiting.toFixed(1);
+  }
+
+  function showCapture() {
+    mic.follow();
+    showBusy();
   }
 
   function showRun() {
@@ -286,8 +350,30 @@ function render({ model, el }) {
   }
 
   const send = (message) => model.send(message);
-  start.addEventListener("click", () => send({ type: "start" }));
-  stop.addEventListener("click", () => send({ type: "stop" }));
+  start.addEventListener("click", () => {
+    pageError = "";
+    showMessages();
+    if (model.get("source_kind") !== "browser") {
+      send({ type: "start" });
+      return;
+    }
+    const problem = captureSupport();
+    if (problem) {
+      pageError = `Audio input problem: ${problem}`;
+      showMessages();
+      return;
+    }
+    if (mic.current) mic.end(mic.current);
+    start.disabled = true; // until the kernel runs (or the microphone is refused)
+    const state = mic.begin(`${viewId}-${++captures}`, { gated: true }); // inside the click
+    state.handle.catch(() => showStatus());
+  });
+  stop.addEventListener("click", async () => {
+    stop.disabled = true;
+    const state = mic.current;
+    if (state) await mic.end(state); // the last chunk goes out before "stop"
+    send({ type: "stop" });
+  });
   pause.addEventListener("click", () =>
     send({ type: model.get("status") === "paused" ? "resume" : "pause" }),
   );
@@ -295,6 +381,8 @@ function render({ model, el }) {
   const handlers = [
     ["change:columns", showColumns],
     ["change:status change:status_text change:running change:error", showStatus],
+    ["change:notice change:source_kind", showMessages],
+    ["change:running change:capture_stats", showCapture],
     ["change:run", showRun],
     ["change:progress change:elapsed change:source_label", showProgress],
     ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
@@ -304,10 +392,21 @@ function render({ model, el }) {
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
 
+  // The view goes away (cell re-run or cleared, tab closed): release the microphone and tell
+  // the kernel, so that every provider ends with what it received (see browser_link.py).
+  const viewGone = () => {
+    const state = mic.current;
+    if (!state) return;
+    mic.end(state).then(() => send({ type: "view-gone", capture: state.id }));
+  };
+  globalThis.addEventListener?.("pagehide", viewGone);
+
   return () => {
     stopPlaying();
     unlisten();
     model.off("msg:custom", onCustom);
+    globalThis.removeEventListener?.("pagehide", viewGone);
+    viewGone();
   };
 }
 

@@ -42,25 +42,12 @@ const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
 const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
 const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds || 0));
   const hours = Math.floor(s / 3600);
   const mm = String(Math.floor((s % 3600) / 60));
   const ss = String(s % 60).padStart(2, "0");
   return hours ? `${hours}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
-
-function stamp(seconds) {
-  const s = Math.max(0, seconds || 0);
-  const m = Math.floor(s / 60);
-  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
 }
 
 function fillSelect(select, options, value) {
