@@ -27,21 +27,15 @@ overlap it (the same span on every provider's clock); ``play()`` returns it as a
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
 import time
-import weakref
-from collections.abc import Iterable
 from typing import Any
 
-import anywidget
 import traitlets
 
 from ..audio import BrowserMicrophone
 from ..compare.session import COMPARE_KEYWORDS, CompareSession, _entries, _labelled
 from ..config import resolve as resolve_config
-from ..credentials import KEY_ENV
 from ..errors import (
     AudioDeviceError,
     AudioNotKeptError,
@@ -52,14 +46,11 @@ from ..errors import (
 )
 from ..transcript import Segment, Transcript
 from .assets import COMPARE_BUILT, STATIC, asset
-from .browser_link import CELLS, BrowserLink
-from .browser_link import MESSAGES as BROWSER_MESSAGES
-from .choices import env_key
-from .marimo import MarimoTraits, cell_clock
+from .browser_link import BrowserLink
 from .playback import audio as _audio_display
 from .playback import clip_reply
+from .shell import WidgetShell, check_max_rows
 from .updater import STATUS_TEXT, Updater
-from .widget import _RUNNING, _keep_front_end_route
 from .wire import plain_error, segment_dict
 
 #: A provider's column starts lagging visibly past this many seconds behind the audio.
@@ -219,7 +210,7 @@ class CompareUpdater(Updater):
             self.flushes += 1
 
 
-class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
+class CompareTranscriber(WidgetShell):
     """Compare providers live on the same audio in a notebook cell: Start, listen, Stop.
 
     Takes what ``CompareSession`` takes (``providers=[...]``, ``reference``, ``speech``,
@@ -236,28 +227,14 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
     # widget.css first: the LiveTranscriber look (variables, buttons, status); then the columns.
     _css = "\n".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
 
-    status = traitlets.Unicode("idle").tag(sync=True)
-    status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
-    notice = traitlets.Unicode("").tag(sync=True)
-    running = traitlets.Bool(False).tag(sync=True)
-    run = traitlets.Int(0).tag(sync=True)
-    elapsed = traitlets.Float(0.0).tag(sync=True)
-    progress = traitlets.Float(-1.0).tag(sync=True)
-    n_partials = traitlets.Int(0).tag(sync=True)
+    # The state both widgets show (status, error, notice, running, run, elapsed, progress,
+    # n_partials, source_kind, source_label, capture_stats, max_rows) is WidgetShell's.
     #: One small dict per provider: label, name, model, status, status_text, partial,
     #: n_finals, error. Finals travel as messages, not here.
     columns = traitlets.List(traitlets.Dict()).tag(sync=True)
-    source_label = traitlets.Unicode("").tag(sync=True)
-    #: "browser" when the page's microphone is the source (the page captures), else "kernel".
-    source_kind = traitlets.Unicode("kernel").tag(sync=True)
-    #: Browser microphone: the capture the kernel listens to, its ack and queue (browser_link).
-    capture_stats = traitlets.Dict().tag(sync=True)
-    max_rows = traitlets.Int(200).tag(sync=True)
 
     def __init__(self, providers: Any = (), *, max_rows: int = 200, **config: Any):
-        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-            raise ConfigurationError(f"max_rows must be a positive int, got {max_rows!r}")
+        check_max_rows(max_rows)
         given = {k: v for k, v in config.items() if k not in COMPARE_KEYWORDS}
         if "provider" in config:
             raise ConfigurationError("A comparison takes providers=[...] (a list), not provider=.")
@@ -288,15 +265,8 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
             for label, name, _own in _labelled(entries)
         ]  # fmt: skip
         self.labels = labels
-        self.on_msg(self._on_front_end_msg)
-        _keep_front_end_route(self.comm)
-        CELLS.install()
-        # Weak references, as in LiveTranscriber: the runs hold this widget's listeners, so a
-        # strong list here would keep every widget that ever started alive for good.
-        self._run_refs: weakref.WeakSet[CompareSession] = weakref.WeakSet()
-        weakref.finalize(self, _end_runs, self._run_refs, self._stop_timeout)
-        host = self._follow_host(functools.partial(_end_runs, self._runs, 0.0))  # marimo
-        self._link.cells = cell_clock(host, CELLS)
+        # Collected without close(), or its marimo cell re-run: the runs end (shell.py).
+        self._run_refs = self._connect_front_end(self._runs)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -404,17 +374,8 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
         if self._cmp is not None and self._cmp.running:
             self._cmp.resume()
 
-    def close(self) -> None:
-        compare = getattr(self, "_cmp", None)
-        if compare is not None and compare.running:
-            compare.stop(self._stop_timeout)
-        for old in getattr(self, "_runs", ()):
-            old.close()  # releases the kept audio
-        updater = getattr(self, "_updater", None)
-        if updater is not None:
-            updater.join(self._stop_timeout)
-        _RUNNING.discard(self)  # type: ignore[arg-type]
-        super().close()
+    def _ran(self) -> list[CompareSession]:  # closed with the widget (shell.py)
+        return getattr(self, "_runs", [])
 
     def __repr__(self) -> str:
         return f"CompareTranscriber({', '.join(self.labels)}; status={self.status!r})"
@@ -426,80 +387,37 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
                                     state="idle")  # fmt: skip
         return self._cmp
 
-    def _start(self, capture: str | None = None) -> LivetxError | None:
-        """Start a comparison; returns (and shows) the local error that prevented it.
-
-        ``capture``: the id of the page capture that feeds a browser-microphone comparison
-        (``None``: the first capture whose audio arrives, see ``BrowserLink``)."""
-        if self._cmp is not None and self._cmp.running:
-            return None
-        self._updater.join()
-        self._start_error = None
-        self._link.bind(capture)
+    # -- starting (WidgetShell._start) ---------------------------------------------------
+    def _new_run(self) -> CompareSession:
         config = self._config
         if self.source_kind == "browser":  # one microphone, teed to every provider
             config = {**config, "source": self._browser_source or BrowserMicrophone()}
-        try:
-            compare = CompareSession(self._providers, **config)
-        except LivetxError as exc:
-            self._start_error = exc
-            self._show_error(exc)
-            return exc
-        if self._cmp is not None:
-            self._cmp.close()  # ended: only the current run's audio is kept
+        return CompareSession(self._providers, **config)
+
+    def _keep(self, compare: CompareSession) -> None:
         self._cmp = compare
         self._runs.append(compare)
         self._run_refs.add(compare)
-        self._updater.follow(compare, self.run + 1)
-        self._updater.apply(
-            run=self.run + 1, status="connecting", status_text=STATUS_TEXT["connecting"],
-            error="", notice="", running=True, elapsed=0.0, n_partials=0, capture_stats={},
-            revision=self.revision + 1,
-            progress=0.0 if compare.source.duration_s and not compare.source.live else -1.0,
-        )  # fmt: skip
-        try:
-            compare.start()
-        except LivetxError as exc:
-            compare.stop(0.0)
-            self._show_error(exc)
-            return exc
-        self._updater.begin()
-        _RUNNING.add(self)  # type: ignore[arg-type]
-        self._link.started(self.run)  # from code: asks the page to capture
-        return None
 
-    def _show_error(self, error: BaseException) -> None:
-        self._updater.apply(status="error", status_text=STATUS_TEXT["error"], running=False,
-                            error=plain_error(error, self._secrets()))  # fmt: skip
+    def _follow(self, compare: CompareSession, run: int) -> dict[str, Any]:
+        self._updater.follow(compare, run)  # before start(): no status is missed
+        return {"status_text": STATUS_TEXT["connecting"]}
 
-    def _secrets(self) -> list[str]:
-        return [*self._keys, *(k for k in (env_key(p) for p in KEY_ENV) if k)]
+    def _abandon(self, compare: CompareSession) -> None:
+        compare.stop(0.0)  # the source, and the providers that did start
 
-    def set_state(self, sync_data: dict) -> None:
-        with self._updater.lock:
-            super().set_state(sync_data)
+    def _own_keys(self) -> list[str]:  # masked out of anything shown, with the env's
+        return list(self._keys)
 
-    def _on_front_end_msg(self, _widget: Any, content: Any, buffers: list) -> None:
-        """Actions from the front end (the kernel's thread; never blocks for long)."""
-        if not isinstance(content, dict):
-            return
-        kind = content.get("type")
-        if kind == "hello":
-            self._updater.send(self._updater.tail_message(self.max_rows))
-        elif kind == "start":
-            self._link.start(content, self._start)  # answers a page capture
-        elif kind == "stop":
-            running = self._cmp is not None and self._cmp.running
-            if running and not self._link.drain(STATUS_TEXT["stopping"]):  # browser: drained
-                self._cmp.request_stop(self._stop_timeout)  # the flusher sees the end
-        elif kind in BROWSER_MESSAGES:
-            if not self._link.handle(kind, content, buffers) and kind == "capture-error":
-                self._capture_failed(content.get("message"))
-        elif kind in ("pause", "resume"):
-            with contextlib.suppress(SessionStateError):
-                self.pause() if kind == "pause" else self.resume()
-        elif kind == "play":
-            self._play_clip(content)
+    def _request_stop(self) -> None:
+        """Stop button: every provider ends; a browser source is drained first."""
+        running = self._cmp is not None and self._cmp.running
+        if running and not self._link.drain(STATUS_TEXT["stopping"]):
+            self._cmp.request_stop(self._stop_timeout)  # the flusher sees the end
+
+    def _browser_msg(self, kind: str, content: dict, buffers: list) -> None:
+        if not self._link.handle(kind, content, buffers) and kind == "capture-error":
+            self._capture_failed(content.get("message"))
 
     def _capture_failed(self, message: Any) -> None:
         """The page could not capture (a denied microphone) before any run listened to it:
@@ -524,8 +442,7 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
                 f"Cannot play this segment: {label!r} has no audio in this run "
                 "(it never started, or is not one of its providers)."
             )
-        with self._updater.lock:
-            self.send(reply, buffers)
+        self._send_clip(reply, buffers)
 
 
 def _is_browser(source: Any) -> bool:
@@ -543,14 +460,6 @@ def _describe(source: Any, file: Any) -> str:
     if hasattr(source, "size") and hasattr(source, "dtype"):
         return f"array of {source.size / 16000:.1f} s"
     return str(getattr(source, "path", "") or type(source).__name__)
-
-
-def _end_runs(runs: Iterable[CompareSession], timeout: float) -> None:
-    """Collected without close(): ask its running comparison to stop (never blocks)."""
-    for compare in runs:
-        if compare.running:
-            with contextlib.suppress(Exception):
-                compare.request_stop(timeout)
 
 
 def _signature() -> inspect.Signature:

@@ -94,6 +94,18 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     return state;
   };
 
+  // Start clicked (call it inside the click): a fresh capture, the previous one ended; null
+  // when this browser cannot capture here (onFail says why).
+  mic.restart = (id, options) => {
+    const problem = captureSupport();
+    if (problem) {
+      onFail(`Audio input problem: ${problem}`);
+      return null;
+    }
+    if (mic.current) mic.end(mic.current);
+    return mic.begin(id, options);
+  };
+
   // A gated capture: send what was held, then every chunk as it comes.
   mic.open = (state) => {
     const held = state.held || [];
@@ -143,5 +155,140 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     if (cap && !running && cap.sawRunning) mic.end(cap);
   };
 
+  // The view goes away (cell re-run or cleared, notebook or tab closed): release the
+  // microphone and tell the kernel, so that the run ends with what it received instead of
+  // staying live on KeepAlive. A closed tab may not deliver the message; the kernel then
+  // notices that no audio comes (browser_link.py, PAGE_GONE_S).
+  mic.viewGone = () => {
+    const state = mic.current;
+    if (!state) return;
+    mic.end(state).then(() => model.send({ type: "view-gone", capture: state.id }));
+  };
+
   return mic;
+}
+
+// * livetxRows(list, maxRows, rowFor): the transcript rows a view keeps: at most maxRows()
+//   of them in `list`, sorted by segment id, the oldest dropped first. upsert(seg) replaces a
+//   revised segment's row in place and almost always appends, so an update costs the same at
+//   minute 1 and hour 2; ids and rows (id -> element) are what is shown.
+function livetxRows(list, maxRows, rowFor) {
+  const kept = { ids: [], rows: new Map() };
+  const { ids, rows } = kept;
+  kept.clear = () => {
+    ids.length = 0;
+    rows.clear();
+    list.replaceChildren();
+  };
+  kept.upsert = (seg) => {
+    const row = rowFor(seg);
+    const old = rows.get(seg.id);
+    if (old) {
+      old.replaceWith(row);
+      rows.set(seg.id, row);
+      return;
+    }
+    const max = maxRows();
+    if (ids.length >= max && seg.id < ids[0]) return; // older than anything we keep
+    let i = ids.length;
+    while (i > 0 && ids[i - 1] > seg.id) i--; // almost always appends at the end
+    if (i === ids.length) list.appendChild(row);
+    else list.insertBefore(row, rows.get(ids[i]));
+    ids.splice(i, 0, seg.id);
+    rows.set(seg.id, row);
+    while (ids.length > max) {
+      const gone = ids.shift();
+      rows.get(gone).remove();
+      rows.delete(gone);
+    }
+  };
+  return kept;
+}
+
+// * livetxClipPlayer(send, viewId, {mark, note}): a clicked row's audio (ui/playback.py).
+//   request(key, fields) asks the kernel ({type: "play", ...fields, view, req}); its answer
+//   to this view only ({type: "clip", view, req, ...} + one WAV buffer) plays in an <audio>
+//   element (clip.el, to be put in the view). Requesting the key that plays stops it.
+//   mark(playing) is called whenever that changes: null (nothing), then
+//   {key, fields, state: "livetx-loading"}, then state "livetx-playing" with the clip's
+//   message as `msg`; note(text) says why a click did not play (or that a long one is cut).
+const LIVETX_CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
+
+function livetxClipPlayer(send, viewId, { mark = () => {}, note = () => {} } = {}) {
+  const el = h("audio", "livetx-player");
+  el.preload = "auto";
+  el.hidden = true;
+  const clip = { el, playing: null, note: "" };
+  let reqs = 0;
+  const say = (text) => {
+    clip.note = text || "";
+    note(clip.note);
+  };
+
+  clip.stop = (text) => {
+    const playing = clip.playing;
+    if (playing) {
+      clearTimeout(playing.timer);
+      if (playing.url) URL.revokeObjectURL(playing.url);
+    }
+    clip.playing = null;
+    el.pause();
+    el.removeAttribute("src");
+    mark(null);
+    say(text);
+  };
+
+  clip.request = (key, fields) => {
+    const again = clip.playing && clip.playing.key === key;
+    clip.stop();
+    if (again) return; // a click on the playing row stops it
+    const req = ++reqs;
+    const playing = { key, fields, req, state: "livetx-loading", url: "", msg: null };
+    clip.playing = playing;
+    playing.timer = setTimeout(() => {
+      if (clip.playing === playing && !playing.url) {
+        clip.stop("No answer from the kernel to play that segment: is it busy or gone?");
+      }
+    }, LIVETX_CLIP_WAIT_MS);
+    mark(playing);
+    send({ type: "play", ...fields, view: viewId, req });
+  };
+
+  clip.play = (msg, buffers) => {
+    const playing = clip.playing;
+    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
+    if (msg.error || !buffers || !buffers.length) {
+      clip.stop(msg.error || "The kernel sent no audio for that segment.");
+      return;
+    }
+    clearTimeout(playing.timer);
+    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
+    if (msg.label !== undefined) el.dataset.label = String(msg.label);
+    el.dataset.id = String(msg.id);
+    el.dataset.duration = String(msg.duration);
+    el.src = playing.url;
+    say(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
+    playing.state = "livetx-playing";
+    playing.msg = msg;
+    mark(playing);
+    el.play().catch((err) => {
+      if (clip.playing === playing) {
+        clip.stop(`The browser did not play the audio (${err.name}): click the row again.`);
+      }
+    });
+  };
+
+  el.addEventListener("ended", () => clip.stop(clip.note));
+
+  // A click on `container`: the row under it (selector), unless the user selects its text.
+  clip.onClick = (container, selector, request) => {
+    container.addEventListener("click", (event) => {
+      const row = event.target.closest(selector);
+      if (!row || !container.contains(row)) return;
+      const selected = globalThis.getSelection?.();
+      if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
+      request(row);
+    });
+  };
+  return clip;
 }

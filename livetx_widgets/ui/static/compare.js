@@ -1,6 +1,8 @@
 // CompareTranscriber front end: one column per provider, one scroll area, one Start/Stop.
 //
-// Plain modern JS, no build step, no dependencies (like widget.js). Small synced traits carry
+// Plain modern JS, no build step, no dependencies (like widget.js; served after capture.js,
+// host.js and common.js, whose h, stamp, livetxRows, livetxClipPlayer and livetxMic are the
+// ones widget.js uses too). Small synced traits carry
 // the state (status, elapsed, progress, `columns`: label, model, status, partial, error of
 // each provider). Finals arrive as custom messages with only new or revised segments, per
 // column ({type: "finals", run, columns: {label: [segments]}, totals}); a view that renders
@@ -9,9 +11,9 @@
 // scrolling box, so they scroll together; it follows the newest rows while it is at the
 // bottom.
 //
-// Playback: clicking a final asks the kernel for that span of the audio ({type: "play",
-// label, id, run, view, req}); the kernel answers this view only ({type: "clip", ...} + one
-// WAV buffer, at most 120 s, see ui/playback.py) and an <audio> element plays it. While it
+// Playback (livetxClipPlayer): clicking a final asks the kernel for that span of the audio
+// ({type: "play", label, id, run, view, req}); the kernel answers this view only ({type:
+// "clip", ...} + one WAV buffer, at most 120 s, see ui/playback.py) and it plays. While it
 // plays, the clicked row and the rows of every column that overlap its span are marked: the
 // same stretch of audio as each provider heard it. Clicking the playing row stops it.
 //
@@ -22,7 +24,6 @@
 // and says why; Stop sends the last chunk before "stop".
 
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
-const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
 const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much browser audio waiting...
 const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
@@ -56,15 +57,12 @@ function render({ model, el }) {
   box.appendChild(grid);
   const note = h("div", "livetx-cmp-note");
   note.hidden = true;
-  const player = h("audio", "livetx-player");
-  player.preload = "auto";
-  player.hidden = true;
-  root.append(actions, progress, notice, busy, error, note, box, player);
+  root.append(actions, progress, notice, busy, error, note, box);
   const viewId = Math.random().toString(36).slice(2, 10);
 
   // -- columns ----------------------------------------------------------------------------
   let rowsRun = -1;
-  const cols = new Map(); // label -> {el, head, model, state, error, list, partial, ids, rows}
+  const cols = new Map(); // label -> {node, modelName, state, err, list, partial, kept, ...}
 
   function column(label) {
     let col = cols.get(label);
@@ -81,17 +79,14 @@ function render({ model, el }) {
     const partial = h("div", "livetx-cmp-partial");
     node.append(head, err, list, partial);
     grid.appendChild(node);
-    col = { node, modelName, state, err, list, partial, ids: [], rows: new Map(), total: 0 };
+    const kept = livetxRows(list, () => model.get("max_rows"), rowFor); // common.js
+    col = { node, modelName, state, err, list, partial, kept, rows: kept.rows, total: 0 };
     cols.set(label, col);
     return col;
   }
 
   function clearRows() {
-    for (const col of cols.values()) {
-      col.ids.length = 0;
-      col.rows.clear();
-      col.list.replaceChildren();
-    }
+    for (const col of cols.values()) col.kept.clear();
   }
 
   function rowFor(seg) {
@@ -106,121 +101,48 @@ function render({ model, el }) {
     return row;
   }
 
-  function upsert(col, seg) {
-    const row = rowFor(seg);
-    const old = col.rows.get(seg.id);
-    if (old) {
-      old.replaceWith(row);
-      col.rows.set(seg.id, row);
-      return;
-    }
-    const max = model.get("max_rows");
-    if (col.ids.length >= max && seg.id < col.ids[0]) return;
-    let i = col.ids.length;
-    while (i > 0 && col.ids[i - 1] > seg.id) i--; // almost always appends at the end
-    if (i === col.ids.length) col.list.appendChild(row);
-    else col.list.insertBefore(row, col.rows.get(col.ids[i]));
-    col.ids.splice(i, 0, seg.id);
-    col.rows.set(seg.id, row);
-    while (col.ids.length > max) {
-      const gone = col.ids.shift();
-      col.rows.get(gone).remove();
-      col.rows.delete(gone);
-    }
-  }
-
   const nearBottom = () => box.scrollHeight - box.scrollTop - box.clientHeight < 32;
 
   // -- playback -------------------------------------------------------------------------
-  let playing = null; // {label, id, req, timer, url}
-  let playReqs = 0;
-
   function showNote(text) {
     note.textContent = text || "";
     note.hidden = !text;
   }
 
-  function markSpan(start, end) {
+  // The clicked row, and the rows of every column that overlap the span it plays.
+  function markSpan(playing) {
     for (const row of grid.querySelectorAll(".livetx-loading, .livetx-playing, .livetx-cmp-same")) {
       row.classList.remove("livetx-loading", "livetx-playing", "livetx-cmp-same");
     }
     if (!playing) return;
-    const clicked = cols.get(playing.label)?.rows.get(playing.id);
-    if (start === undefined) {
-      clicked?.classList.add("livetx-loading");
-      return;
-    }
-    for (const col of cols.values()) {
-      for (const row of col.rows.values()) {
-        if (Number(row.dataset.start) < end && Number(row.dataset.end) > start) {
-          row.classList.add("livetx-cmp-same");
+    const clicked = cols.get(playing.fields.label)?.rows.get(playing.fields.id);
+    const msg = playing.msg;
+    if (msg) {
+      for (const col of cols.values()) {
+        for (const row of col.rows.values()) {
+          if (Number(row.dataset.start) < msg.end && Number(row.dataset.end) > msg.start) {
+            row.classList.add("livetx-cmp-same");
+          }
         }
       }
     }
-    clicked?.classList.add("livetx-playing");
+    clicked?.classList.add(playing.state);
   }
 
-  function stopPlaying(text) {
-    if (playing) {
-      clearTimeout(playing.timer);
-      if (playing.url) URL.revokeObjectURL(playing.url);
-    }
-    playing = null;
-    player.pause();
-    player.removeAttribute("src");
-    markSpan();
-    showNote(text);
-  }
-
-  function requestClip(label, id) {
-    const again = playing && playing.label === label && playing.id === id;
-    stopPlaying();
-    if (again) return; // a click on the playing row stops it
-    const req = ++playReqs;
-    playing = { label, id, req, url: "" };
-    playing.timer = setTimeout(() => {
-      if (playing && playing.req === req && !playing.url) {
-        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
-      }
-    }, CLIP_WAIT_MS);
-    markSpan();
-    send({ type: "play", label, id, run: rowsRun, view: viewId, req });
-  }
-
-  function playClip(msg, buffers) {
-    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
-    if (msg.error || !buffers || !buffers.length) {
-      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
-      return;
-    }
-    clearTimeout(playing.timer);
-    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
-    player.dataset.label = String(msg.label);
-    player.dataset.id = String(msg.id);
-    player.dataset.duration = String(msg.duration);
-    player.src = playing.url;
-    showNote(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
-    markSpan(msg.start, msg.end);
-    player.play().catch((err) => {
-      if (playing && playing.url === player.src) {
-        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
-      }
-    });
-  }
-
-  player.addEventListener("ended", () => stopPlaying(note.textContent));
-  grid.addEventListener("click", (event) => {
-    const row = event.target.closest(".livetx-cmp-row");
-    const col = row && row.closest(".livetx-cmp-col");
-    if (!row || !col || !grid.contains(row)) return;
-    const selected = globalThis.getSelection?.();
-    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
-    requestClip(col.dataset.label, Number(row.dataset.id));
+  const clip = livetxClipPlayer((message) => model.send(message), viewId, {
+    mark: markSpan,
+    note: showNote,
+  });
+  root.appendChild(clip.el);
+  clip.onClick(grid, ".livetx-cmp-row", (row) => {
+    const label = row.closest(".livetx-cmp-col")?.dataset.label;
+    const id = Number(row.dataset.id);
+    if (label !== undefined) clip.request(`${label}/${id}`, { label, id, run: rowsRun });
   });
 
   function onCustom(msg, buffers) {
     if (msg && msg.type === "clip") {
-      playClip(msg, buffers);
+      clip.play(msg, buffers);
       return;
     }
     if (msg && mic.onMessage(msg)) {
@@ -243,7 +165,7 @@ function render({ model, el }) {
     }
     for (const [label, segments] of Object.entries(msg.columns || {})) {
       const col = column(label);
-      for (const seg of segments) upsert(col, seg);
+      for (const seg of segments) col.kept.upsert(seg);
     }
     for (const [label, total] of Object.entries(msg.totals || {})) column(label).total = total;
     if (stuck) box.scrollTop = box.scrollHeight;
@@ -335,7 +257,7 @@ function render({ model, el }) {
 
   function showRun() {
     if (model.get("run") > rowsRun) {
-      if (playing) stopPlaying(); // the previous run's audio is released
+      if (clip.playing) clip.stop(); // the previous run's audio is released
       clearRows();
       rowsRun = model.get("run");
     }
@@ -357,15 +279,9 @@ function render({ model, el }) {
       send({ type: "start" });
       return;
     }
-    const problem = captureSupport();
-    if (problem) {
-      pageError = `Audio input problem: ${problem}`;
-      showMessages();
-      return;
-    }
-    if (mic.current) mic.end(mic.current);
+    const state = mic.restart(`${viewId}-${++captures}`, { gated: true }); // inside the click
+    if (!state) return;
     start.disabled = true; // until the kernel runs (or the microphone is refused)
-    const state = mic.begin(`${viewId}-${++captures}`, { gated: true }); // inside the click
     state.handle.catch(() => showStatus());
   });
   stop.addEventListener("click", async () => {
@@ -392,21 +308,14 @@ function render({ model, el }) {
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
 
-  // The view goes away (cell re-run or cleared, tab closed): release the microphone and tell
-  // the kernel, so that every provider ends with what it received (see browser_link.py).
-  const viewGone = () => {
-    const state = mic.current;
-    if (!state) return;
-    mic.end(state).then(() => send({ type: "view-gone", capture: state.id }));
-  };
-  globalThis.addEventListener?.("pagehide", viewGone);
+  globalThis.addEventListener?.("pagehide", mic.viewGone); // the view goes away (common.js)
 
   return () => {
-    stopPlaying();
+    clip.stop();
     unlisten();
     model.off("msg:custom", onCustom);
-    globalThis.removeEventListener?.("pagehide", viewGone);
-    viewGone();
+    globalThis.removeEventListener?.("pagehide", mic.viewGone);
+    mic.viewGone();
   };
 }
 

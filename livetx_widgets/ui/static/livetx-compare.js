@@ -694,6 +694,18 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     return state;
   };
 
+  // Start clicked (call it inside the click): a fresh capture, the previous one ended; null
+  // when this browser cannot capture here (onFail says why).
+  mic.restart = (id, options) => {
+    const problem = captureSupport();
+    if (problem) {
+      onFail(`Audio input problem: ${problem}`);
+      return null;
+    }
+    if (mic.current) mic.end(mic.current);
+    return mic.begin(id, options);
+  };
+
   // A gated capture: send what was held, then every chunk as it comes.
   mic.open = (state) => {
     const held = state.held || [];
@@ -743,12 +755,149 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     if (cap && !running && cap.sawRunning) mic.end(cap);
   };
 
+  // The view goes away (cell re-run or cleared, notebook or tab closed): release the
+  // microphone and tell the kernel, so that the run ends with what it received instead of
+  // staying live on KeepAlive. A closed tab may not deliver the message; the kernel then
+  // notices that no audio comes (browser_link.py, PAGE_GONE_S).
+  mic.viewGone = () => {
+    const state = mic.current;
+    if (!state) return;
+    mic.end(state).then(() => model.send({ type: "view-gone", capture: state.id }));
+  };
+
   return mic;
+}
+
+// * livetxRows(list, maxRows, rowFor): the transcript rows a view keeps: at most maxRows()
+//   of them in `list`, sorted by segment id, the oldest dropped first. upsert(seg) replaces a
+//   revised segment's row in place and almost always appends, so an update costs the same at
+//   minute 1 and hour 2; ids and rows (id -> element) are what is shown.
+function livetxRows(list, maxRows, rowFor) {
+  const kept = { ids: [], rows: new Map() };
+  const { ids, rows } = kept;
+  kept.clear = () => {
+    ids.length = 0;
+    rows.clear();
+    list.replaceChildren();
+  };
+  kept.upsert = (seg) => {
+    const row = rowFor(seg);
+    const old = rows.get(seg.id);
+    if (old) {
+      old.replaceWith(row);
+      rows.set(seg.id, row);
+      return;
+    }
+    const max = maxRows();
+    if (ids.length >= max && seg.id < ids[0]) return; // older than anything we keep
+    let i = ids.length;
+    while (i > 0 && ids[i - 1] > seg.id) i--; // almost always appends at the end
+    if (i === ids.length) list.appendChild(row);
+    else list.insertBefore(row, rows.get(ids[i]));
+    ids.splice(i, 0, seg.id);
+    rows.set(seg.id, row);
+    while (ids.length > max) {
+      const gone = ids.shift();
+      rows.get(gone).remove();
+      rows.delete(gone);
+    }
+  };
+  return kept;
+}
+
+// * livetxClipPlayer(send, viewId, {mark, note}): a clicked row's audio (ui/playback.py).
+//   request(key, fields) asks the kernel ({type: "play", ...fields, view, req}); its answer
+//   to this view only ({type: "clip", view, req, ...} + one WAV buffer) plays in an <audio>
+//   element (clip.el, to be put in the view). Requesting the key that plays stops it.
+//   mark(playing) is called whenever that changes: null (nothing), then
+//   {key, fields, state: "livetx-loading"}, then state "livetx-playing" with the clip's
+//   message as `msg`; note(text) says why a click did not play (or that a long one is cut).
+const LIVETX_CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
+
+function livetxClipPlayer(send, viewId, { mark = () => {}, note = () => {} } = {}) {
+  const el = h("audio", "livetx-player");
+  el.preload = "auto";
+  el.hidden = true;
+  const clip = { el, playing: null, note: "" };
+  let reqs = 0;
+  const say = (text) => {
+    clip.note = text || "";
+    note(clip.note);
+  };
+
+  clip.stop = (text) => {
+    const playing = clip.playing;
+    if (playing) {
+      clearTimeout(playing.timer);
+      if (playing.url) URL.revokeObjectURL(playing.url);
+    }
+    clip.playing = null;
+    el.pause();
+    el.removeAttribute("src");
+    mark(null);
+    say(text);
+  };
+
+  clip.request = (key, fields) => {
+    const again = clip.playing && clip.playing.key === key;
+    clip.stop();
+    if (again) return; // a click on the playing row stops it
+    const req = ++reqs;
+    const playing = { key, fields, req, state: "livetx-loading", url: "", msg: null };
+    clip.playing = playing;
+    playing.timer = setTimeout(() => {
+      if (clip.playing === playing && !playing.url) {
+        clip.stop("No answer from the kernel to play that segment: is it busy or gone?");
+      }
+    }, LIVETX_CLIP_WAIT_MS);
+    mark(playing);
+    send({ type: "play", ...fields, view: viewId, req });
+  };
+
+  clip.play = (msg, buffers) => {
+    const playing = clip.playing;
+    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
+    if (msg.error || !buffers || !buffers.length) {
+      clip.stop(msg.error || "The kernel sent no audio for that segment.");
+      return;
+    }
+    clearTimeout(playing.timer);
+    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
+    if (msg.label !== undefined) el.dataset.label = String(msg.label);
+    el.dataset.id = String(msg.id);
+    el.dataset.duration = String(msg.duration);
+    el.src = playing.url;
+    say(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
+    playing.state = "livetx-playing";
+    playing.msg = msg;
+    mark(playing);
+    el.play().catch((err) => {
+      if (clip.playing === playing) {
+        clip.stop(`The browser did not play the audio (${err.name}): click the row again.`);
+      }
+    });
+  };
+
+  el.addEventListener("ended", () => clip.stop(clip.note));
+
+  // A click on `container`: the row under it (selector), unless the user selects its text.
+  clip.onClick = (container, selector, request) => {
+    container.addEventListener("click", (event) => {
+      const row = event.target.closest(selector);
+      if (!row || !container.contains(row)) return;
+      const selected = globalThis.getSelection?.();
+      if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
+      request(row);
+    });
+  };
+  return clip;
 }
 
 // CompareTranscriber front end: one column per provider, one scroll area, one Start/Stop.
 //
-// Plain modern JS, no build step, no dependencies (like widget.js). Small synced traits carry
+// Plain modern JS, no build step, no dependencies (like widget.js; served after capture.js,
+// host.js and common.js, whose h, stamp, livetxRows, livetxClipPlayer and livetxMic are the
+// ones widget.js uses too). Small synced traits carry
 // the state (status, elapsed, progress, `columns`: label, model, status, partial, error of
 // each provider). Finals arrive as custom messages with only new or revised segments, per
 // column ({type: "finals", run, columns: {label: [segments]}, totals}); a view that renders
@@ -757,9 +906,9 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
 // scrolling box, so they scroll together; it follows the newest rows while it is at the
 // bottom.
 //
-// Playback: clicking a final asks the kernel for that span of the audio ({type: "play",
-// label, id, run, view, req}); the kernel answers this view only ({type: "clip", ...} + one
-// WAV buffer, at most 120 s, see ui/playback.py) and an <audio> element plays it. While it
+// Playback (livetxClipPlayer): clicking a final asks the kernel for that span of the audio
+// ({type: "play", label, id, run, view, req}); the kernel answers this view only ({type:
+// "clip", ...} + one WAV buffer, at most 120 s, see ui/playback.py) and it plays. While it
 // plays, the clicked row and the rows of every column that overlap its span are marked: the
 // same stretch of audio as each provider heard it. Clicking the playing row stops it.
 //
@@ -770,7 +919,6 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
 // and says why; Stop sends the last chunk before "stop".
 
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
-const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
 const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much browser audio waiting...
 const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
@@ -804,15 +952,12 @@ function render({ model, el }) {
   box.appendChild(grid);
   const note = h("div", "livetx-cmp-note");
   note.hidden = true;
-  const player = h("audio", "livetx-player");
-  player.preload = "auto";
-  player.hidden = true;
-  root.append(actions, progress, notice, busy, error, note, box, player);
+  root.append(actions, progress, notice, busy, error, note, box);
   const viewId = Math.random().toString(36).slice(2, 10);
 
   // -- columns ----------------------------------------------------------------------------
   let rowsRun = -1;
-  const cols = new Map(); // label -> {el, head, model, state, error, list, partial, ids, rows}
+  const cols = new Map(); // label -> {node, modelName, state, err, list, partial, kept, ...}
 
   function column(label) {
     let col = cols.get(label);
@@ -829,17 +974,14 @@ function render({ model, el }) {
     const partial = h("div", "livetx-cmp-partial");
     node.append(head, err, list, partial);
     grid.appendChild(node);
-    col = { node, modelName, state, err, list, partial, ids: [], rows: new Map(), total: 0 };
+    const kept = livetxRows(list, () => model.get("max_rows"), rowFor); // common.js
+    col = { node, modelName, state, err, list, partial, kept, rows: kept.rows, total: 0 };
     cols.set(label, col);
     return col;
   }
 
   function clearRows() {
-    for (const col of cols.values()) {
-      col.ids.length = 0;
-      col.rows.clear();
-      col.list.replaceChildren();
-    }
+    for (const col of cols.values()) col.kept.clear();
   }
 
   function rowFor(seg) {
@@ -854,121 +996,48 @@ function render({ model, el }) {
     return row;
   }
 
-  function upsert(col, seg) {
-    const row = rowFor(seg);
-    const old = col.rows.get(seg.id);
-    if (old) {
-      old.replaceWith(row);
-      col.rows.set(seg.id, row);
-      return;
-    }
-    const max = model.get("max_rows");
-    if (col.ids.length >= max && seg.id < col.ids[0]) return;
-    let i = col.ids.length;
-    while (i > 0 && col.ids[i - 1] > seg.id) i--; // almost always appends at the end
-    if (i === col.ids.length) col.list.appendChild(row);
-    else col.list.insertBefore(row, col.rows.get(col.ids[i]));
-    col.ids.splice(i, 0, seg.id);
-    col.rows.set(seg.id, row);
-    while (col.ids.length > max) {
-      const gone = col.ids.shift();
-      col.rows.get(gone).remove();
-      col.rows.delete(gone);
-    }
-  }
-
   const nearBottom = () => box.scrollHeight - box.scrollTop - box.clientHeight < 32;
 
   // -- playback -------------------------------------------------------------------------
-  let playing = null; // {label, id, req, timer, url}
-  let playReqs = 0;
-
   function showNote(text) {
     note.textContent = text || "";
     note.hidden = !text;
   }
 
-  function markSpan(start, end) {
+  // The clicked row, and the rows of every column that overlap the span it plays.
+  function markSpan(playing) {
     for (const row of grid.querySelectorAll(".livetx-loading, .livetx-playing, .livetx-cmp-same")) {
       row.classList.remove("livetx-loading", "livetx-playing", "livetx-cmp-same");
     }
     if (!playing) return;
-    const clicked = cols.get(playing.label)?.rows.get(playing.id);
-    if (start === undefined) {
-      clicked?.classList.add("livetx-loading");
-      return;
-    }
-    for (const col of cols.values()) {
-      for (const row of col.rows.values()) {
-        if (Number(row.dataset.start) < end && Number(row.dataset.end) > start) {
-          row.classList.add("livetx-cmp-same");
+    const clicked = cols.get(playing.fields.label)?.rows.get(playing.fields.id);
+    const msg = playing.msg;
+    if (msg) {
+      for (const col of cols.values()) {
+        for (const row of col.rows.values()) {
+          if (Number(row.dataset.start) < msg.end && Number(row.dataset.end) > msg.start) {
+            row.classList.add("livetx-cmp-same");
+          }
         }
       }
     }
-    clicked?.classList.add("livetx-playing");
+    clicked?.classList.add(playing.state);
   }
 
-  function stopPlaying(text) {
-    if (playing) {
-      clearTimeout(playing.timer);
-      if (playing.url) URL.revokeObjectURL(playing.url);
-    }
-    playing = null;
-    player.pause();
-    player.removeAttribute("src");
-    markSpan();
-    showNote(text);
-  }
-
-  function requestClip(label, id) {
-    const again = playing && playing.label === label && playing.id === id;
-    stopPlaying();
-    if (again) return; // a click on the playing row stops it
-    const req = ++playReqs;
-    playing = { label, id, req, url: "" };
-    playing.timer = setTimeout(() => {
-      if (playing && playing.req === req && !playing.url) {
-        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
-      }
-    }, CLIP_WAIT_MS);
-    markSpan();
-    send({ type: "play", label, id, run: rowsRun, view: viewId, req });
-  }
-
-  function playClip(msg, buffers) {
-    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
-    if (msg.error || !buffers || !buffers.length) {
-      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
-      return;
-    }
-    clearTimeout(playing.timer);
-    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
-    player.dataset.label = String(msg.label);
-    player.dataset.id = String(msg.id);
-    player.dataset.duration = String(msg.duration);
-    player.src = playing.url;
-    showNote(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
-    markSpan(msg.start, msg.end);
-    player.play().catch((err) => {
-      if (playing && playing.url === player.src) {
-        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
-      }
-    });
-  }
-
-  player.addEventListener("ended", () => stopPlaying(note.textContent));
-  grid.addEventListener("click", (event) => {
-    const row = event.target.closest(".livetx-cmp-row");
-    const col = row && row.closest(".livetx-cmp-col");
-    if (!row || !col || !grid.contains(row)) return;
-    const selected = globalThis.getSelection?.();
-    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
-    requestClip(col.dataset.label, Number(row.dataset.id));
+  const clip = livetxClipPlayer((message) => model.send(message), viewId, {
+    mark: markSpan,
+    note: showNote,
+  });
+  root.appendChild(clip.el);
+  clip.onClick(grid, ".livetx-cmp-row", (row) => {
+    const label = row.closest(".livetx-cmp-col")?.dataset.label;
+    const id = Number(row.dataset.id);
+    if (label !== undefined) clip.request(`${label}/${id}`, { label, id, run: rowsRun });
   });
 
   function onCustom(msg, buffers) {
     if (msg && msg.type === "clip") {
-      playClip(msg, buffers);
+      clip.play(msg, buffers);
       return;
     }
     if (msg && mic.onMessage(msg)) {
@@ -991,7 +1060,7 @@ function render({ model, el }) {
     }
     for (const [label, segments] of Object.entries(msg.columns || {})) {
       const col = column(label);
-      for (const seg of segments) upsert(col, seg);
+      for (const seg of segments) col.kept.upsert(seg);
     }
     for (const [label, total] of Object.entries(msg.totals || {})) column(label).total = total;
     if (stuck) box.scrollTop = box.scrollHeight;
@@ -1083,7 +1152,7 @@ function render({ model, el }) {
 
   function showRun() {
     if (model.get("run") > rowsRun) {
-      if (playing) stopPlaying(); // the previous run's audio is released
+      if (clip.playing) clip.stop(); // the previous run's audio is released
       clearRows();
       rowsRun = model.get("run");
     }
@@ -1105,15 +1174,9 @@ function render({ model, el }) {
       send({ type: "start" });
       return;
     }
-    const problem = captureSupport();
-    if (problem) {
-      pageError = `Audio input problem: ${problem}`;
-      showMessages();
-      return;
-    }
-    if (mic.current) mic.end(mic.current);
+    const state = mic.restart(`${viewId}-${++captures}`, { gated: true }); // inside the click
+    if (!state) return;
     start.disabled = true; // until the kernel runs (or the microphone is refused)
-    const state = mic.begin(`${viewId}-${++captures}`, { gated: true }); // inside the click
     state.handle.catch(() => showStatus());
   });
   stop.addEventListener("click", async () => {
@@ -1140,21 +1203,14 @@ function render({ model, el }) {
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
 
-  // The view goes away (cell re-run or cleared, tab closed): release the microphone and tell
-  // the kernel, so that every provider ends with what it received (see browser_link.py).
-  const viewGone = () => {
-    const state = mic.current;
-    if (!state) return;
-    mic.end(state).then(() => send({ type: "view-gone", capture: state.id }));
-  };
-  globalThis.addEventListener?.("pagehide", viewGone);
+  globalThis.addEventListener?.("pagehide", mic.viewGone); // the view goes away (common.js)
 
   return () => {
-    stopPlaying();
+    clip.stop();
     unlisten();
     model.off("msg:custom", onCustom);
-    globalThis.removeEventListener?.("pagehide", viewGone);
-    viewGone();
+    globalThis.removeEventListener?.("pagehide", mic.viewGone);
+    mic.viewGone();
   };
 }
 
