@@ -362,7 +362,7 @@ def figures_from(results: list[StormResult]) -> list[Figure]:
 
 
 def figures(quick: bool) -> list[Figure]:
-    return figures_from(run_storms(20 if quick else 100, seed=15))
+    return figures_from(run_storms(10 if quick else 100, seed=15))
 
 
 def report(results: list[StormResult], seed: int) -> str:
@@ -394,12 +394,12 @@ def report(results: list[StormResult], seed: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="20 cycles each")
+    ap.add_argument("--quick", action="store_true", help="10 cycles each")
     ap.add_argument("--cycles", type=int, help="cycles of each storm (default 100)")
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--save", action="store_true", help="write benchmarks/results/storms.txt")
     args = ap.parse_args(argv)
-    cycles = args.cycles or (20 if args.quick else 100)
+    cycles = args.cycles or (10 if args.quick else 100)
     results = run_storms(cycles, args.seed)
     text = report(results, args.seed)
     print(text)

@@ -273,6 +273,9 @@ class AssemblyAICore(ProtocolCore):
 
     def error_close(self, code: int, text: str, *, reason: str | None = None) -> None:
         """``Error`` frame, then close with the same code (long texts: the generic reason)."""
+        # Valid JSON can carry a lone surrogate ({"type": "\ud800"}): quoted back, it could
+        # not be encoded in the close reason (UTF-8), so it is shown escaped instead.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         if reason is None:
             reason = text if len(text.encode()) <= MAX_REASON_BYTES else SEE_ERROR
         self.close(code, reason, error={"type": "Error", "error_code": code, "error": text})

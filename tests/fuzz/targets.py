@@ -49,6 +49,11 @@ PROTOCOLS = REPO.parent / "shared" / "protocols"
 
 #: A single operation may take at most this long (a hang or a quadratic blow-up is a finding).
 CASE_BUDGET_S = 2.0
+#: Largest generated text frame: what the server's transport accepts (websockets' default
+#: ``max_size``, 1 MiB; the ``oversized`` fault sends exactly that to clients). Repeated list
+#: growth could otherwise build 80 MB frames whose decoding is slow only for being huge
+#: (linear in size), which says nothing about the code under test.
+MAX_FRAME_CHARS = 1 << 20
 
 
 class Finding(Exception):
@@ -304,7 +309,7 @@ class Mutator:
         text = _dumps(value)
         if rng.random() < 0.3:
             text = rng.choice(TEXTUAL)(text, rng)
-        return text
+        return text[:MAX_FRAME_CHARS]  # a truncation, as any mutation may be
 
     def frames(self, provider: str, rng: random.Random, n: int | None = None) -> list:
         """One connection's frames: mutated messages, some reordered or repeated, now and

@@ -95,3 +95,9 @@ def test_bad_capture_times_are_ignored(captured):
     assert stats["chunks"] == 1 and stats["late_s"] == 0
     assert mic.captured_at(0.05) is None
     mic.stop()
+
+
+def test_a_lone_surrogate_type_is_an_invalid_message_type(fz):
+    aai = _driver(fz, "assemblyai").text('{"type": "\\ud800"}')
+    assert aai.closed.code == 3006 and aai.closed.reason == "Invalid Message Type: \\ud800"
+    aai.closed.reason.encode("utf-8")  # sendable in a close frame

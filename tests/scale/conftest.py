@@ -27,3 +27,8 @@ def load_benchmark(name: str):
 @pytest.fixture(scope="session")
 def storms():
     return load_benchmark("storms")
+
+
+@pytest.fixture(scope="session")
+def run_all():
+    return load_benchmark("run_all")

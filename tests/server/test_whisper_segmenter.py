@@ -252,7 +252,7 @@ def test_credit_is_earned_on_the_audio_clock_and_capped():
 
 
 def test_partial_cost_is_an_average_of_measured_cost_per_work_second():
-    s = SegmenterSettings(initial_cost_per_work_s=0.01, cost_smoothing=0.5)
+    s = SegmenterSettings(initial_cost_per_work_s=0.01, cost_smoothing=0.5, compute_budget=0.1)
     seg = Segmenter(s, work_of=lambda duration_s: 10.0 + duration_s)
     seg.advance(RATE)
     assert seg.partial_cost_s() == pytest.approx(0.01 * 11.0)

@@ -8,6 +8,7 @@ each committed final and at the end, see ui/marimo.py), press Stop, read the met
 cell shows. The page's websocket frames are recorded so a test can prove what the page was
 sent (no API key, no transcript in widget state). Screenshots go to ``artifacts/ui/``
 (``marimo-*.png``); ``LIVETX_WRITE_DOCS=1`` also writes ``docs/marimo.png`` for the README.
+The last test runs the same built modules in JupyterLab, where the page writes nothing back.
 """
 
 from __future__ import annotations
@@ -325,7 +326,7 @@ mo.md("DEP" + f"ENDENT revision={w.revision} rows={len(df)} status={w.status} te
 #: The metadata, once the session has ended (the same re-run shows it).
 METADATA = """
 meta = w.metadata
-browser_stats = meta.raw.get("browser", {})
+browser_stats = meta.raw.get("source", {})
 mo.md("MET" + f"A status={w.status} provider={meta.provider} finals={meta.finals} "
       f"audio_s={meta.audio_sent_s:.1f} chunks={browser_stats.get('chunks', 0)} "
       f"gaps={browser_stats.get('gaps', 0)} late={browser_stats.get('max_late_s', 0):.1f} "
@@ -414,12 +415,32 @@ def test_displayed_directly_in_marimo_run(page, tmp_path, h):
         expect(w.locator(".livetx-error")).to_be_hidden()
 
 
-def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav, h):
-    """A WAV file played at speaking pace: partials, finals, the session ends by itself, the
-    dependent cell and the metadata follow."""
+def _encoded(short_wav: Path, ext: str, out: Path) -> Path:
+    """The shared speech as ``ext``: the WAV itself, or encoded by tests/audio/media.py."""
+    if ext == "wav":
+        return short_wav
+    pytest.importorskip("av")
+    import importlib.util
+
+    name = "livetx_test_media"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "audio" / "media.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    media = sys.modules[name]
+    pcm, rate = media.read_wav(short_wav)
+    return media.encode(pcm, rate, out / f"speech.{ext}", ext)
+
+
+@pytest.mark.parametrize("ext", ["wav", "mp3"])
+def test_a_file_source_in_marimo_edit(ext, page, tmp_path, short_wav, h):
+    """A file (WAV, or MP3 through the formats extra) played at speaking pace: partials,
+    finals, the session ends by itself, the dependent cell and the metadata follow."""
+    audio = _encoded(short_wav, ext, tmp_path)
     nb = write_app(tmp_path / "file_app.py", [
         IMPORTS,
-        f"w = mo.ui.anywidget(LiveTranscriber(provider='local', source={str(short_wav)!r}))\nw",
+        f"w = mo.ui.anywidget(LiveTranscriber(provider='local', source={str(audio)!r}))\nw",
         DEPENDENT,
         METADATA,
     ])  # fmt: skip
@@ -436,7 +457,7 @@ def test_a_file_source_in_marimo_edit(page, tmp_path, short_wav, h):
         assert has_words(line), line
         meta = _meta(wait_output(page, "META", lambda s: "status=stopped" in s, 30))
         assert float(meta["audio_s"]) > 3.0 and int(meta["finals"]) >= 1, meta
-        shot(page, "marimo-edit-file")
+        shot(page, f"marimo-edit-file-{ext}")
 
 
 def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path, h):
@@ -662,3 +683,41 @@ def test_re_running_the_widgets_cell_ends_its_session(page, tmp_path, dialogue_w
             if output_line(page, "RUNNING") == "RUNNING=0":
                 break
             assert time.monotonic() < deadline, output_line(page, "RUNNING")
+
+
+def test_in_jupyterlab_the_shared_views_work_and_write_nothing_back(lab_server, page, h):
+    """The same built modules (host.js in front of widget.js and compare.js) in JupyterLab:
+    both widgets run a session, their revision moves, and the page writes nothing back
+    (``revision_seen`` stays 0: Jupyter re-runs no cell, so there is nothing to ask for)."""
+    import livetx_test_support as support
+    from playwright.sync_api import expect
+
+    from livetx_widgets.server import LocalServer
+
+    with LocalServer(engine="script", script=support.TWO_TURNS) as local:
+        nb = h.write_notebook(lab_server, "marimo-shared-in-lab.ipynb", [
+            "import numpy as np\nfrom livetx_widgets import CompareTranscriber, LiveTranscriber\n"
+            "audio = np.zeros(16000 * 5, dtype=np.int16)\n"
+            f"w = LiveTranscriber(provider='deepgram', url={local.url!r}, source=audio)\n"
+            f"c = CompareTranscriber([('deepgram', {{'url': {local.url!r}}}),"
+            f" ('assemblyai', {{'url': {local.url!r}}})], source=audio)\n"
+            "display(w, c)",
+        ])  # fmt: skip
+        h.open_notebook(page, lab_server, nb)
+        h.run_cell(page, 0)
+        single = page.locator(".livetx:not(.livetx-cmp)").first
+        cmp = page.locator(".livetx-cmp").first
+        single.wait_for(timeout=60_000)
+        cmp.wait_for(timeout=60_000)
+        single.locator(".livetx-start").click()
+        cmp.locator(".livetx-start").click()
+        expect(single.locator(".livetx-status-text")).to_contain_text("Stopped", timeout=30_000)
+        expect(cmp.locator(".livetx-status-text")).to_contain_text("Stopped", timeout=30_000)
+        expect(single.locator(".livetx-row")).to_have_count(2)
+        expect(cmp.locator(".livetx-cmp-row")).to_have_count(4)
+        got = h.kernel_eval(lab_server, nb,
+                            "[w.host, w.revision, w.revision_seen, c.host, c.revision,"
+                            " c.revision_seen]")  # fmt: skip
+        assert got[0] == got[3] == "jupyter", got
+        assert got[1] >= 2 and got[4] >= 2, got  # the revision moved...
+        assert got[2] == got[5] == 0, got  # ...and nothing was written back

@@ -280,7 +280,7 @@ def test_start_from_code_records_from_the_page(lab_server, page, h):
     expect(widget.locator(".livetx-error")).to_be_hidden()
     widget.locator(".livetx-stop").click()
     wait_status(page, "^Stopped", 30)
-    stats = h.kernel_eval(lab_server, nb, "w.metadata.raw['browser']")
+    stats = h.kernel_eval(lab_server, nb, "w.metadata.raw['source']")
     assert stats["chunks"] > 30 and stats["gaps"] == 0, stats
 
 

@@ -72,7 +72,9 @@ class WhisperEngine(Engine):
     one that showed nothing is retried ``first_partial_retry_s`` later) and repeat every
     ``partial_interval_s`` while the stream is at most ``max_behind_s`` behind real time and
     ``compute_budget`` allows (seconds of measured partial decode cost earned per second of
-    audio, per stream: the rules are in ``segmenter``); ``max_utterance_s`` forces a final;
+    audio, per stream: the rules are in ``segmenter``; 0.15 and 0.2 were measured too: at the
+    heaviest load they delayed finals, so 0.10 protects final latency first);
+    ``max_utterance_s`` forces a final;
     ``min_context_s`` is the shortest encoder window of finals, ``partial_context_s`` that of
     partials (5 s costs about half of 10 s; a partial that loops on the short window is dropped,
     and the final, on 10 s, replaces it anyway); ``min_speech_s`` of voiced windows is needed
