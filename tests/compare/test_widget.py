@@ -359,3 +359,22 @@ def test_a_provider_that_fails_mid_way_does_not_stop_the_capture(servers):
             assert columns["deepgram"]["error"] == ""
         finally:
             w.close()
+
+
+def test_the_compare_module_carries_the_capture_and_the_shared_view_code():
+    """capture.js and common.js (the same rows, clip player and browser microphone as
+    LiveTranscriber's view) come before compare.js, each piece once in each module."""
+    from livetx_widgets import LiveTranscriber
+
+    w = CompareTranscriber(["local"], source="browser")
+    single = LiveTranscriber(provider="local", source="browser")
+    try:
+        for esm in (w._esm, single._esm):
+            esm = esm if isinstance(esm, str) else esm.read_text()
+            for name in ("export async function startCapture", "function livetxMic(",
+                         "function livetxRows(", "function livetxClipPlayer(", "function h("):
+                assert esm.count(name) == 1, name
+            assert esm.index("function livetxMic(") < esm.index("function render(")
+    finally:
+        w.close()
+        single.close()
