@@ -191,3 +191,42 @@ TWO_TURNS = {
         {"text": "And here is the second one.", "start": 2.8, "end": 4.0, "speaker": 1},
     ]
 }  # fmt: skip
+
+
+#: Samples in the page's 100 ms browser-microphone chunks.
+PAGE_CHUNK = 1600
+
+
+class Page:
+    """Sends what a widget's page sends for the browser microphone (``static/capture.js`` as
+    widget.js and compare.js drive it), through the widget's message handler, with buffers as
+    ipywidgets hands them over (memoryviews)."""
+
+    def __init__(self, widget, capture: str = "view1-1") -> None:
+        self.w = widget
+        self.capture = capture
+        self.t0 = time.time() * 1000
+
+    def msg(self, content: dict, buffers=()) -> None:
+        self.w._on_front_end_msg(self.w, content, [memoryview(b) for b in buffers])
+
+    def start(self) -> None:
+        self.msg({"type": "start", "capture": self.capture})
+
+    def chunk(self, seq: int, pcm: bytes, *, offset: int | None = None, capture=None) -> None:
+        self.msg(
+            {
+                "type": "audio", "capture": capture or self.capture, "seq": seq,
+                "offset": seq * PAGE_CHUNK if offset is None else offset,
+                "samples": len(pcm) // 2, "capturedAt": self.t0 + 100 * (seq + 1),
+                "last": False,
+            },
+            [pcm],
+        )  # fmt: skip
+
+    def capture_error(self, message: str, kind: str = "denied") -> None:
+        self.msg({"type": "capture-error", "capture": self.capture, "kind": kind,
+                  "message": message})  # fmt: skip
+
+    def stop(self) -> None:
+        self.msg({"type": "stop"})

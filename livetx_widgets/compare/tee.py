@@ -20,6 +20,12 @@ The shared clock: for every chunk the tee notes when it was read from the source
 (``time.monotonic()``) and how loud it was (RMS per 20 ms frame). ``clock_at(t)`` maps a time
 on the audio clock (seconds of audio, the clock every session's transcript uses) to the moment
 that audio existed; the metrics measure latencies from there (see ``metrics.py``).
+
+Live sources that are fed rather than read (a ``QueueSource``: the browser's microphone, whose
+page pushes chunks in) work the same way: their ``read(timeout)`` returns ``b""`` while
+nothing has come, so a branch waits within its timeout, and their ``end()`` becomes the end of
+every branch once what was queued has been read. A source that fails (``fail()``: the page's
+capture broke) fails every branch with that error.
 """
 
 from __future__ import annotations
@@ -253,6 +259,12 @@ class TeeBranch(AudioSource):
     def lag_s(self) -> float:
         """Seconds of audio the tee has read that this branch has not taken yet."""
         return max(0.0, self.tee.audio_s - self.position_s)
+
+    def stats(self) -> dict:
+        """The shared source's counters (a browser microphone's gaps, drops...), so that every
+        session's ``metadata.raw["source"]`` reports the audio it was given."""
+        report = getattr(self.tee.source, "stats", None)
+        return report() if callable(report) else {}
 
     def start(self) -> None:
         """The tee is started once by its owner; a branch has nothing of its own to open."""

@@ -3,8 +3,10 @@
 anywidget serves a widget as ONE ES module and cannot resolve relative imports, so shared
 sources are put in front of a view's own: ``static/livetx.js`` (``LiveTranscriber``) is
 ``capture.js`` (the browser microphone) + ``host.js`` (what runs alike in Jupyter and marimo)
-+ ``widget.js``; ``static/livetx-compare.js`` (``CompareTranscriber``) is ``host.js`` +
-``compare.js``. The shared sources import nothing and keep their top-level names distinct.
++ ``common.js`` (what both views draw and do alike: DOM helpers, the page side of the browser
+microphone's exchange) + ``widget.js``; ``static/livetx-compare.js`` (``CompareTranscriber``)
+is the same three + ``compare.js``. The shared sources import nothing and keep their
+top-level names distinct.
 The built files are committed. With ``ANYWIDGET_HMR=1`` (developing the front end) they are
 given to anywidget as a ``Path``, so that anywidget's file hot reload works: after editing a
 source, run ``python livetx_widgets/ui/assets.py`` (a test checks the built files are current).
@@ -24,8 +26,8 @@ BUILT = STATIC / "livetx.js"
 COMPARE_BUILT = STATIC / "livetx-compare.js"
 #: Each built module and its sources, in order.
 BUILDS: dict[Path, tuple[str, ...]] = {
-    BUILT: ("capture.js", "host.js", "widget.js"),
-    COMPARE_BUILT: ("host.js", "compare.js"),
+    BUILT: ("capture.js", "host.js", "common.js", "widget.js"),
+    COMPARE_BUILT: ("capture.js", "host.js", "common.js", "compare.js"),
 }
 SOURCES = BUILDS[BUILT]
 

@@ -34,11 +34,13 @@ in a ``BrowserMicrophone`` (which fills holes with silence and drops repeats, se
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..audio import BrowserMicrophone
 
 if TYPE_CHECKING:
+    from .compare_widget import CompareTranscriber
     from .widget import LiveTranscriber
 
 #: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
@@ -50,25 +52,88 @@ MAX_SAFE_INTEGER = 2**53 - 1
 PAGE_GONE_S = 10.0
 
 
+#: The page's messages a ``BrowserLink`` handles (``handle``) besides ``start`` and ``stop``.
+MESSAGES = ("audio", "capture-error", "view-gone")
+
+
 class BrowserLink:
     """Routes one widget's capture messages to its running session's ``BrowserMicrophone``.
 
-    ``capture`` is the id of the page capture the current session listens to (``None``:
-    started from code, the first capture whose audio arrives). Runs on the kernel's thread
-    (messages) and on the flusher (``check_page``); it never blocks.
+    The widget (a ``LiveTranscriber``, or a ``CompareTranscriber`` whose ``CompareSession``
+    tees the one microphone to every provider) has ``_session`` (anything with ``source``
+    and ``running``) and ``_updater``. ``capture`` is the id of the page capture the current
+    session listens to (``None``: started from code, the first capture whose audio arrives).
+    Runs on the kernel's thread (messages) and on the flusher (``check_page``, ``stats``); it
+    never blocks.
     """
 
-    def __init__(self, widget: LiveTranscriber) -> None:
+    def __init__(self, widget: LiveTranscriber | CompareTranscriber) -> None:
         self._widget = widget
         self.capture: str | None = None
         #: Whether the kernel runs a cell: IPython's events (``CELLS``) or marimo's clock.
         self.cells: CellClock | Any = CELLS
 
-    def source_for(self, capture: Any) -> BrowserMicrophone | None:
-        """The running session's BrowserMicrophone if ``capture`` feeds it, else ``None``."""
-        session = self._widget.session
+    def source(self) -> BrowserMicrophone | None:
+        """The running session's BrowserMicrophone, ``None`` if it has none or has ended."""
+        session = self._widget._session
         source = session.source if session is not None else None
         if not isinstance(source, BrowserMicrophone) or not session.running:
+            return None
+        return source
+
+    # -- the exchange -----------------------------------------------------------------------
+    def start(self, content: dict, start: Callable[[str | None], Any]) -> None:
+        """The page's ``start``: ``start(capture)`` starts the session (and returns the
+        error that prevented it, or ``None``); a capture is answered with ``start-result``."""
+        capture = content.get("capture")
+        capture = capture if isinstance(capture, str) and capture else None
+        error = start(capture)  # errors are shown in the widget, not raised
+        if capture is not None:
+            ok = error is None and self.source() is not None
+            self._widget._updater.send({"type": "start-result", "capture": capture, "ok": ok})
+
+    def bind(self, capture: str | None) -> None:
+        """A session is being started for ``capture`` (``None``: started from code)."""
+        self.capture = capture
+
+    def started(self, run: int) -> None:
+        """The session started: from code (no capture yet), ask the page to capture."""
+        if self.capture is None and self.source() is not None:
+            self._widget._updater.send({"type": "capture", "run": run})
+
+    def handle(self, kind: Any, content: dict, buffers: list) -> bool:
+        """One of ``MESSAGES``; returns whether a running session's source took it."""
+        if kind == "audio":
+            return self.audio(content, buffers)
+        if kind == "capture-error":
+            return self.capture_error(content)
+        if kind == "view-gone":
+            return self.view_gone(content)
+        return False
+
+    def drain(self, status_text: str) -> bool:
+        """Stop with a browser source: end it, so that the session transcribes what is queued
+        and then ends by itself (the page sent its last chunk before ``stop``: one ordered
+        channel). Returns False when the session has no running browser source."""
+        source = self.source()
+        if source is None:
+            return False
+        source.end()
+        self._widget._updater.apply(status="stopping", status_text=status_text)
+        return True
+
+    def stats(self, run: int) -> dict | None:
+        """The ``capture_stats`` trait (the page's ack, the kernel's queue), or ``None``."""
+        session = self._widget._session
+        source = session.source if session is not None else None
+        if not isinstance(source, BrowserMicrophone):
+            return None
+        return {**source.stats(), "capture": self.capture or "", "run": run}
+
+    def source_for(self, capture: Any) -> BrowserMicrophone | None:
+        """The running session's BrowserMicrophone if ``capture`` feeds it, else ``None``."""
+        source = self.source()
+        if source is None:
             return None
         if not isinstance(capture, str) or not capture:
             return None
@@ -79,7 +144,7 @@ class BrowserLink:
             return None
         return source
 
-    def audio(self, content: dict, buffers: list) -> None:
+    def audio(self, content: dict, buffers: list) -> bool:
         """A numbered chunk of 16 kHz s16le audio from the page, for the BrowserMicrophone.
 
         Chunks of a capture the session does not listen to are refused (the page is told to
@@ -87,10 +152,10 @@ class BrowserLink:
         """
         source = self.source_for(content.get("capture"))
         if source is None or not buffers:
-            return
+            return False
         seq, offset = content.get("seq"), content.get("offset")
         if not _count(seq):
-            return
+            return False
         if not _count(offset):
             offset = None
         captured = content.get("capturedAt")
@@ -98,21 +163,26 @@ class BrowserLink:
         captured_at = captured / 1000.0 if finite and abs(captured) < MAX_SAFE_INTEGER else None
         pcm = buffers[0]
         if len(pcm) > MAX_AUDIO_MSG_BYTES:
-            return
+            return False
         source.receive(pcm, seq=seq, offset=offset, captured_at=captured_at)
+        return True
 
-    def view_gone(self, content: dict) -> None:
+    def view_gone(self, content: dict) -> bool:
         """The capturing view was removed: end its source; what was received is kept."""
         source = self.source_for(content.get("capture"))
-        if source is not None:
-            self._end(source, "The view that recorded was closed")
+        if source is None:
+            return False
+        self._end(source, "The view that recorded was closed")
+        return True
 
-    def capture_error(self, content: dict) -> None:
+    def capture_error(self, content: dict) -> bool:
         """The page's capture broke: end the session with that message (plain words)."""
         source = self.source_for(content.get("capture"))
         message = content.get("message")
-        if source is not None and isinstance(message, str) and message:
-            source.fail(message[:500])
+        if source is None or not isinstance(message, str) or not message:
+            return False
+        source.fail(message[:500])
+        return True
 
     def check_page(self, now: float) -> None:
         """Called by the flusher: end a browser capture whose page has gone silent.
@@ -121,9 +191,8 @@ class BrowserLink:
         kernel was idle all that time means the page is gone (a closed tab, a lost
         network): without this the session would stay live on KeepAlive for ever.
         """
-        session = self._widget.session
-        source = session.source if session is not None else None
-        if not isinstance(source, BrowserMicrophone) or not session.running:
+        source = self.source()
+        if source is None:
             return
         cells = self.cells
         if source.ended or cells.busy:  # busy first: marimo's clock updates idle_since

@@ -11,6 +11,14 @@ One column per provider (label, model, status, live partial, finals, its own err
 scroll area for all of them (they scroll together), one Start/Stop for all. A provider that
 fails shows why in its column while the others go on.
 
+The browser's microphone (``source="browser"``, or a ``BrowserMicrophone``): the page captures
+once (``capture.js``, the same capture code and the same messages as ``LiveTranscriber``'s,
+handled by the same ``BrowserLink``) and the kernel feeds that one ``BrowserMicrophone`` through
+the comparison's tee to every provider. The page asks the kernel to start only once the
+microphone is granted, so a denied microphone shows its error and starts no session; Stop ends
+the capture, then every provider transcribes what was queued and ends. A provider that fails
+does not stop the capture: the tee goes on feeding the others.
+
 Playback (``ui/playback.py``, shared with ``LiveTranscriber``): clicking a final asks the kernel
 for that span of the audio, plays it in the page and marks the rows of every column that
 overlap it (the same span on every provider's clock); ``play()`` returns it as an
@@ -19,21 +27,17 @@ overlap it (the same span on every provider's clock); ``play()`` returns it as a
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
 import time
-import weakref
-from collections.abc import Iterable
 from typing import Any
 
-import anywidget
 import traitlets
 
+from ..audio import BrowserMicrophone
 from ..compare.session import COMPARE_KEYWORDS, CompareSession, _entries, _labelled
 from ..config import resolve as resolve_config
-from ..credentials import KEY_ENV
 from ..errors import (
+    AudioDeviceError,
     AudioNotKeptError,
     ConfigurationError,
     LivetxError,
@@ -42,12 +46,11 @@ from ..errors import (
 )
 from ..transcript import Segment, Transcript
 from .assets import COMPARE_BUILT, STATIC, asset
-from .choices import env_key
-from .marimo import MarimoTraits
+from .browser_link import BrowserLink
 from .playback import audio as _audio_display
 from .playback import clip_reply
+from .shell import WidgetShell, check_max_rows
 from .updater import STATUS_TEXT, Updater
-from .widget import _RUNNING
 from .wire import plain_error, segment_dict
 
 #: A provider's column starts lagging visibly past this many seconds behind the audio.
@@ -177,10 +180,15 @@ class CompareUpdater(Updater):
             changes.update(self.revision_change(committed=committed, final=final))
             running = not final and compare.running
             state = compare.state if not final else "stopped"
+            changes["running"] = running
+            if running and isinstance(compare.source, BrowserMicrophone) and compare.source.ended:
+                state = "stopping"  # Stop: the providers transcribe what was queued
             changes["status"] = state
             changes["status_text"] = STATUS_TEXT.get(state, "Live" if running else state)
-            changes["running"] = running
             changes["elapsed"] = round(time.monotonic() - self._t0, 1)
+            capture_stats = widget._link.stats(self._run)  # the page's ack, the kernel's queue
+            if capture_stats is not None:
+                changes["capture_stats"] = capture_stats
             source = compare.source
             duration = source.duration_s
             if duration and not source.live:
@@ -202,15 +210,16 @@ class CompareUpdater(Updater):
             self.flushes += 1
 
 
-class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
+class CompareTranscriber(WidgetShell):
     """Compare providers live on the same audio in a notebook cell: Start, listen, Stop.
 
     Takes what ``CompareSession`` takes (``providers=[...]``, ``reference``, ``speech``,
     ``max_lag_s`` and the session's keywords, checked by the same table with the same "did
     you mean" errors) plus ``max_rows``, the rows a view keeps per column. The source is a
-    file, an array, an ``AudioSource`` or the kernel's microphone (the browser's microphone
-    is not teed). Each Start runs a new ``CompareSession`` (``compare``); ``summary()``,
-    ``aligned()``, ``transcripts`` and ``metrics()`` are the last one's.
+    file, an array, an ``AudioSource``, the kernel's microphone or the browser's
+    (``source="browser"``: one capture in the page, teed to every provider). Each Start runs a
+    new ``CompareSession`` (``compare``); ``summary()``, ``aligned()``, ``transcripts`` and
+    ``metrics()`` are the last one's.
     """
 
     # host.js + compare.js (assets.py): runs alike in Jupyter and marimo; text, not a watched file.
@@ -218,33 +227,22 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
     # widget.css first: the LiveTranscriber look (variables, buttons, status); then the columns.
     _css = "\n".join((STATIC / name).read_text() for name in ("widget.css", "compare.css"))
 
-    status = traitlets.Unicode("idle").tag(sync=True)
-    status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
-    running = traitlets.Bool(False).tag(sync=True)
-    run = traitlets.Int(0).tag(sync=True)
-    elapsed = traitlets.Float(0.0).tag(sync=True)
-    progress = traitlets.Float(-1.0).tag(sync=True)
-    n_partials = traitlets.Int(0).tag(sync=True)
+    # The state both widgets show (status, error, notice, running, run, elapsed, progress,
+    # n_partials, source_kind, source_label, capture_stats, max_rows) is WidgetShell's.
     #: One small dict per provider: label, name, model, status, status_text, partial,
     #: n_finals, error. Finals travel as messages, not here.
     columns = traitlets.List(traitlets.Dict()).tag(sync=True)
-    source_label = traitlets.Unicode("").tag(sync=True)
-    max_rows = traitlets.Int(200).tag(sync=True)
 
     def __init__(self, providers: Any = (), *, max_rows: int = 200, **config: Any):
-        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-            raise ConfigurationError(f"max_rows must be a positive int, got {max_rows!r}")
+        check_max_rows(max_rows)
         given = {k: v for k, v in config.items() if k not in COMPARE_KEYWORDS}
         if "provider" in config:
             raise ConfigurationError("A comparison takes providers=[...] (a list), not provider=.")
         cfg = resolve_config(type(self).__name__, {**given, "provider": "auto"},
                              extra=(*COMPARE_KEYWORDS, "max_rows"))  # fmt: skip
-        if isinstance(cfg.source, str) and cfg.source == "browser":
-            raise ConfigurationError(
-                "CompareTranscriber plays one source to every provider from the kernel: use a "
-                "file, an array or the kernel's microphone (source='kernel'), not the browser's."
-            )
+        browser = _is_browser(cfg.source)
+        #: The browser source given (one object, reused by every Start), or None: a fresh one.
+        self._browser_source = cfg.source if isinstance(cfg.source, BrowserMicrophone) else None
         entries = _entries(providers)
         labels = [label for label, _name, _own in _labelled(entries)]
         self._providers = providers
@@ -258,19 +256,17 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
         if cfg.api_key:
             self._keys.append(cfg.api_key)
         self._updater = CompareUpdater(self)
-        super().__init__(max_rows=max_rows, source_label=_describe(cfg.source, cfg.file))
+        self._link = BrowserLink(self)  # the page's microphone: capture messages
+        super().__init__(max_rows=max_rows, source_label=_describe(cfg.source, cfg.file),
+                         source_kind="browser" if browser else "kernel")  # fmt: skip
         self.columns = [
             {"label": label, "name": name, "model": "", "status": "idle",
              "status_text": STATUS_TEXT["idle"], "partial": "", "n_finals": 0, "error": ""}
             for label, name, _own in _labelled(entries)
         ]  # fmt: skip
         self.labels = labels
-        self.on_msg(self._on_front_end_msg)
-        # Weak references, as in LiveTranscriber: the runs hold this widget's listeners, so a
-        # strong list here would keep every widget that ever started alive for good.
-        self._run_refs: weakref.WeakSet[CompareSession] = weakref.WeakSet()
-        weakref.finalize(self, _end_runs, self._run_refs, self._stop_timeout)
-        self._follow_host(functools.partial(_end_runs, self._runs, 0.0))  # marimo: see there
+        # Collected without close(), or its marimo cell re-run: the runs end (shell.py).
+        self._run_refs = self._connect_front_end(self._runs)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -355,7 +351,9 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
             return self.transcripts
         timeout = self._stop_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + timeout
-        compare.stop(timeout)
+        if self._link.drain(STATUS_TEXT["stopping"]):  # what the page delivered is transcribed
+            compare.wait(timeout)
+        compare.stop(max(0.0, deadline - time.monotonic()))
         self._updater.join(max(0.5, deadline - time.monotonic()))
         return compare.transcripts
 
@@ -376,17 +374,8 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
         if self._cmp is not None and self._cmp.running:
             self._cmp.resume()
 
-    def close(self) -> None:
-        compare = getattr(self, "_cmp", None)
-        if compare is not None and compare.running:
-            compare.stop(self._stop_timeout)
-        for old in getattr(self, "_runs", ()):
-            old.close()  # releases the kept audio
-        updater = getattr(self, "_updater", None)
-        if updater is not None:
-            updater.join(self._stop_timeout)
-        _RUNNING.discard(self)  # type: ignore[arg-type]
-        super().close()
+    def _ran(self) -> list[CompareSession]:  # closed with the widget (shell.py)
+        return getattr(self, "_runs", [])
 
     def __repr__(self) -> str:
         return f"CompareTranscriber({', '.join(self.labels)}; status={self.status!r})"
@@ -398,66 +387,46 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
                                     state="idle")  # fmt: skip
         return self._cmp
 
-    def _start(self) -> LivetxError | None:
-        if self._cmp is not None and self._cmp.running:
-            return None
-        self._updater.join()
-        self._start_error = None
-        try:
-            compare = CompareSession(self._providers, **self._config)
-        except LivetxError as exc:
-            self._start_error = exc
-            self._show_error(exc)
-            return exc
-        if self._cmp is not None:
-            self._cmp.close()  # ended: only the current run's audio is kept
+    # -- starting (WidgetShell._start) ---------------------------------------------------
+    def _new_run(self) -> CompareSession:
+        config = self._config
+        if self.source_kind == "browser":  # one microphone, teed to every provider
+            config = {**config, "source": self._browser_source or BrowserMicrophone()}
+        return CompareSession(self._providers, **config)
+
+    def _keep(self, compare: CompareSession) -> None:
         self._cmp = compare
         self._runs.append(compare)
         self._run_refs.add(compare)
-        self._updater.follow(compare, self.run + 1)
-        self._updater.apply(
-            run=self.run + 1, status="connecting", status_text=STATUS_TEXT["connecting"],
-            error="", running=True, elapsed=0.0, n_partials=0, revision=self.revision + 1,
-            progress=0.0 if compare.source.duration_s and not compare.source.live else -1.0,
-        )  # fmt: skip
-        try:
-            compare.start()
-        except LivetxError as exc:
-            compare.stop(0.0)
-            self._show_error(exc)
-            return exc
-        self._updater.begin()
-        _RUNNING.add(self)  # type: ignore[arg-type]
-        return None
 
-    def _show_error(self, error: BaseException) -> None:
-        self._updater.apply(status="error", status_text=STATUS_TEXT["error"], running=False,
-                            error=plain_error(error, self._secrets()))  # fmt: skip
+    def _follow(self, compare: CompareSession, run: int) -> dict[str, Any]:
+        self._updater.follow(compare, run)  # before start(): no status is missed
+        return {"status_text": STATUS_TEXT["connecting"]}
 
-    def _secrets(self) -> list[str]:
-        return [*self._keys, *(k for k in (env_key(p) for p in KEY_ENV) if k)]
+    def _abandon(self, compare: CompareSession) -> None:
+        compare.stop(0.0)  # the source, and the providers that did start
 
-    def set_state(self, sync_data: dict) -> None:
-        with self._updater.lock:
-            super().set_state(sync_data)
+    def _own_keys(self) -> list[str]:  # masked out of anything shown, with the env's
+        return list(self._keys)
 
-    def _on_front_end_msg(self, _widget: Any, content: Any, _buffers: list) -> None:
-        """Actions from the front end (the kernel's thread; never blocks for long)."""
-        if not isinstance(content, dict):
-            return
-        kind = content.get("type")
-        if kind == "hello":
-            self._updater.send(self._updater.tail_message(self.max_rows))
-        elif kind == "start":
-            self._start()  # errors are shown in the widget, not raised
-        elif kind == "stop":
-            if self._cmp is not None and self._cmp.running:
-                self._cmp.request_stop(self._stop_timeout)  # the flusher sees the end
-        elif kind in ("pause", "resume"):
-            with contextlib.suppress(SessionStateError):
-                self.pause() if kind == "pause" else self.resume()
-        elif kind == "play":
-            self._play_clip(content)
+    def _request_stop(self) -> None:
+        """Stop button: every provider ends; a browser source is drained first."""
+        running = self._cmp is not None and self._cmp.running
+        if running and not self._link.drain(STATUS_TEXT["stopping"]):
+            self._cmp.request_stop(self._stop_timeout)  # the flusher sees the end
+
+    def _browser_msg(self, kind: str, content: dict, buffers: list) -> None:
+        if not self._link.handle(kind, content, buffers) and kind == "capture-error":
+            self._capture_failed(content.get("message"))
+
+    def _capture_failed(self, message: Any) -> None:
+        """The page could not capture (a denied microphone) before any run listened to it:
+        the page did not ask to start, so nothing runs; say why in the widget."""
+        if self._cmp is not None and self._cmp.running:
+            return  # a stale capture of an earlier Start: the current run goes on
+        if not isinstance(message, str) or not message:
+            message = "The browser could not capture the microphone."
+        self._show_error(AudioDeviceError(message[:500]))
 
     def _play_clip(self, content: dict) -> None:
         """A row was clicked: send its span to the asking view (``playback.clip_reply``)."""
@@ -473,24 +442,24 @@ class CompareTranscriber(anywidget.AnyWidget, MarimoTraits):
                 f"Cannot play this segment: {label!r} has no audio in this run "
                 "(it never started, or is not one of its providers)."
             )
-        with self._updater.lock:
-            self.send(reply, buffers)
+        self._send_clip(reply, buffers)
+
+
+def _is_browser(source: Any) -> bool:
+    """``source="browser"`` or a ``BrowserMicrophone``: the page captures."""
+    return isinstance(source, BrowserMicrophone) or (
+        isinstance(source, str) and source == "browser"
+    )
 
 
 def _describe(source: Any, file: Any) -> str:
+    if _is_browser(source):
+        return "Browser microphone"
     if isinstance(source, str):
         return file or source
     if hasattr(source, "size") and hasattr(source, "dtype"):
         return f"array of {source.size / 16000:.1f} s"
     return str(getattr(source, "path", "") or type(source).__name__)
-
-
-def _end_runs(runs: Iterable[CompareSession], timeout: float) -> None:
-    """Collected without close(): ask its running comparison to stop (never blocks)."""
-    for compare in runs:
-        if compare.running:
-            with contextlib.suppress(Exception):
-                compare.request_stop(timeout)
 
 
 def _signature() -> inspect.Signature:

@@ -27,7 +27,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..audio import BrowserMicrophone
 from ..transcript import Segment
 from .wire import plain_error, segments_message
 
@@ -275,11 +274,9 @@ class Updater:
                 changes["error"] = plain_error(errors[-1], widget._secrets())
             changes["elapsed"] = round(time.monotonic() - self._t0, 1)
             changes["level"] = 0.0 if final else round(session.level, 4)
-            if isinstance(source, BrowserMicrophone):
-                # The page's ack (highest chunk received) and the kernel's queue.
-                changes["capture_stats"] = {
-                    **source.stats(), "capture": widget._link.capture or "", "run": self._run,
-                }  # fmt: skip
+            capture_stats = widget._link.stats(self._run)  # the page's ack, the kernel's queue
+            if capture_stats is not None:
+                changes["capture_stats"] = capture_stats
             duration = source.duration_s
             if duration and not source.live:
                 position = min(source.position_s, duration)

@@ -19,14 +19,10 @@ the exchange with the page is in ``browser_link.py``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
-import threading
 import time
-import weakref
 from typing import Any
 
-import anywidget
 import numpy as np
 import traitlets
 
@@ -46,16 +42,22 @@ from ..errors import (
 from ..session import SessionMetadata, TranscriptionSession
 from ..transcript import Transcript
 from .assets import BUILT, STATIC, asset
-from .browser_link import CELLS, BrowserLink
+from .browser_link import BrowserLink
 from .choices import env_key, models_for
-from .marimo import MarimoTraits, cell_clock
 from .playback import audio as _audio_display
 from .playback import clip_reply
+from .shell import (  # _RUNNING, _keep_front_end_route: tests reach them through this module
+    _RUNNING,  # noqa: F401
+    WidgetShell,
+    _end_all,
+    _keep_front_end_route,  # noqa: F401
+    check_max_rows,
+)
 from .updater import STATUS_TEXT, Updater
 from .wire import plain_error
 
 
-class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
+class LiveTranscriber(WidgetShell):
     """Live speech transcription in a notebook cell: choose, Start, speak, Stop.
 
     Takes the same keyword arguments as ``TranscriptionSession`` (one table:
@@ -79,46 +81,33 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
     _esm = asset(BUILT)
     _css = asset(STATIC / "widget.css")
 
-    # State shown by the front end: small values only (see the module docstring).
-    status = traitlets.Unicode("idle").tag(sync=True)
-    status_text = traitlets.Unicode(STATUS_TEXT["idle"]).tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
-    notice = traitlets.Unicode("").tag(sync=True)
-    running = traitlets.Bool(False).tag(sync=True)
-    run = traitlets.Int(0).tag(sync=True)
+    # State shown by the front end: small values only (see the module docstring); those both
+    # widgets show (status, error, notice, running, run, elapsed, progress, n_partials,
+    # source_kind, source_label, capture_stats, max_rows) are WidgetShell's (shell.py).
     session_id = traitlets.Unicode("").tag(sync=True)
-    elapsed = traitlets.Float(0.0).tag(sync=True)
     level = traitlets.Float(0.0).tag(sync=True)
-    progress = traitlets.Float(-1.0).tag(sync=True)
     time_left = traitlets.Float(0.0).tag(sync=True)
     partial = traitlets.Unicode("").tag(sync=True)
     n_finals = traitlets.Int(0).tag(sync=True)
-    n_partials = traitlets.Int(0).tag(sync=True)
     keyterms = traitlets.Unicode("").tag(sync=True)  # comma-separated, editable while live
     n_warnings = traitlets.Int(0).tag(sync=True)  # malformed/unknown provider messages
     last_warning = traitlets.Unicode("").tag(sync=True)
-    # Browser microphone: the capture the kernel listens to, its ack and queue (see above).
-    capture_stats = traitlets.Dict().tag(sync=True)
     # Choices the user makes in the front end.
     provider = traitlets.Unicode("auto").tag(sync=True)
     model = traitlets.Unicode("").tag(sync=True)
     models = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    source_kind = traitlets.Unicode("kernel").tag(sync=True)
-    source_label = traitlets.Unicode("").tag(sync=True)
     file = traitlets.Unicode("").tag(sync=True)
     devices = traitlets.List(traitlets.Dict()).tag(sync=True)
     device = traitlets.Int(-1).tag(sync=True)
     needs_key = traitlets.Bool(False).tag(sync=True)
     key_env = traitlets.Unicode("").tag(sync=True)
-    max_rows = traitlets.Int(200).tag(sync=True)
 
     def __init__(self, provider: str = "auto", /, *, max_rows: int = 200, **config: Any):
         self.config = cfg = resolve_config(
             type(self).__name__, {"provider": provider, **config}, extra=("max_rows",)
         )
         provider = cfg.provider
-        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-            raise ConfigurationError(f"max_rows must be a positive int, got {max_rows!r}")
+        check_max_rows(max_rows)
         # Private, never synced: keys by provider, the custom source, session objects.
         self._keys: dict[str, str] = {}
         if cfg.api_key:
@@ -157,17 +146,8 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
                 kind = "kernel" if self.devices else "browser"
         self.source_label = _describe(source) if kind == "custom" else ""
         self.source_kind = kind
-        self.on_msg(self._on_front_end_msg)
-        _keep_front_end_route(self.comm)
-        CELLS.install()
-        # marimo (ui/marimo.py): its cell clock; re-running the cell ends the sessions.
-        host = self._follow_host(functools.partial(_end_sessions, self._sessions, 0.0))
-        self._link.cells = cell_clock(host, CELLS)
-        # Collected without close() (ipywidgets' weak references): end the sessions anyway.
-        # Weak references: the sessions hold this widget's listeners, so a strong list here
-        # kept every widget that ever started a session alive for good (benchmarks/storms.py).
-        self._session_refs: weakref.WeakSet[TranscriptionSession] = weakref.WeakSet()
-        weakref.finalize(self, _end_sessions, self._session_refs, self._stop_timeout)
+        # Collected without close(), or its marimo cell re-run: the sessions end (shell.py).
+        self._session_refs = self._connect_front_end(self._sessions)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -248,10 +228,7 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             return self.transcript
         timeout = self._stop_timeout if timeout is None else max(0.0, timeout)
         deadline = time.monotonic() + timeout
-        source = session.source
-        if isinstance(source, BrowserMicrophone) and session.running:
-            source.end()
-            self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
+        if self._link.drain(STATUS_TEXT["stopping"]):
             session.wait(timeout)
         session.stop(max(0.0, deadline - time.monotonic()))
         self._updater.join(max(0.5, deadline - time.monotonic()))
@@ -297,18 +274,8 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             return False
         return self._updater.join(timeout)
 
-    def close(self) -> None:
-        """Stop any session (within ``stop_timeout``), then close the widget."""
-        session = getattr(self, "_session", None)  # None if __init__ failed half way
-        if session is not None and session.running:
-            session.stop(self._stop_timeout)
-        for old in getattr(self, "_sessions", ()):
-            old.close()  # releases the kept audio
-        updater = getattr(self, "_updater", None)
-        if updater is not None:
-            updater.join(self._stop_timeout)
-        _RUNNING.discard(self)
-        super().close()
+    def _ran(self) -> list[TranscriptionSession]:  # closed with the widget (shell.py)
+        return getattr(self, "_sessions", [])
 
     def __repr__(self) -> str:
         return (
@@ -316,48 +283,23 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             f"status={self.status!r}, segments={len(self.transcript)})"
         )
 
-    # -- starting -------------------------------------------------------------------------
-    def _start(self, capture: str | None = None) -> LivetxError | None:
-        """Start a session; returns (and shows) the local error that prevented it.
+    # -- starting (WidgetShell._start) ---------------------------------------------------
+    def _new_run(self) -> TranscriptionSession:
+        return self._new_session()
 
-        ``capture``: the id of the page capture that feeds a browser-microphone session
-        (``None``: the first capture whose audio arrives).
-        """
-        if self._session is not None and self._session.running:
-            return None
-        self._updater.join()  # the previous session's flusher has ended; reap it
-        self._start_error = None
-        self._link.capture = capture
-        try:
-            session = self._new_session()
-        except LivetxError as exc:
-            self._start_error = exc
-            self._show_error(exc)
-            return exc
-        if self._session is not None:
-            self._session.close()  # ended: only the current session's audio is kept
+    def _keep(self, session: TranscriptionSession) -> None:
         self._session = session
         self._sessions.append(session)
         self._session_refs.add(session)
-        self._updater.attach(session, self.run + 1, connecting_text=self._connecting_text())
-        self._updater.apply(
-            run=self.run + 1, status="connecting", status_text=self._connecting_text(),
-            error="", notice="", running=True, session_id="", elapsed=0.0, level=0.0,
-            revision=self.revision + 1,
-            partial="", n_finals=0, n_partials=0, capture_stats={},
-            progress=0.0 if session.source.duration_s and not session.source.live else -1.0,
-            time_left=float(session.source.duration_s or 0.0),
-        )  # fmt: skip
-        try:
-            session.start()
-        except LivetxError as exc:
-            self._show_error(exc)
-            return exc
-        self._updater.begin()
-        _RUNNING.add(self)
-        if isinstance(session.source, BrowserMicrophone) and capture is None:
-            self._updater.send({"type": "capture", "run": self.run})  # started from code
-        return None
+
+    def _follow(self, session: TranscriptionSession, run: int) -> dict[str, Any]:
+        """Attach the updater (before ``start()``: no status is missed); the traits a new
+        session resets besides those every run does."""
+        self._updater.attach(session, run, connecting_text=self._connecting_text())
+        return {
+            "status_text": self._connecting_text(), "session_id": "", "level": 0.0,
+            "partial": "", "n_finals": 0, "time_left": float(session.source.duration_s or 0.0),
+        }  # fmt: skip
 
     def _new_session(self) -> TranscriptionSession:
         provider = self.provider
@@ -400,18 +342,9 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
             return "Starting the offline engine…"
         return "Connecting…"
 
-    def _show_error(self, error: BaseException) -> None:
-        self._updater.apply(
-            status="error", status_text=STATUS_TEXT["error"], running=False,
-            error=plain_error(error, self._secrets()), level=0.0,
-        )  # fmt: skip
-
     # -- keys -----------------------------------------------------------------------------
-    def _secrets(self) -> list[str]:
-        """Every key this widget could use (to mask them out of anything shown)."""
-        keys = list(self._keys.values())
-        keys += [k for k in (env_key(p) for p in _KEY_ENV) if k]
-        return keys
+    def _own_keys(self) -> list[str]:  # masked out of anything shown, with the env's
+        return list(self._keys.values())
 
     def _any_key(self) -> bool:
         return any(self._keys.get(p) or env_key(p) for p in _KEY_ENV)
@@ -454,11 +387,6 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
                 self._updater.apply(device=match)
 
     # -- front end ------------------------------------------------------------------------
-    def set_state(self, sync_data: dict) -> None:
-        """A trait changed in the front end: apply it under the updater's lock."""
-        with self._updater.lock:
-            super().set_state(sync_data)
-
     @traitlets.observe("provider")
     def _provider_changed(self, change: dict) -> None:
         provider = check_provider(change["new"])
@@ -489,109 +417,32 @@ class LiveTranscriber(anywidget.AnyWidget, MarimoTraits):
     def _device_changed(self, change: dict) -> None:
         self._device_arg = None if change["new"] < 0 else change["new"]
 
-    def _on_front_end_msg(self, _widget: Any, content: Any, buffers: list) -> None:
-        """Actions from the front end. Runs on the kernel's thread; never blocks for long."""
-        if not isinstance(content, dict):
-            return
-        kind = content.get("type")
-        if kind == "hello":
-            self._updater.send(self._updater.tail_message(self.max_rows))
-        elif kind == "start":
-            capture = content.get("capture")
-            capture = capture if isinstance(capture, str) and capture else None
-            error = self._start(capture)  # errors are shown in the widget, not raised
-            session = self._session
-            ok = error is None and session is not None and session.running
-            if capture is not None:
-                self._updater.send({"type": "start-result", "capture": capture, "ok": ok})
-        elif kind == "stop":
-            self._request_stop()
-        elif kind == "capture-error":
-            self._link.capture_error(content)
-        elif kind == "finalize":
+    def _other_msg(self, kind: Any, content: dict) -> None:
+        """The page's actions only this widget has (the rest: ``WidgetShell``)."""
+        if kind == "finalize":
             with contextlib.suppress(SessionStateError):
                 self.finalize()
-        elif kind == "view-gone":
-            self._link.view_gone(content)
-        elif kind in ("pause", "resume"):
-            # A click can race the session's own end (a file finishing): nothing to do then.
-            with contextlib.suppress(SessionStateError):
-                self.pause() if kind == "pause" else self.resume()
         elif kind == "key":
             self._set_key(content.get("value"))
         elif kind == "devices":
             self._refresh_devices()
-        elif kind == "audio":
-            self._link.audio(content, buffers)
-        elif kind == "play":
-            self._play_clip(content)
 
     def _play_clip(self, content: dict) -> None:
         """A row was clicked: send that segment's audio to the page (see ``playback.py``)."""
         session = self._session if content.get("run") == self.run else None
-        reply, buffers = clip_reply(session, content, self._secrets())
-        with self._updater.lock:
-            self.send(reply, buffers)
+        self._send_clip(*clip_reply(session, content, self._secrets()))
 
     def _request_stop(self) -> None:
         """Stop button: end the session; a browser source is drained first (nothing lost)."""
         session = self._session
         if session is None or not session.running:
             return
-        source = session.source
-        if isinstance(source, BrowserMicrophone):
-            # The page sent its last chunk before this message (one ordered channel): end
-            # the source; the session reads what is queued, then closes by itself.
-            source.end()
-            self._updater.apply(status="stopping", status_text=STATUS_TEXT["stopping"])
-        else:
+        if not self._link.drain(STATUS_TEXT["stopping"]):
             session.request_stop(self._stop_timeout)  # the flusher sees the end
 
 
-# Widgets whose session may still run. When the kernel shuts down (restart, "Shut Down
-# Kernel"), the interpreter joins every non-daemon thread before ``atexit`` handlers run, so a
-# session on a live microphone would hold the kernel until it is killed. This hook runs before
-# that join (the one concurrent.futures uses) and stops those sessions without waiting.
-_RUNNING: weakref.WeakSet[LiveTranscriber] = weakref.WeakSet()
-
-
-def _stop_sessions_at_exit() -> None:
-    for widget in list(_RUNNING):
-        session = widget._session
-        if session is not None and session.running:
-            with contextlib.suppress(Exception):
-                session.stop(timeout=0.0)
-                widget._updater.join(5.0)
-
-
-_register_atexit = getattr(threading, "_register_atexit", None)
-if _register_atexit is not None:  # CPython >= 3.9
-    _register_atexit(_stop_sessions_at_exit)
-
-
-def _end_sessions(sessions: weakref.WeakSet, timeout: float) -> None:
-    """A widget was garbage-collected: ask its running sessions to stop (never blocks)."""
-    for session in list(sessions):
-        if session.running:
-            with contextlib.suppress(Exception):
-                session.request_stop(timeout)
-
-
-def _keep_front_end_route(comm: Any) -> None:
-    """Handle this widget's messages where the front end sends them (ipykernel >= 7).
-
-    JupyterLab >= 4.4 sends each widget's messages on a kernel *subshell* (its own thread),
-    so they are handled while a cell runs. But ipykernel 7.4 re-routes a comm's incoming
-    messages to the subshell its last *outgoing* message came from, and this widget's
-    updates come from the flusher thread, whose parent is the main shell: measured, the
-    browser's audio then alternated between the main shell (held back by a running cell)
-    and the subshell, and arrived out of order. Keeping the front end's choice makes the
-    audio flow during a busy cell wherever subshells exist; elsewhere (ipykernel 6, front
-    ends without subshells) it waits for the cell and arrives as a burst, which the
-    BrowserMicrophone puts back in order either way.
-    """
-    if comm is not None and hasattr(comm, "_reply_subshell_for"):
-        comm._reply_subshell_for = lambda _data, default: default
+# Kept here by its old name (tests reach it through this module).
+_end_sessions = _end_all
 
 
 def _describe(source: Any) -> str:

@@ -9,9 +9,10 @@ import livetx_test_support as support  # loaded by tests/conftest.py
 import numpy as np
 import pytest
 
-from livetx_widgets import CompareSession
+from livetx_widgets import BrowserMicrophone, CompareSession
 from livetx_widgets.compare.tee import LaggingError
 from livetx_widgets.errors import (
+    AudioDeviceError,
     AudioNotKeptError,
     AuthenticationError,
     ConfigurationError,
@@ -198,3 +199,41 @@ def test_the_same_span_from_every_provider_is_the_source_audio(servers, turns_au
     with pytest.raises(AudioNotKeptError):
         compare.segment_audio("deepgram", 0)
     assert compare.transcripts["deepgram"].text == TEXT  # the transcripts stay
+
+
+def test_a_browser_microphone_headless_is_teed_to_every_provider(servers):
+    """A fed source (``BrowserMicrophone``: what a page pushes in) through the tee: every
+    provider hears each chunk once, in order; ``end()`` ends every session after the queue."""
+    a, b = servers
+    mic = BrowserMicrophone()
+    providers = [("deepgram", {"url": a.url}), ("assemblyai", {"url": b.url})]
+    compare = CompareSession(providers, source=mic, api_key="test-key")
+    compare.start()
+    try:
+        chunks = support.tone_chunks(50)
+        order = [*range(0, 20), *range(30, 50), *range(20, 30)]  # put back in order
+        for seq in order:
+            mic.receive(chunks[seq], seq=seq, offset=seq * support.PAGE_CHUNK)
+        mic.end()
+        assert compare.wait(20 * support.TIMING)
+    finally:
+        compare.stop(5 * support.TIMING)
+    assert {label: t.text for label, t in compare.transcripts.items()} == dict.fromkeys(
+        compare.labels, TEXT
+    )
+    assert {r.audio_bytes for r in a.sessions + b.sessions} == {50 * 3200}
+    for meta in compare.metadata.values():
+        assert meta.raw["source"]["reordered"] == 10 and meta.error is None
+
+
+def test_a_browser_microphone_that_fails_ends_every_provider(servers):
+    a, b = servers
+    mic = BrowserMicrophone()
+    compare = CompareSession([("deepgram", {"url": a.url}), ("assemblyai", {"url": b.url})],
+                             source=mic, api_key="test-key")  # fmt: skip
+    with compare:
+        mic.receive(support.tone_chunks(1)[0], seq=0)
+        mic.fail("The microphone was unplugged.")
+        assert compare.wait(20 * support.TIMING)
+    for error in compare.errors.values():
+        assert isinstance(error, AudioDeviceError) and "unplugged" in str(error)

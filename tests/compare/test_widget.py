@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+import wave
 
 import livetx_test_support as support  # loaded by tests/conftest.py
+import numpy as np
 import pytest
 
-from livetx_widgets import CompareTranscriber
+from livetx_widgets import AudioDeviceError, BrowserMicrophone, CompareTranscriber
 from livetx_widgets.server import LocalServer
-from livetx_widgets.server.faults import Faults
+from livetx_widgets.server.faults import Faults, Trigger
 
 SECRET = "sk-livetx-compare-0123456789abcdef"
 TEXT = [t["text"] for t in support.TWO_TURNS["turns"]]
@@ -133,8 +135,8 @@ def test_the_same_configuration_errors_as_the_session(turns_audio):
         CompareTranscriber([("deepgram", {"lable": "x"})], source=turns_audio)
     from livetx_widgets.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="not the browser's"):
-        CompareTranscriber(["deepgram"], source="browser")
+    with pytest.raises(ConfigurationError, match=r"providers=\[\.\.\.\]"):
+        CompareTranscriber(provider="deepgram", source="browser")
 
 
 def test_play_and_click_to_play_give_the_exact_span(servers, turns_audio):
@@ -221,3 +223,158 @@ def test_a_lagging_provider_says_so_in_its_column_and_is_cut_off(servers):
         assert any("s behind)" in text for text in shown), shown
     finally:
         w.close()
+
+
+# -- the browser's microphone: one page capture teed to every provider --------------------------
+MESSAGE = "Microphone permission was denied. Allow the microphone for this page."
+
+
+def _browser_widget(providers, **config):
+    w = CompareTranscriber(providers, source="browser", api_key=SECRET, **config)
+    return w, Recorder(w), support.Page(w)
+
+
+def test_the_browser_microphone_feeds_every_provider_the_same_audio(servers, tmp_path):
+    good, _ = servers
+    before = support.livetx_threads(exclude=support.SERVER_THREADS)
+    w, rec, page = _browser_widget([
+        ("deepgram", {"url": good.url, "record_to": tmp_path / "dg.wav"}),
+        ("assemblyai", {"url": good.url, "record_to": tmp_path / "aai.wav"}),
+    ])  # fmt: skip
+    try:
+        assert w.source_kind == "browser" and w.source_label == "Browser microphone"
+        page.start()
+        assert rec.custom("start-result") == [{"type": "start-result", "capture": page.capture,
+                                               "ok": True}]  # fmt: skip
+        mic = w.compare.source
+        assert isinstance(mic, BrowserMicrophone)
+        chunks = support.tone_chunks(50)  # 5 s, a burst as after a busy cell
+        for seq, pcm in enumerate(chunks):
+            page.chunk(seq, pcm)
+        # The flusher acknowledges the highest chunk received, as LiveTranscriber's does.
+        assert support.wait_until(lambda: w.capture_stats.get("last_seq") == 49,
+                                  10 * support.TIMING)  # fmt: skip
+        assert w.capture_stats["capture"] == page.capture
+        page.stop()  # the page sent its last chunk first: everything queued is transcribed
+        assert w.wait(30 * support.TIMING)
+        assert w.status == "stopped" and w.error == "" and not w.running
+        assert {label: t.text for label, t in w.transcripts.items()} == {
+            "deepgram": " ".join(TEXT), "assemblyai": " ".join(TEXT)
+        }
+        sent = np.frombuffer(b"".join(chunks), "<i2")
+        for name in ("dg", "aai"):  # byte-identical audio to every provider
+            with wave.open(str(tmp_path / f"{name}.wav"), "rb") as f:
+                recorded = np.frombuffer(f.readframes(f.getnframes()), "<i2")
+            assert np.array_equal(recorded[: sent.size], sent), name
+            assert not recorded[sent.size :].any()
+        for meta in w.compare.metadata.values():
+            assert meta.audio_sent_s == pytest.approx(5.0, abs=0.06)
+            assert meta.raw["source"]["chunks"] == 50 and meta.raw["source"]["gaps"] == 0
+        assert rec.custom("capture-stop") == []
+    finally:
+        w.close()
+    assert support.livetx_threads(exclude=support.SERVER_THREADS) == before
+
+
+def test_a_denied_browser_microphone_shows_and_starts_nothing(servers):
+    """The page asks to start only once the microphone is granted; denied, it says why."""
+    good, _ = servers
+    w, _rec, page = _browser_widget([("deepgram", {"url": good.url}), "assemblyai"],
+                                    url=good.url)  # fmt: skip
+    try:
+        page.capture_error(MESSAGE)
+        assert w.compare is None and not w.running and good.sessions == []
+        assert w.status == "error" and w.error == f"Audio input problem: {MESSAGE}"
+        # Granted the next time: the error goes, the run starts.
+        page2 = support.Page(w, "view1-2")
+        page2.start()
+        assert w.running and w.error == "" and w.compare is not None
+        w.stop(5 * support.TIMING)
+    finally:
+        w.close()
+
+
+def test_a_capture_that_breaks_while_running_ends_every_provider(servers):
+    good, _ = servers
+    w, rec, page = _browser_widget([("deepgram", {"url": good.url}), ("assemblyai",
+                                    {"url": good.url})])  # fmt: skip
+    try:
+        w.start()  # from code: the page is asked to capture; its first capture is bound
+        assert [m["type"] for m in rec.custom("capture")] == ["capture"]
+        page.chunk(0, support.tone_chunks(1)[0])
+        page.capture_error(MESSAGE)
+        assert w.wait(20 * support.TIMING)
+        assert all(isinstance(e, AudioDeviceError) for e in w.compare.errors.values())
+        assert {c["error"] for c in w.columns} == {f"Audio input problem: {MESSAGE}"}
+    finally:
+        w.close()
+
+
+def test_stop_from_code_transcribes_what_the_page_delivered(servers):
+    good, _ = servers
+    w, _rec, page = _browser_widget([("deepgram", {"url": good.url}), ("assemblyai",
+                                     {"url": good.url})])  # fmt: skip
+    try:
+        page.start()
+        for seq, pcm in enumerate(support.tone_chunks(50)):
+            page.chunk(seq, pcm)
+        transcripts = w.stop()
+        assert {label: t.text for label, t in transcripts.items()} == {
+            "deepgram": " ".join(TEXT), "assemblyai": " ".join(TEXT)
+        }
+        assert w.status == "stopped" and not w.running
+        page.chunk(50, support.tone_chunks(1)[0])  # after Stop: no run takes it
+        assert w.compare.source.stats()["chunks"] == 50
+    finally:
+        w.close()
+
+
+def test_a_provider_that_fails_mid_way_does_not_stop_the_capture(servers):
+    good, _ = servers
+    with LocalServer(engine="script", script=support.TWO_TURNS, rate_limit=False,
+                     faults=Faults(close_when=Trigger(frames=5))) as flaky:  # fmt: skip
+        w, rec, page = _browser_widget([
+            ("deepgram", {"url": good.url}),
+            ("assemblyai", {"url": flaky.url, "max_reconnects": 0}),
+        ])  # fmt: skip
+        try:
+            page.start()
+            chunks = support.tone_chunks(50)
+            for seq in range(20):
+                page.chunk(seq, chunks[seq])
+            assert support.wait_until(lambda: w.compare.state_of("assemblyai") == "error",
+                                      10 * support.TIMING)  # fmt: skip
+            assert w.running  # the capture goes on for the other provider
+            for seq in range(20, 50):
+                page.chunk(seq, chunks[seq])
+            assert support.wait_until(lambda: w.capture_stats.get("last_seq") == 49,
+                                      10 * support.TIMING)  # fmt: skip
+            page.stop()
+            assert w.wait(30 * support.TIMING)
+            assert rec.custom("capture-stop") == []
+            assert w.transcripts["deepgram"].text == " ".join(TEXT)
+            assert w.compare.metadata["deepgram"].audio_sent_s == pytest.approx(5.0, abs=0.06)
+            columns = {c["label"]: c for c in w.columns}
+            assert columns["assemblyai"]["status"] == "error" and columns["assemblyai"]["error"]
+            assert columns["deepgram"]["error"] == ""
+        finally:
+            w.close()
+
+
+def test_the_compare_module_carries_the_capture_and_the_shared_view_code():
+    """capture.js and common.js (the same rows, clip player and browser microphone as
+    LiveTranscriber's view) come before compare.js, each piece once in each module."""
+    from livetx_widgets import LiveTranscriber
+
+    w = CompareTranscriber(["local"], source="browser")
+    single = LiveTranscriber(provider="local", source="browser")
+    try:
+        for esm in (w._esm, single._esm):
+            esm = esm if isinstance(esm, str) else esm.read_text()
+            for name in ("export async function startCapture", "function livetxMic(",
+                         "function livetxRows(", "function livetxClipPlayer(", "function h("):
+                assert esm.count(name) == 1, name
+            assert esm.index("function livetxMic(") < esm.index("function render(")
+    finally:
+        w.close()
+        single.close()

@@ -615,7 +615,7 @@ class _Widget:
     """What ``BrowserLink`` uses of its widget: the running session and the updater."""
 
     def __init__(self, source):
-        self.session = types.SimpleNamespace(source=source, running=True)
+        self._session = types.SimpleNamespace(source=source, running=True)
         self._updater = _Updater()
 
 

@@ -87,7 +87,7 @@ def test_bad_capture_times_are_ignored(captured):
 
     mic = BrowserMicrophone()
     mic.start()
-    widget = SimpleNamespace(session=SimpleNamespace(source=mic, running=True))
+    widget = SimpleNamespace(_session=SimpleNamespace(source=mic, running=True))
     BrowserLink(widget).audio({"capture": "c", "seq": 0, "offset": 0, "capturedAt": captured},
                               [b"\0\0" * 1600])  # fmt: skip
     stats = mic.stats()

@@ -1,6 +1,8 @@
 """CompareTranscriber in a real browser (JupyterLab 4, headless Chromium): one column per
 provider fills with finals, a refused provider shows why in its own column, Start/Stop drive
-every provider, and clicking a final plays its span and marks the same span in every column.
+every provider, and clicking a final plays its span and marks the same span in every column;
+with ``source="browser"``, Chromium's fake microphone (the shared sentence) is captured once in
+the page and every column transcribes it (a ``livetx serve`` with the Whisper engine).
 
 The providers are two ``livetx serve`` instances (script engine) started in the kernel, one
 of them refusing every key. A screenshot (``compare-widget.png``) is saved under
@@ -83,3 +85,65 @@ def test_compare_widget_columns_errors_and_click_to_play(lab_server, page, h):
     assert got["finals"]["nova"] == 2 and got["finals"]["universal"] == 2
     assert got["error"].startswith("AuthenticationError") and got["status"] == "stopped"
     h.kernel_eval(lab_server, nb, "w.close(); good.close(); bad.close()\nTrue")
+
+
+BROWSER_SETUP = """\
+from livetx_widgets import CompareTranscriber
+from livetx_widgets.server import LocalServer
+server = LocalServer(engine="whisper", rate_limit=False).start()
+w = CompareTranscriber([("deepgram", {"url": server.url, "label": "dg-protocol"}),
+                        ("assemblyai", {"url": server.url, "label": "aai-protocol"})],
+                       source="browser", api_key="k")
+w"""
+WORDS = ("america", "well")  # robust words of "I do. I think that America do it very well."
+
+
+@pytest.fixture(scope="module")
+def browser(launch_chromium, speech_wav):
+    """The fake microphone plays the shared sentence (short-16k.wav) with silence around it,
+    so every loop is one utterance that the engine ends with a final."""
+    return launch_chromium(speech_wav)
+
+
+def test_the_browser_microphone_is_captured_once_and_heard_by_every_column(lab_server, page, h):
+    from playwright.sync_api import expect
+
+    nb = h.write_notebook(lab_server, "e2e-compare-browser.ipynb", [BROWSER_SETUP])
+    h.open_notebook(page, lab_server, nb)
+    h.run_cell(page, 0)
+    widget = page.locator(f"{NB} .livetx-cmp").first
+    widget.wait_for(timeout=h.OUTPUT_S * 1000)
+    h.wait_idle(page)
+    expect(widget.locator(".livetx-cmp-col")).to_have_count(2)
+    expect(widget.locator(".livetx-cmp-source")).to_have_text("Browser microphone")
+
+    widget.locator(".livetx-start").click()  # captures in the click; both providers start
+    for label in ("dg-protocol", "aai-protocol"):
+        page.wait_for_function(
+            "([sel, words]) => [...document.querySelectorAll(sel)].some((r) =>"
+            " words.every((w) => r.textContent.toLowerCase().includes(w)))",
+            arg=[f'{CSS} .livetx-cmp-col[data-label="{label}"] .livetx-cmp-row', list(WORDS)],
+            timeout=90_000,
+        )  # fmt: skip
+    widget.locator(".livetx-stop").click()
+    expect(widget.locator(".livetx-status-text")).to_have_text("Stopped", timeout=60_000)
+    expect(widget.locator(".livetx-error")).to_be_hidden()
+    got = h.kernel_eval(
+        lab_server, nb,
+        "m = w.compare.metadata\n"
+        "dict(sent={k: v.audio_sent_s for k, v in m.items()},"
+        " source={k: v.raw.get('source') for k, v in m.items()},"
+        " errors={k: str(e) for k, e in w.compare.errors.items() if e}, status=w.status,"
+        " texts={k: t.text.lower() for k, t in w.transcripts.items()})",
+    )  # fmt: skip
+    assert got["status"] == "stopped" and got["errors"] == {}, got
+    for label, text in got["texts"].items():
+        assert all(word in text for word in WORDS), (label, text)
+    stats = got["source"]["dg-protocol"]
+    assert stats == got["source"]["aai-protocol"], got  # one capture, teed to both
+    assert stats["gaps"] == 0 and stats["duplicates"] == 0 and stats["received_s"] > 4.0, stats
+    # Everything the page captured was sent to both (the last chunk came before Stop; a
+    # provider may pad the last chunk to its minimum frame; received_s is rounded to 1 ms).
+    for label, sent in got["sent"].items():
+        assert stats["received_s"] - 0.001 <= sent <= stats["received_s"] + 0.06, (label, got)
+    h.kernel_eval(lab_server, nb, "w.close(); server.close()\nTrue")

@@ -6,44 +6,13 @@ engine. The page itself is tested in a real browser in ``tests/ui/``.
 
 from __future__ import annotations
 
-import time
-
 import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 
 from livetx_widgets import AudioDeviceError, BrowserMicrophone
 from livetx_widgets.errors import ConfigurationError
 
-CHUNK = 1600  # samples in the page's 100 ms chunks
-
-
-class Page:
-    """Sends what widget.js sends, through the widget's message handler."""
-
-    def __init__(self, widget, capture: str = "view1-1") -> None:
-        self.w = widget
-        self.capture = capture
-        self.t0 = time.time() * 1000
-
-    def msg(self, content: dict, buffers=()) -> None:
-        self.w._on_front_end_msg(self.w, content, [memoryview(b) for b in buffers])
-
-    def start(self) -> None:
-        self.msg({"type": "start", "capture": self.capture})
-
-    def chunk(self, seq: int, pcm: bytes, *, offset: int | None = None, capture=None) -> None:
-        self.msg(
-            {
-                "type": "audio", "capture": capture or self.capture, "seq": seq,
-                "offset": seq * CHUNK if offset is None else offset,
-                "samples": len(pcm) // 2, "capturedAt": self.t0 + 100 * (seq + 1),
-                "last": False,
-            },
-            [pcm],
-        )  # fmt: skip
-
-    def stop(self) -> None:
-        self.msg({"type": "stop"})
+Page = support.Page  # sends what widget.js sends, through the widget's message handler
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 // CompareTranscriber front end: one column per provider, one scroll area, one Start/Stop.
 //
-// Plain modern JS, no build step, no dependencies (like widget.js). Small synced traits carry
+// Plain modern JS, no build step, no dependencies (like widget.js; served after capture.js,
+// host.js and common.js, whose h, stamp, livetxRows, livetxClipPlayer and livetxMic are the
+// ones widget.js uses too). Small synced traits carry
 // the state (status, elapsed, progress, `columns`: label, model, status, partial, error of
 // each provider). Finals arrive as custom messages with only new or revised segments, per
 // column ({type: "finals", run, columns: {label: [segments]}, totals}); a view that renders
@@ -9,27 +11,22 @@
 // scrolling box, so they scroll together; it follows the newest rows while it is at the
 // bottom.
 //
-// Playback: clicking a final asks the kernel for that span of the audio ({type: "play",
-// label, id, run, view, req}); the kernel answers this view only ({type: "clip", ...} + one
-// WAV buffer, at most 120 s, see ui/playback.py) and an <audio> element plays it. While it
+// Playback (livetxClipPlayer): clicking a final asks the kernel for that span of the audio
+// ({type: "play", label, id, run, view, req}); the kernel answers this view only ({type:
+// "clip", ...} + one WAV buffer, at most 120 s, see ui/playback.py) and it plays. While it
 // plays, the clicked row and the rows of every column that overlap its span are marked: the
 // same stretch of audio as each provider heard it. Clicking the playing row stops it.
+//
+// Browser microphone (source_kind "browser"): livetxMic (common.js, the same capture and
+// messages as widget.js; capture.js is in front) captures once and the kernel tees it to
+// every provider. Start captures inside the click but asks the kernel to start only once the
+// microphone is granted (the chunks wait meanwhile), so a denied microphone starts nothing
+// and says why; Stop sends the last chunk before "stop".
 
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
-const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
 
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function stamp(seconds) {
-  const s = Math.max(0, seconds || 0);
-  const m = Math.floor(s / 60);
-  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
-}
+const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much browser audio waiting...
+const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
 
 function render({ model, el }) {
   const root = h("div", "livetx livetx-cmp");
@@ -50,20 +47,22 @@ function render({ model, el }) {
   const progressFill = h("span", "livetx-cmp-progress-fill");
   progress.appendChild(progressFill);
   const error = h("div", "livetx-error");
+  error.setAttribute("role", "alert");
+  const notice = h("div", "livetx-notice");
+  const busy = h("div", "livetx-busy");
+  busy.setAttribute("role", "status");
+  busy.hidden = true;
   const box = h("div", "livetx-cmp-box");
   const grid = h("div", "livetx-cmp-grid");
   box.appendChild(grid);
   const note = h("div", "livetx-cmp-note");
   note.hidden = true;
-  const player = h("audio", "livetx-player");
-  player.preload = "auto";
-  player.hidden = true;
-  root.append(actions, progress, error, note, box, player);
+  root.append(actions, progress, notice, busy, error, note, box);
   const viewId = Math.random().toString(36).slice(2, 10);
 
   // -- columns ----------------------------------------------------------------------------
   let rowsRun = -1;
-  const cols = new Map(); // label -> {el, head, model, state, error, list, partial, ids, rows}
+  const cols = new Map(); // label -> {node, modelName, state, err, list, partial, kept, ...}
 
   function column(label) {
     let col = cols.get(label);
@@ -80,17 +79,14 @@ function render({ model, el }) {
     const partial = h("div", "livetx-cmp-partial");
     node.append(head, err, list, partial);
     grid.appendChild(node);
-    col = { node, modelName, state, err, list, partial, ids: [], rows: new Map(), total: 0 };
+    const kept = livetxRows(list, () => model.get("max_rows"), rowFor); // common.js
+    col = { node, modelName, state, err, list, partial, kept, rows: kept.rows, total: 0 };
     cols.set(label, col);
     return col;
   }
 
   function clearRows() {
-    for (const col of cols.values()) {
-      col.ids.length = 0;
-      col.rows.clear();
-      col.list.replaceChildren();
-    }
+    for (const col of cols.values()) col.kept.clear();
   }
 
   function rowFor(seg) {
@@ -105,121 +101,59 @@ function render({ model, el }) {
     return row;
   }
 
-  function upsert(col, seg) {
-    const row = rowFor(seg);
-    const old = col.rows.get(seg.id);
-    if (old) {
-      old.replaceWith(row);
-      col.rows.set(seg.id, row);
-      return;
-    }
-    const max = model.get("max_rows");
-    if (col.ids.length >= max && seg.id < col.ids[0]) return;
-    let i = col.ids.length;
-    while (i > 0 && col.ids[i - 1] > seg.id) i--; // almost always appends at the end
-    if (i === col.ids.length) col.list.appendChild(row);
-    else col.list.insertBefore(row, col.rows.get(col.ids[i]));
-    col.ids.splice(i, 0, seg.id);
-    col.rows.set(seg.id, row);
-    while (col.ids.length > max) {
-      const gone = col.ids.shift();
-      col.rows.get(gone).remove();
-      col.rows.delete(gone);
-    }
-  }
-
   const nearBottom = () => box.scrollHeight - box.scrollTop - box.clientHeight < 32;
 
   // -- playback -------------------------------------------------------------------------
-  let playing = null; // {label, id, req, timer, url}
-  let playReqs = 0;
-
   function showNote(text) {
     note.textContent = text || "";
     note.hidden = !text;
   }
 
-  function markSpan(start, end) {
+  // The clicked row, and the rows of every column that overlap the span it plays.
+  function markSpan(playing) {
     for (const row of grid.querySelectorAll(".livetx-loading, .livetx-playing, .livetx-cmp-same")) {
       row.classList.remove("livetx-loading", "livetx-playing", "livetx-cmp-same");
     }
     if (!playing) return;
-    const clicked = cols.get(playing.label)?.rows.get(playing.id);
-    if (start === undefined) {
-      clicked?.classList.add("livetx-loading");
-      return;
-    }
-    for (const col of cols.values()) {
-      for (const row of col.rows.values()) {
-        if (Number(row.dataset.start) < end && Number(row.dataset.end) > start) {
-          row.classList.add("livetx-cmp-same");
+    const clicked = cols.get(playing.fields.label)?.rows.get(playing.fields.id);
+    const msg = playing.msg;
+    if (msg) {
+      for (const col of cols.values()) {
+        for (const row of col.rows.values()) {
+          if (Number(row.dataset.start) < msg.end && Number(row.dataset.end) > msg.start) {
+            row.classList.add("livetx-cmp-same");
+          }
         }
       }
     }
-    clicked?.classList.add("livetx-playing");
+    clicked?.classList.add(playing.state);
   }
 
-  function stopPlaying(text) {
-    if (playing) {
-      clearTimeout(playing.timer);
-      if (playing.url) URL.revokeObjectURL(playing.url);
-    }
-    playing = null;
-    player.pause();
-    player.removeAttribute("src");
-    markSpan();
-    showNote(text);
-  }
-
-  function requestClip(label, id) {
-    const again = playing && playing.label === label && playing.id === id;
-    stopPlaying();
-    if (again) return; // a click on the playing row stops it
-    const req = ++playReqs;
-    playing = { label, id, req, url: "" };
-    playing.timer = setTimeout(() => {
-      if (playing && playing.req === req && !playing.url) {
-        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
-      }
-    }, CLIP_WAIT_MS);
-    markSpan();
-    send({ type: "play", label, id, run: rowsRun, view: viewId, req });
-  }
-
-  function playClip(msg, buffers) {
-    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
-    if (msg.error || !buffers || !buffers.length) {
-      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
-      return;
-    }
-    clearTimeout(playing.timer);
-    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
-    player.dataset.label = String(msg.label);
-    player.dataset.id = String(msg.id);
-    player.dataset.duration = String(msg.duration);
-    player.src = playing.url;
-    showNote(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
-    markSpan(msg.start, msg.end);
-    player.play().catch((err) => {
-      if (playing && playing.url === player.src) {
-        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
-      }
-    });
-  }
-
-  player.addEventListener("ended", () => stopPlaying(note.textContent));
-  grid.addEventListener("click", (event) => {
-    const row = event.target.closest(".livetx-cmp-row");
-    const col = row && row.closest(".livetx-cmp-col");
-    if (!row || !col || !grid.contains(row)) return;
-    const selected = globalThis.getSelection?.();
-    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
-    requestClip(col.dataset.label, Number(row.dataset.id));
+  const clip = livetxClipPlayer((message) => model.send(message), viewId, {
+    mark: markSpan,
+    note: showNote,
+  });
+  root.appendChild(clip.el);
+  clip.onClick(grid, ".livetx-cmp-row", (row) => {
+    const label = row.closest(".livetx-cmp-col")?.dataset.label;
+    const id = Number(row.dataset.id);
+    if (label !== undefined) clip.request(`${label}/${id}`, { label, id, run: rowsRun });
   });
 
   function onCustom(msg, buffers) {
     if (msg && msg.type === "clip") {
-      playClip(msg, buffers);
+      clip.play(msg, buffers);
+      return;
+    }
+    if (msg && mic.onMessage(msg)) {
+      showStatus(); // a refused start: Start is enabled again
+      return;
+    }
+    if (msg && msg.type === "capture") {
+      // Started from code: capture without a click (works once the page has had one).
+      if (!mic.current && model.get("source_kind") === "browser" && !captureSupport()) {
+        mic.begin(`${viewId}-${++captures}`).sawRunning = true;
+      }
       return;
     }
     if (!msg || (msg.type !== "finals" && msg.type !== "tail")) return;
@@ -231,7 +165,7 @@ function render({ model, el }) {
     }
     for (const [label, segments] of Object.entries(msg.columns || {})) {
       const col = column(label);
-      for (const seg of segments) upsert(col, seg);
+      for (const seg of segments) col.kept.upsert(seg);
     }
     for (const [label, total] of Object.entries(msg.totals || {})) column(label).total = total;
     if (stuck) box.scrollTop = box.scrollHeight;
@@ -265,13 +199,65 @@ function render({ model, el }) {
     stop.disabled = !running;
     pause.disabled = !running;
     pause.textContent = st === "paused" ? "Resume" : "Pause";
-    error.textContent = model.get("error");
-    error.hidden = !model.get("error");
+    showMessages();
+  }
+
+  function showMessages() {
+    // The kernel's words first; the page's own (capture problems) when the kernel has none.
+    let text = model.get("notice");
+    if (!text && model.get("source_kind") === "browser" && !model.get("running")) {
+      text = captureSupport() || "";
+    }
+    notice.textContent = text;
+    notice.hidden = !text;
+    const err = model.get("error") || pageError;
+    error.textContent = err;
+    error.hidden = !err;
+  }
+
+  // -- browser microphone ---------------------------------------------------------------
+  let captures = 0;
+  let pageError = ""; // a capture problem, shown until the kernel has its own error
+  let busyShown = false;
+  const mic = livetxMic(model, {
+    onFail: (text) => {
+      pageError = text;
+      showMessages();
+    },
+    onChange: () => showBusy(),
+    onGranted: (state) => {
+      if (!state.held || mic.current !== state) return; // started from code: it runs
+      send({ type: "start", capture: state.id }); // granted: now every provider starts
+      mic.open(state);
+    },
+  });
+
+  function showBusy() {
+    const { unacked, queued } = mic.waiting();
+    const waiting = unacked + queued;
+    busyShown = busyShown ? waiting > BUSY_HIDE_S : waiting > BUSY_SHOW_S;
+    let text = `${unacked > queued ? "Kernel busy" : "Catching up"} — ${waiting.toFixed(1)} s ` +
+      "of audio waiting" + (unacked > queued ? " (a running cell holds it back; it is kept)" :
+        " (sending it to the providers)");
+    const cap = mic.current;
+    if (cap && cap.unsentS > 0) {
+      text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
+        `${LIVETX_MAX_UNACKED_S / 60} minutes`;
+      busyShown = true;
+    }
+    busy.textContent = text;
+    busy.hidden = !busyShown;
+    root.dataset.waiting = waiting.toFixed(1);
+  }
+
+  function showCapture() {
+    mic.follow();
+    showBusy();
   }
 
   function showRun() {
     if (model.get("run") > rowsRun) {
-      if (playing) stopPlaying(); // the previous run's audio is released
+      if (clip.playing) clip.stop(); // the previous run's audio is released
       clearRows();
       rowsRun = model.get("run");
     }
@@ -286,8 +272,24 @@ function render({ model, el }) {
   }
 
   const send = (message) => model.send(message);
-  start.addEventListener("click", () => send({ type: "start" }));
-  stop.addEventListener("click", () => send({ type: "stop" }));
+  start.addEventListener("click", () => {
+    pageError = "";
+    showMessages();
+    if (model.get("source_kind") !== "browser") {
+      send({ type: "start" });
+      return;
+    }
+    const state = mic.restart(`${viewId}-${++captures}`, { gated: true }); // inside the click
+    if (!state) return;
+    start.disabled = true; // until the kernel runs (or the microphone is refused)
+    state.handle.catch(() => showStatus());
+  });
+  stop.addEventListener("click", async () => {
+    stop.disabled = true;
+    const state = mic.current;
+    if (state) await mic.end(state); // the last chunk goes out before "stop"
+    send({ type: "stop" });
+  });
   pause.addEventListener("click", () =>
     send({ type: model.get("status") === "paused" ? "resume" : "pause" }),
   );
@@ -295,6 +297,8 @@ function render({ model, el }) {
   const handlers = [
     ["change:columns", showColumns],
     ["change:status change:status_text change:running change:error", showStatus],
+    ["change:notice change:source_kind", showMessages],
+    ["change:running change:capture_stats", showCapture],
     ["change:run", showRun],
     ["change:progress change:elapsed change:source_label", showProgress],
     ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
@@ -304,10 +308,14 @@ function render({ model, el }) {
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
 
+  globalThis.addEventListener?.("pagehide", mic.viewGone); // the view goes away (common.js)
+
   return () => {
-    stopPlaying();
+    clip.stop();
     unlisten();
     model.off("msg:custom", onCustom);
+    globalThis.removeEventListener?.("pagehide", mic.viewGone);
+    mic.viewGone();
   };
 }
 

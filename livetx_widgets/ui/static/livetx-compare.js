@@ -1,4 +1,556 @@
-// Built from static/host.js + static/compare.js by livetx_widgets/ui/assets.py.
+// Built from static/capture.js + static/host.js + static/common.js + static/compare.js by livetx_widgets/ui/assets.py.
+// Browser microphone capture for LiveTranscriber: plain modern JS, no build step, no deps.
+//
+// getUserMedia -> AudioContext -> AudioWorklet (inlined below) that downmixes to mono,
+// low-pass filters and resamples to 16 kHz with a polyphase windowed-sinc (Kaiser) filter,
+// converts to 16-bit little-endian PCM and posts fixed-size chunks (`chunkMs`, 20-1000 ms)
+// plus a level for a meter. The worklet's source is a string loaded through a Blob URL
+// because anywidget serves a widget as ONE module: a second file could not be imported by a
+// relative URL. For the same reason this module imports nothing and its top-level names are
+// distinctive, so the widget can be built by concatenating capture.js and widget.js.
+//
+// Exports:
+//   captureSupport() -> null | string            why capture cannot work on this page
+//   listInputDevices() -> [{deviceId, label, labelled, groupId, isDefault}]
+//   startCapture({deviceId, chunkMs, onChunk, onLevel, onError}) -> handle
+//       handle: {stop(), sampleRate, inputSampleRate, deviceId, deviceLabel, chunkMs}
+//       onChunk(pcm: ArrayBuffer, meta: {seq, capturedAt, contextTime, samples, last})
+//       onLevel({rms, peak, dbfs})        ~20 times a second, from the 16 kHz signal
+//       onError(CaptureError)             a failure after start (device gone, context died);
+//                                         call stop() then, to release what is still open
+//   seq counts chunks from 0 for each startCapture (a gap means lost audio); capturedAt is
+//   Date.now() in the audio thread when the chunk's last sample arrived (epoch ms);
+//   contextTime is the AudioContext clock then (s); stop() flushes a last, shorter chunk
+//   (possibly empty) with last=true before it resolves.
+//   describeCaptureError(err) -> CaptureError   any getUserMedia / Web Audio error, mapped
+//   CaptureError: Error with .kind in CAPTURE_ERROR_KINDS and a message that says what to do
+//
+// startCapture must be called from the click handler of the Start button before any other
+// await: the AudioContext is created synchronously inside the user gesture, because browsers
+// only let a page start audio processing in response to a click (autoplay policy).
+
+export const CAPTURE_SAMPLE_RATE = 16000;
+
+export const CAPTURE_ERROR_KINDS = Object.freeze([
+  "insecure", // the page is not a secure context: no navigator.mediaDevices
+  "unsupported", // no getUserMedia / AudioContext / AudioWorklet in this browser
+  "denied", // the user or the browser refused the microphone permission
+  "no-device", // no input device, or the chosen one is gone
+  "busy", // the device exists but could not be opened (in use, OS-level block)
+  "suspended", // the browser would not start audio processing (no user gesture)
+  "ended", // the device stopped during capture (unplugged, disabled, revoked)
+  "bad-argument", // a wrong argument to startCapture (a programming error)
+  "failed", // anything else; the message carries the browser's own error
+]);
+
+export class CaptureError extends Error {
+  constructor(kind, message, cause) {
+    super(message);
+    this.name = "CaptureError";
+    this.kind = kind;
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+const CAPTURE_MESSAGES = {
+  insecure: () =>
+    "The browser microphone needs a secure page. This page is " +
+    `${captureOrigin()}, which is not https:// or localhost, so the browser hides the ` +
+    "microphone. Open Jupyter over https://, or through an SSH tunnel on localhost, " +
+    "or use the kernel microphone or an audio file instead.",
+  unsupported: (what) =>
+    `This browser cannot capture audio in the page (${what} is missing). ` +
+    "Use a current Chrome, Edge, Firefox or Safari, or use the kernel microphone.",
+  denied: () =>
+    "Microphone permission was denied. Allow the microphone for this page (click the " +
+    "microphone or lock icon in the address bar, or open the site settings), check that " +
+    "the system privacy settings allow the browser to use the microphone, then press " +
+    "Start again. (A notebook embedded in another page also needs that page to allow " +
+    "the microphone.)",
+  "no-device": () =>
+    "No microphone was found. Connect or enable a microphone (check the system sound " +
+    "settings), then press Start again.",
+  "device-gone": () =>
+    "The chosen microphone is not available any more. Pick another one in the device " +
+    "list, then press Start again.",
+  busy: () =>
+    "The microphone could not be opened: another application may be using it, or the " +
+    "system blocked it. Close the other application or pick another device, then press " +
+    "Start again.",
+  suspended: () =>
+    "The browser did not start audio processing. Browsers only start audio after a click " +
+    "on the page: press Start again.",
+  ended: () =>
+    "The microphone stopped delivering audio (it was unplugged, disabled, or its " +
+    "permission was revoked). Reconnect it or pick another device, then press Start again.",
+  failed: (detail) => `The browser microphone failed: ${detail}.`,
+};
+
+// How long the browser may take to start a resumed AudioContext or to flush the worklet.
+const CAPTURE_RESUME_TIMEOUT_MS = 3000;
+const CAPTURE_FLUSH_TIMEOUT_MS = 1000;
+const CAPTURE_LEVEL_MS = 50;
+
+function captureOrigin() {
+  try {
+    return globalThis.location ? globalThis.location.origin : "this page";
+  } catch {
+    return "this page";
+  }
+}
+
+function captureFail(kind, detail, cause) {
+  return new CaptureError(kind, CAPTURE_MESSAGES[kind](detail), cause);
+}
+
+// Why capture cannot work here (a message for the user), or null when it can. Cheap and
+// side-effect free, so the widget can grey out the "Browser microphone" choice with the
+// reason as its tooltip. startCapture throws the same message as a CaptureError.
+export function captureSupport() {
+  const problem = captureProblem();
+  return problem ? problem.message : null;
+}
+
+function captureProblem() {
+  const nav = globalThis.navigator;
+  const hasMediaDevices = !!(nav && nav.mediaDevices && nav.mediaDevices.getUserMedia);
+  if (globalThis.isSecureContext === false) return captureFail("insecure");
+  if (!hasMediaDevices) return captureFail("unsupported", "navigator.mediaDevices.getUserMedia");
+  const AC = globalThis.AudioContext || globalThis.webkitAudioContext;
+  if (!AC) return captureFail("unsupported", "AudioContext");
+  if (!globalThis.AudioWorkletNode || !("audioWorklet" in AC.prototype)) {
+    return captureFail("unsupported", "AudioWorklet");
+  }
+  return null;
+}
+
+// Map any error thrown by getUserMedia or Web Audio to a CaptureError with a clear message.
+export function describeCaptureError(err) {
+  if (err instanceof CaptureError) return err;
+  const name = (err && err.name) || "Error";
+  const text = (err && err.message) || String(err);
+  switch (name) {
+    case "NotAllowedError":
+    case "PermissionDeniedError": // old Chrome
+    case "SecurityError":
+      if (globalThis.isSecureContext === false) return captureFail("insecure", undefined, err);
+      return captureFail("denied", undefined, err);
+    case "NotFoundError":
+    case "DevicesNotFoundError": // old Chrome
+      return captureFail("no-device", undefined, err);
+    case "OverconstrainedError":
+    case "ConstraintNotSatisfiedError":
+      // Only the deviceId constraint is exact: the chosen device has gone away.
+      return new CaptureError("no-device", CAPTURE_MESSAGES["device-gone"](), err);
+    case "NotReadableError":
+    case "TrackStartError": // old Chrome
+    case "AbortError":
+      return captureFail("busy", undefined, err);
+    default:
+      return captureFail("failed", `${name}: ${text}`, err);
+  }
+}
+
+// The audio inputs the browser offers. Labels are empty until the page has been granted the
+// microphone once (a browser privacy rule); they are then filled as "Microphone N".
+export async function listInputDevices() {
+  const problem = captureProblem();
+  if (problem) throw problem;
+  let devices;
+  try {
+    devices = await navigator.mediaDevices.enumerateDevices();
+  } catch (err) {
+    throw describeCaptureError(err);
+  }
+  const inputs = devices.filter((d) => d.kind === "audioinput");
+  const hasDefault = inputs.some((d) => d.deviceId === "default");
+  return inputs.map((d, i) => ({
+    deviceId: d.deviceId,
+    label: d.label || `Microphone ${i + 1}`,
+    labelled: !!d.label,
+    groupId: d.groupId,
+    isDefault: d.deviceId === "default" || (i === 0 && !hasDefault),
+  }));
+}
+
+// `promise`, or the string "timeout" after `ms` if it has not settled by then; the timer is
+// always cleared. The one copy: widget.js uses it too (both files form one module today).
+export function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function startCapture({
+  deviceId = undefined,
+  chunkMs = 100,
+  onChunk,
+  onLevel = undefined,
+  onError = undefined,
+} = {}) {
+  if (typeof onChunk !== "function") {
+    throw new CaptureError("bad-argument", "startCapture needs an onChunk(pcm, meta) function.");
+  }
+  if (!Number.isInteger(chunkMs) || chunkMs < 20 || chunkMs > 1000) {
+    throw new CaptureError(
+      "bad-argument",
+      `chunkMs must be a whole number of milliseconds from 20 to 1000, not ${chunkMs}.`,
+    );
+  }
+  const problem = captureProblem();
+  if (problem) throw problem;
+
+  // Synchronous part: still inside the user's click, so the browser lets the context run.
+  const AC = globalThis.AudioContext || globalThis.webkitAudioContext;
+  let ctx;
+  try {
+    ctx = new AC({ latencyHint: "interactive" });
+  } catch (err) {
+    throw describeCaptureError(err);
+  }
+  const resumed = ctx.state === "running" ? Promise.resolve() : ctx.resume();
+  resumed.catch(() => {}); // awaited below; no "unhandled rejection" if we fail before that
+
+  let stream = null;
+  let source = null;
+  let node = null;
+  let blobUrl = null;
+  const cleanup = async () => {
+    if (stream) for (const t of stream.getTracks()) t.stop();
+    if (source) source.disconnect();
+    if (node) {
+      node.port.onmessage = null;
+      node.port.close();
+      node.disconnect();
+    }
+    if (blobUrl) URL.revokeObjectURL(blobUrl);
+    if (ctx.state !== "closed") await ctx.close().catch(() => {});
+  };
+
+  try {
+    const audio = {
+      channelCount: { ideal: 1 },
+      echoCancellation: false,
+      noiseSuppression: false,
+      autoGainControl: false,
+    };
+    if (deviceId) audio.deviceId = { exact: deviceId };
+    stream = await navigator.mediaDevices.getUserMedia({ audio });
+
+    if ((await withTimeout(resumed, CAPTURE_RESUME_TIMEOUT_MS)) === "timeout") {
+      throw captureFail("suspended");
+    }
+    if (ctx.state !== "running") throw captureFail("suspended");
+
+    blobUrl = URL.createObjectURL(
+      new Blob([CAPTURE_WORKLET_SOURCE], { type: "application/javascript" }),
+    );
+    await ctx.audioWorklet.addModule(blobUrl);
+    URL.revokeObjectURL(blobUrl);
+    blobUrl = null;
+
+    source = ctx.createMediaStreamSource(stream);
+    node = new AudioWorkletNode(ctx, "livetx-capture", {
+      numberOfInputs: 1,
+      // One silent output wired to the speakers: Chrome also pulls a node without outputs,
+      // but Safari only runs processors that lead to the destination. Nothing is audible.
+      numberOfOutputs: 1,
+      outputChannelCount: [1],
+      channelCount: 1,
+      channelCountMode: "explicit",
+      channelInterpretation: "speakers", // the graph itself averages stereo to mono
+      processorOptions: {
+        inRate: ctx.sampleRate,
+        outRate: CAPTURE_SAMPLE_RATE,
+        chunkSamples: (CAPTURE_SAMPLE_RATE * chunkMs) / 1000,
+        levelSamples: (CAPTURE_SAMPLE_RATE * CAPTURE_LEVEL_MS) / 1000,
+      },
+    });
+  } catch (err) {
+    await cleanup();
+    throw describeCaptureError(err);
+  }
+
+  const track = stream.getAudioTracks()[0];
+  const settings = (track && track.getSettings && track.getSettings()) || {};
+  let stopped = false;
+  let flushed = null; // resolves when the worklet has posted its last (short) chunk
+
+  const report = (err) => {
+    if (stopped || !onError) return;
+    try {
+      onError(err);
+    } catch (e) {
+      console.error("livetx capture: onError handler failed", e);
+    }
+  };
+
+  node.port.onmessage = ({ data }) => {
+    if (data.type === "chunk") {
+      const meta = {
+        seq: data.seq,
+        capturedAt: data.capturedAt,
+        contextTime: data.contextTime,
+        samples: data.pcm.byteLength / 2,
+        last: data.last,
+      };
+      try {
+        onChunk(data.pcm, meta);
+      } catch (e) {
+        console.error("livetx capture: onChunk handler failed", e);
+      }
+      if (data.last && flushed) flushed.resolve();
+    } else if (data.type === "level" && onLevel) {
+      try {
+        const dbfs = 20 * Math.log10(Math.max(data.rms, 1e-5)); // floor at -100 dBFS
+        onLevel({ rms: data.rms, peak: data.peak, dbfs });
+      } catch (e) {
+        console.error("livetx capture: onLevel handler failed", e);
+      }
+    }
+  };
+  node.onprocessorerror = (event) =>
+    report(captureFail("failed", `the audio processor crashed (${event.message || "error"})`));
+  if (track) track.addEventListener("ended", () => report(captureFail("ended")));
+  ctx.onstatechange = () => {
+    if (!stopped && ctx.state === "closed") {
+      report(captureFail("failed", "the browser closed the audio processing (AudioContext)"));
+    }
+  };
+  source.connect(node);
+  node.connect(ctx.destination);
+
+  // Stop: flush the partial last chunk (so no captured audio is lost), then release the
+  // device, the graph and the context. Idempotent; resolves when everything is released.
+  let stopping = null;
+  const stop = () => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      if (ctx.state === "running") {
+        let resolve;
+        const done = new Promise((r) => {
+          resolve = r;
+        });
+        flushed = { resolve };
+        node.port.postMessage({ type: "flush" });
+        await withTimeout(done, CAPTURE_FLUSH_TIMEOUT_MS);
+      }
+      stopped = true;
+      await cleanup();
+    })();
+    return stopping;
+  };
+
+  return {
+    stop,
+    sampleRate: CAPTURE_SAMPLE_RATE,
+    inputSampleRate: ctx.sampleRate,
+    chunkMs,
+    deviceId: settings.deviceId || deviceId || "",
+    deviceLabel: (track && track.label) || "Microphone",
+  };
+}
+
+// The AudioWorklet processor. Runs on the audio rendering thread; it must not allocate per
+// block. Design: a polyphase windowed-sinc low-pass resampler for the rational ratio
+// outRate/inRate = L/M (48 kHz -> 16 kHz: L=1, M=3; 44.1 kHz -> 16 kHz: L=160, M=441).
+// Cutoff 0.45 x the lower rate (7.2 kHz for 16 kHz out), 24 output periods of half-width,
+// Kaiser beta 8 (~80 dB stopband): the 6.5-7.9 kHz transition leaves nothing to alias back
+// below 8 kHz. Each phase is normalized to unit DC gain. Ratios whose L exceeds 1024 (odd
+// context rates) use 1024 phases, the nearest phase per output: a timing error below
+// 1/2048 of an input sample.
+const CAPTURE_WORKLET_SOURCE = String.raw`
+const BETA = 8.0;
+const HALF_PERIODS = 24;
+const MAX_PHASES = 1024;
+
+function gcd(a, b) {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+function besselI0(x) {
+  let sum = 1, term = 1;
+  for (let k = 1; k < 64; k++) {
+    term *= (x / (2 * k)) * (x / (2 * k));
+    sum += term;
+    if (term < 1e-12 * sum) break;
+  }
+  return sum;
+}
+
+class LivetxCapture extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const o = options.processorOptions;
+    this.inRate = Math.round(o.inRate);
+    this.outRate = o.outRate;
+    const g = gcd(this.inRate, this.outRate);
+    this.L = this.outRate / g; // output samples per M input samples
+    this.M = this.inRate / g;
+    this.phases = Math.min(this.L, MAX_PHASES);
+    this.passthrough = this.inRate === this.outRate;
+
+    // Filter design, in input-sample units.
+    const low = Math.min(this.inRate, this.outRate);
+    const fc = (0.45 * low) / this.inRate; // cutoff, cycles per input sample
+    const half = (HALF_PERIODS * this.inRate) / low; // half-width in input samples
+    this.K = Math.ceil(half);
+    const taps = 2 * this.K;
+    this.table = new Float32Array(this.phases * taps);
+    const i0b = besselI0(BETA);
+    for (let p = 0; p < this.phases; p++) {
+      const frac = p / this.phases; // output position = base + frac (input samples)
+      let sum = 0;
+      for (let j = 0; j < taps; j++) {
+        const t = j - (this.K - 1) - frac; // tap at input base - K + 1 + j
+        let w = 0;
+        if (Math.abs(t) < half) {
+          const r = t / half;
+          const x = 2 * fc * t;
+          const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
+          w = 2 * fc * sinc * (besselI0(BETA * Math.sqrt(1 - r * r)) / i0b);
+        }
+        this.table[p * taps + j] = w;
+        sum += w;
+      }
+      for (let j = 0; j < taps; j++) this.table[p * taps + j] /= sum;
+    }
+
+    // Input history: buf[i] holds input sample number bufStart + i. K - 1 zeros of history
+    // let the first output (at input 0) use a full window.
+    this.buf = new Float32Array(8192);
+    this.bufStart = -(this.K - 1);
+    this.bufLen = this.K - 1;
+    this.base = 0; // input sample at or before the next output
+    this.acc = 0; // next output is at base + acc / L
+
+    this.chunkSamples = o.chunkSamples;
+    this.levelSamples = o.levelSamples;
+    this.newChunk();
+    this.seq = 0;
+    this.levelSum = 0;
+    this.levelPeak = 0;
+    this.levelCount = 0;
+    this.flushing = false;
+    this.done = false;
+    this.port.onmessage = ({ data }) => {
+      if (data && data.type === "flush") this.flushing = true;
+    };
+  }
+
+  newChunk() {
+    this.chunk = new ArrayBuffer(this.chunkSamples * 2);
+    this.view = new DataView(this.chunk);
+    this.filled = 0;
+  }
+
+  emit(y) {
+    const s = y < -1 ? -1 : y > 1 ? 1 : y;
+    this.view.setInt16(2 * this.filled, Math.round(s < 0 ? s * 32768 : s * 32767), true);
+    this.filled++;
+    const a = Math.abs(s);
+    this.levelSum += s * s;
+    if (a > this.levelPeak) this.levelPeak = a;
+    if (++this.levelCount === this.levelSamples) {
+      this.port.postMessage({
+        type: "level",
+        rms: Math.sqrt(this.levelSum / this.levelCount),
+        peak: this.levelPeak,
+      });
+      this.levelSum = 0;
+      this.levelPeak = 0;
+      this.levelCount = 0;
+    }
+    if (this.filled === this.chunkSamples) this.post(false);
+  }
+
+  post(last) {
+    const full = this.filled === this.chunkSamples;
+    const pcm = full ? this.chunk : this.chunk.slice(0, 2 * this.filled);
+    this.port.postMessage(
+      {
+        type: "chunk",
+        seq: this.seq++,
+        pcm,
+        last,
+        capturedAt: Date.now(),
+        contextTime: currentTime + 128 / sampleRate,
+      },
+      [pcm],
+    );
+    this.newChunk();
+  }
+
+  process(inputs) {
+    if (this.done) return false;
+    const input = inputs[0];
+    if (input && input.length > 0) {
+      const n = input[0].length;
+      const channels = input.length;
+      if (this.bufLen + n > this.buf.length) {
+        // Drop what no future output needs, then grow if still short.
+        const keep = this.base - this.K + 1 - this.bufStart;
+        if (keep > 0) {
+          this.buf.copyWithin(0, keep, this.bufLen);
+          this.bufLen -= keep;
+          this.bufStart += keep;
+        }
+        if (this.bufLen + n > this.buf.length) {
+          const bigger = new Float32Array(2 * (this.bufLen + n));
+          bigger.set(this.buf.subarray(0, this.bufLen));
+          this.buf = bigger;
+        }
+      }
+      for (let i = 0; i < n; i++) {
+        let v = 0;
+        for (let c = 0; c < channels; c++) v += input[c][i];
+        this.buf[this.bufLen + i] = v / channels;
+      }
+      this.bufLen += n;
+      this.resample();
+    }
+    if (this.flushing) {
+      this.post(true);
+      this.done = true;
+      return false;
+    }
+    return true;
+  }
+
+  resample() {
+    const K = this.K, taps = 2 * K, L = this.L, M = this.M;
+    const end = this.bufStart + this.bufLen; // one past the last input sample we have
+    if (this.passthrough) {
+      for (; this.base < end; this.base++) this.emit(this.buf[this.base - this.bufStart]);
+      return;
+    }
+    const exact = this.phases === L;
+    const step = Math.floor(M / L), rem = M % L;
+    for (;;) {
+      const p = exact ? this.acc : Math.round((this.acc * this.phases) / L) % this.phases;
+      const shift = !exact && p === 0 && this.acc * 2 >= L ? 1 : 0; // rounded up to next sample
+      if (this.base + shift + K >= end) break; // the window's last tap is not here yet
+      const first = this.base + shift - K + 1 - this.bufStart;
+      const off = p * taps;
+      let y = 0;
+      for (let j = 0; j < taps; j++) y += this.table[off + j] * this.buf[first + j];
+      this.emit(y);
+      this.base += step;
+      this.acc += rem;
+      if (this.acc >= L) {
+        this.acc -= L;
+        this.base += 1;
+      }
+    }
+  }
+}
+
+registerProcessor("livetx-capture", LivetxCapture);
+`;
+
 // What the widgets' views need to run alike in Jupyter and in marimo: plain modern JS, no
 // imports, distinctive top-level names (it is concatenated in front of widget.js and of
 // compare.js by ui/assets.py, like capture.js).
@@ -46,25 +598,26 @@ function livetxFollowRevision(model) {
   };
 }
 
-// CompareTranscriber front end: one column per provider, one scroll area, one Start/Stop.
+// What both widget views draw and do alike: plain modern JS, no imports, concatenated in front
+// of widget.js and of compare.js by ui/assets.py (anywidget serves one module per widget and
+// cannot share imports between them), after capture.js and host.js.
 //
-// Plain modern JS, no build step, no dependencies (like widget.js). Small synced traits carry
-// the state (status, elapsed, progress, `columns`: label, model, status, partial, error of
-// each provider). Finals arrive as custom messages with only new or revised segments, per
-// column ({type: "finals", run, columns: {label: [segments]}, totals}); a view that renders
-// asks for the last rows ("hello" -> "tail"). Each column keeps at most `max_rows` rows in
-// the DOM, so nothing here grows with the transcript. The columns sit side by side in one
-// scrolling box, so they scroll together; it follows the newest rows while it is at the
-// bottom.
-//
-// Playback: clicking a final asks the kernel for that span of the audio ({type: "play",
-// label, id, run, view, req}); the kernel answers this view only ({type: "clip", ...} + one
-// WAV buffer, at most 120 s, see ui/playback.py) and an <audio> element plays it. While it
-// plays, the clicked row and the rows of every column that overlap its span are marked: the
-// same stretch of audio as each provider heard it. Clicking the playing row stops it.
+// * h(tag, className, text), stamp(seconds): DOM and time helpers.
+// * livetxMic(model, hooks): the browser microphone, the page side of ui/browser_link.py.
+//   begin(id) starts capturing (call it inside the click: browsers only start audio from a
+//   user gesture) and sends numbered chunks ({type: "audio", capture, seq, offset, samples,
+//   capturedAt, last} + PCM buffer). The kernel acknowledges the highest seq it received in
+//   `capture_stats` (throttled); sent minus acknowledged plus the kernel's own queue is the
+//   audio waiting (waiting()). Past LIVETX_MAX_UNACKED_S of unacknowledged audio the page
+//   stops sending (and counts it, unsentS) so a dead kernel cannot make the page grow without
+//   bound: the kernel fills that hole with silence, so later audio keeps its time. A capture
+//   that fails sends {type: "capture-error", capture, kind, message} and hooks.onFail(text).
+//   begin(id, {gated: true}) keeps the chunks until open(): a view that asks the kernel to
+//   start only once the microphone is granted (compare.js) loses none of them.
 
-const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
-const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
+const LIVETX_CHUNK_MS = 100; // browser audio per message
+const LIVETX_MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged
+const LIVETX_STOP_WAIT_MS = 3000; // ending a capture waits this long at most for the last chunk
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -78,6 +631,297 @@ function stamp(seconds) {
   const m = Math.floor(s / 60);
   return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
 }
+
+function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = () => {},
+                            onGranted = () => {}, deviceId = () => undefined } = {}) {
+  const mic = { current: null }; // the capture this view runs: {id, handle, lastSent, ...}
+
+  mic.ackOf = (state) => {
+    const st = model.get("capture_stats") || {};
+    return st.capture === state.id ? st.last_seq : -1;
+  };
+
+  function sendChunk(state, pcm, meta) {
+    const offset = state.offset;
+    state.offset += meta.samples;
+    const unacked = ((meta.seq - mic.ackOf(state)) * LIVETX_CHUNK_MS) / 1000;
+    if (unacked > LIVETX_MAX_UNACKED_S) {
+      state.unsentS += meta.samples / 16000; // the kernel fills this hole with silence
+    } else {
+      model.send(
+        { type: "audio", capture: state.id, seq: meta.seq, offset, samples: meta.samples,
+          capturedAt: meta.capturedAt, last: meta.last },
+        undefined,
+        [pcm],
+      );
+      state.lastSent = meta.seq;
+    }
+    if (mic.current === state) onChange();
+  }
+
+  function failed(state, err) {
+    if (state.ended) return;
+    onFail(`Audio input problem: ${err.message}`);
+    model.send({ type: "capture-error", capture: state.id, kind: err.kind, message: err.message });
+    mic.end(state);
+  }
+
+  // sawRunning: the session was seen running, so "not running" now means it ended.
+  mic.begin = (id, { gated = false } = {}) => {
+    const state = { id, handle: null, lastSent: -1, offset: 0, unsentS: 0, ended: false,
+                    sawRunning: false, held: gated ? [] : null };
+    mic.current = state;
+    // Synchronous up to its first await: startCapture creates its AudioContext inside the
+    // user's click.
+    state.handle = startCapture({
+      deviceId: deviceId() || undefined,
+      chunkMs: LIVETX_CHUNK_MS,
+      onChunk: (pcm, meta) => {
+        if (state.held) state.held.push([pcm, meta]);
+        else sendChunk(state, pcm, meta);
+      },
+      onLevel: (level) => {
+        if (mic.current === state) onLevel(level.dbfs);
+      },
+      onError: (err) => failed(state, err),
+    });
+    state.handle.then(
+      () => {
+        if (!state.ended) onGranted(state); // device names are readable once granted
+      },
+      (err) => failed(state, describeCaptureError(err)),
+    );
+    return state;
+  };
+
+  // Start clicked (call it inside the click): a fresh capture, the previous one ended; null
+  // when this browser cannot capture here (onFail says why).
+  mic.restart = (id, options) => {
+    const problem = captureSupport();
+    if (problem) {
+      onFail(`Audio input problem: ${problem}`);
+      return null;
+    }
+    if (mic.current) mic.end(mic.current);
+    return mic.begin(id, options);
+  };
+
+  // A gated capture: send what was held, then every chunk as it comes.
+  mic.open = (state) => {
+    const held = state.held || [];
+    state.held = null;
+    for (const [pcm, meta] of held) sendChunk(state, pcm, meta);
+  };
+
+  // Stop capturing; resolves once the last (flushed) chunk has been sent, or after
+  // LIVETX_STOP_WAIT_MS if the browser never finishes opening the device.
+  mic.end = (state) => {
+    state.ended = true;
+    if (mic.current === state) {
+      mic.current = null;
+      onLevel(-100);
+    }
+    const stopped = state.handle.then((handle) => handle.stop()).catch(() => {});
+    return withTimeout(stopped, LIVETX_STOP_WAIT_MS).then(() => onChange());
+  };
+
+  // Seconds of audio sent but not acknowledged, and queued in the kernel.
+  mic.waiting = () => {
+    const st = model.get("capture_stats") || {};
+    const cap = mic.current;
+    let unacked = 0;
+    let queued = 0;
+    if (cap) unacked = (Math.max(0, cap.lastSent - mic.ackOf(cap)) * LIVETX_CHUNK_MS) / 1000;
+    if (model.get("running") && st.capture && (!cap || st.capture === cap.id)) {
+      queued = st.backlog_s || 0;
+    }
+    return { unacked, queued };
+  };
+
+  // The kernel's answers: a refused start or another view's capture ends this one.
+  mic.onMessage = (msg) => {
+    const cap = mic.current;
+    if (msg.type === "start-result" && !msg.ok && cap && cap.id === msg.capture) mic.end(cap);
+    else if (msg.type === "capture-stop" && cap && cap.id === msg.capture) mic.end(cap);
+    else return false;
+    return true;
+  };
+
+  // The session ended (Stop from code, an error, the provider closed): stop capturing.
+  mic.follow = () => {
+    const cap = mic.current;
+    const running = model.get("running");
+    if (cap && running) cap.sawRunning = true;
+    if (cap && !running && cap.sawRunning) mic.end(cap);
+  };
+
+  // The view goes away (cell re-run or cleared, notebook or tab closed): release the
+  // microphone and tell the kernel, so that the run ends with what it received instead of
+  // staying live on KeepAlive. A closed tab may not deliver the message; the kernel then
+  // notices that no audio comes (browser_link.py, PAGE_GONE_S).
+  mic.viewGone = () => {
+    const state = mic.current;
+    if (!state) return;
+    mic.end(state).then(() => model.send({ type: "view-gone", capture: state.id }));
+  };
+
+  return mic;
+}
+
+// * livetxRows(list, maxRows, rowFor): the transcript rows a view keeps: at most maxRows()
+//   of them in `list`, sorted by segment id, the oldest dropped first. upsert(seg) replaces a
+//   revised segment's row in place and almost always appends, so an update costs the same at
+//   minute 1 and hour 2; ids and rows (id -> element) are what is shown.
+function livetxRows(list, maxRows, rowFor) {
+  const kept = { ids: [], rows: new Map() };
+  const { ids, rows } = kept;
+  kept.clear = () => {
+    ids.length = 0;
+    rows.clear();
+    list.replaceChildren();
+  };
+  kept.upsert = (seg) => {
+    const row = rowFor(seg);
+    const old = rows.get(seg.id);
+    if (old) {
+      old.replaceWith(row);
+      rows.set(seg.id, row);
+      return;
+    }
+    const max = maxRows();
+    if (ids.length >= max && seg.id < ids[0]) return; // older than anything we keep
+    let i = ids.length;
+    while (i > 0 && ids[i - 1] > seg.id) i--; // almost always appends at the end
+    if (i === ids.length) list.appendChild(row);
+    else list.insertBefore(row, rows.get(ids[i]));
+    ids.splice(i, 0, seg.id);
+    rows.set(seg.id, row);
+    while (ids.length > max) {
+      const gone = ids.shift();
+      rows.get(gone).remove();
+      rows.delete(gone);
+    }
+  };
+  return kept;
+}
+
+// * livetxClipPlayer(send, viewId, {mark, note}): a clicked row's audio (ui/playback.py).
+//   request(key, fields) asks the kernel ({type: "play", ...fields, view, req}); its answer
+//   to this view only ({type: "clip", view, req, ...} + one WAV buffer) plays in an <audio>
+//   element (clip.el, to be put in the view). Requesting the key that plays stops it.
+//   mark(playing) is called whenever that changes: null (nothing), then
+//   {key, fields, state: "livetx-loading"}, then state "livetx-playing" with the clip's
+//   message as `msg`; note(text) says why a click did not play (or that a long one is cut).
+const LIVETX_CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
+
+function livetxClipPlayer(send, viewId, { mark = () => {}, note = () => {} } = {}) {
+  const el = h("audio", "livetx-player");
+  el.preload = "auto";
+  el.hidden = true;
+  const clip = { el, playing: null, note: "" };
+  let reqs = 0;
+  const say = (text) => {
+    clip.note = text || "";
+    note(clip.note);
+  };
+
+  clip.stop = (text) => {
+    const playing = clip.playing;
+    if (playing) {
+      clearTimeout(playing.timer);
+      if (playing.url) URL.revokeObjectURL(playing.url);
+    }
+    clip.playing = null;
+    el.pause();
+    el.removeAttribute("src");
+    mark(null);
+    say(text);
+  };
+
+  clip.request = (key, fields) => {
+    const again = clip.playing && clip.playing.key === key;
+    clip.stop();
+    if (again) return; // a click on the playing row stops it
+    const req = ++reqs;
+    const playing = { key, fields, req, state: "livetx-loading", url: "", msg: null };
+    clip.playing = playing;
+    playing.timer = setTimeout(() => {
+      if (clip.playing === playing && !playing.url) {
+        clip.stop("No answer from the kernel to play that segment: is it busy or gone?");
+      }
+    }, LIVETX_CLIP_WAIT_MS);
+    mark(playing);
+    send({ type: "play", ...fields, view: viewId, req });
+  };
+
+  clip.play = (msg, buffers) => {
+    const playing = clip.playing;
+    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
+    if (msg.error || !buffers || !buffers.length) {
+      clip.stop(msg.error || "The kernel sent no audio for that segment.");
+      return;
+    }
+    clearTimeout(playing.timer);
+    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
+    if (msg.label !== undefined) el.dataset.label = String(msg.label);
+    el.dataset.id = String(msg.id);
+    el.dataset.duration = String(msg.duration);
+    el.src = playing.url;
+    say(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
+    playing.state = "livetx-playing";
+    playing.msg = msg;
+    mark(playing);
+    el.play().catch((err) => {
+      if (clip.playing === playing) {
+        clip.stop(`The browser did not play the audio (${err.name}): click the row again.`);
+      }
+    });
+  };
+
+  el.addEventListener("ended", () => clip.stop(clip.note));
+
+  // A click on `container`: the row under it (selector), unless the user selects its text.
+  clip.onClick = (container, selector, request) => {
+    container.addEventListener("click", (event) => {
+      const row = event.target.closest(selector);
+      if (!row || !container.contains(row)) return;
+      const selected = globalThis.getSelection?.();
+      if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
+      request(row);
+    });
+  };
+  return clip;
+}
+
+// CompareTranscriber front end: one column per provider, one scroll area, one Start/Stop.
+//
+// Plain modern JS, no build step, no dependencies (like widget.js; served after capture.js,
+// host.js and common.js, whose h, stamp, livetxRows, livetxClipPlayer and livetxMic are the
+// ones widget.js uses too). Small synced traits carry
+// the state (status, elapsed, progress, `columns`: label, model, status, partial, error of
+// each provider). Finals arrive as custom messages with only new or revised segments, per
+// column ({type: "finals", run, columns: {label: [segments]}, totals}); a view that renders
+// asks for the last rows ("hello" -> "tail"). Each column keeps at most `max_rows` rows in
+// the DOM, so nothing here grows with the transcript. The columns sit side by side in one
+// scrolling box, so they scroll together; it follows the newest rows while it is at the
+// bottom.
+//
+// Playback (livetxClipPlayer): clicking a final asks the kernel for that span of the audio
+// ({type: "play", label, id, run, view, req}); the kernel answers this view only ({type:
+// "clip", ...} + one WAV buffer, at most 120 s, see ui/playback.py) and it plays. While it
+// plays, the clicked row and the rows of every column that overlap its span are marked: the
+// same stretch of audio as each provider heard it. Clicking the playing row stops it.
+//
+// Browser microphone (source_kind "browser"): livetxMic (common.js, the same capture and
+// messages as widget.js; capture.js is in front) captures once and the kernel tees it to
+// every provider. Start captures inside the click but asks the kernel to start only once the
+// microphone is granted (the chunks wait meanwhile), so a denied microphone starts nothing
+// and says why; Stop sends the last chunk before "stop".
+
+const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
+
+const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much browser audio waiting...
+const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
 
 function render({ model, el }) {
   const root = h("div", "livetx livetx-cmp");
@@ -98,20 +942,22 @@ function render({ model, el }) {
   const progressFill = h("span", "livetx-cmp-progress-fill");
   progress.appendChild(progressFill);
   const error = h("div", "livetx-error");
+  error.setAttribute("role", "alert");
+  const notice = h("div", "livetx-notice");
+  const busy = h("div", "livetx-busy");
+  busy.setAttribute("role", "status");
+  busy.hidden = true;
   const box = h("div", "livetx-cmp-box");
   const grid = h("div", "livetx-cmp-grid");
   box.appendChild(grid);
   const note = h("div", "livetx-cmp-note");
   note.hidden = true;
-  const player = h("audio", "livetx-player");
-  player.preload = "auto";
-  player.hidden = true;
-  root.append(actions, progress, error, note, box, player);
+  root.append(actions, progress, notice, busy, error, note, box);
   const viewId = Math.random().toString(36).slice(2, 10);
 
   // -- columns ----------------------------------------------------------------------------
   let rowsRun = -1;
-  const cols = new Map(); // label -> {el, head, model, state, error, list, partial, ids, rows}
+  const cols = new Map(); // label -> {node, modelName, state, err, list, partial, kept, ...}
 
   function column(label) {
     let col = cols.get(label);
@@ -128,17 +974,14 @@ function render({ model, el }) {
     const partial = h("div", "livetx-cmp-partial");
     node.append(head, err, list, partial);
     grid.appendChild(node);
-    col = { node, modelName, state, err, list, partial, ids: [], rows: new Map(), total: 0 };
+    const kept = livetxRows(list, () => model.get("max_rows"), rowFor); // common.js
+    col = { node, modelName, state, err, list, partial, kept, rows: kept.rows, total: 0 };
     cols.set(label, col);
     return col;
   }
 
   function clearRows() {
-    for (const col of cols.values()) {
-      col.ids.length = 0;
-      col.rows.clear();
-      col.list.replaceChildren();
-    }
+    for (const col of cols.values()) col.kept.clear();
   }
 
   function rowFor(seg) {
@@ -153,121 +996,59 @@ function render({ model, el }) {
     return row;
   }
 
-  function upsert(col, seg) {
-    const row = rowFor(seg);
-    const old = col.rows.get(seg.id);
-    if (old) {
-      old.replaceWith(row);
-      col.rows.set(seg.id, row);
-      return;
-    }
-    const max = model.get("max_rows");
-    if (col.ids.length >= max && seg.id < col.ids[0]) return;
-    let i = col.ids.length;
-    while (i > 0 && col.ids[i - 1] > seg.id) i--; // almost always appends at the end
-    if (i === col.ids.length) col.list.appendChild(row);
-    else col.list.insertBefore(row, col.rows.get(col.ids[i]));
-    col.ids.splice(i, 0, seg.id);
-    col.rows.set(seg.id, row);
-    while (col.ids.length > max) {
-      const gone = col.ids.shift();
-      col.rows.get(gone).remove();
-      col.rows.delete(gone);
-    }
-  }
-
   const nearBottom = () => box.scrollHeight - box.scrollTop - box.clientHeight < 32;
 
   // -- playback -------------------------------------------------------------------------
-  let playing = null; // {label, id, req, timer, url}
-  let playReqs = 0;
-
   function showNote(text) {
     note.textContent = text || "";
     note.hidden = !text;
   }
 
-  function markSpan(start, end) {
+  // The clicked row, and the rows of every column that overlap the span it plays.
+  function markSpan(playing) {
     for (const row of grid.querySelectorAll(".livetx-loading, .livetx-playing, .livetx-cmp-same")) {
       row.classList.remove("livetx-loading", "livetx-playing", "livetx-cmp-same");
     }
     if (!playing) return;
-    const clicked = cols.get(playing.label)?.rows.get(playing.id);
-    if (start === undefined) {
-      clicked?.classList.add("livetx-loading");
-      return;
-    }
-    for (const col of cols.values()) {
-      for (const row of col.rows.values()) {
-        if (Number(row.dataset.start) < end && Number(row.dataset.end) > start) {
-          row.classList.add("livetx-cmp-same");
+    const clicked = cols.get(playing.fields.label)?.rows.get(playing.fields.id);
+    const msg = playing.msg;
+    if (msg) {
+      for (const col of cols.values()) {
+        for (const row of col.rows.values()) {
+          if (Number(row.dataset.start) < msg.end && Number(row.dataset.end) > msg.start) {
+            row.classList.add("livetx-cmp-same");
+          }
         }
       }
     }
-    clicked?.classList.add("livetx-playing");
+    clicked?.classList.add(playing.state);
   }
 
-  function stopPlaying(text) {
-    if (playing) {
-      clearTimeout(playing.timer);
-      if (playing.url) URL.revokeObjectURL(playing.url);
-    }
-    playing = null;
-    player.pause();
-    player.removeAttribute("src");
-    markSpan();
-    showNote(text);
-  }
-
-  function requestClip(label, id) {
-    const again = playing && playing.label === label && playing.id === id;
-    stopPlaying();
-    if (again) return; // a click on the playing row stops it
-    const req = ++playReqs;
-    playing = { label, id, req, url: "" };
-    playing.timer = setTimeout(() => {
-      if (playing && playing.req === req && !playing.url) {
-        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
-      }
-    }, CLIP_WAIT_MS);
-    markSpan();
-    send({ type: "play", label, id, run: rowsRun, view: viewId, req });
-  }
-
-  function playClip(msg, buffers) {
-    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
-    if (msg.error || !buffers || !buffers.length) {
-      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
-      return;
-    }
-    clearTimeout(playing.timer);
-    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
-    player.dataset.label = String(msg.label);
-    player.dataset.id = String(msg.id);
-    player.dataset.duration = String(msg.duration);
-    player.src = playing.url;
-    showNote(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
-    markSpan(msg.start, msg.end);
-    player.play().catch((err) => {
-      if (playing && playing.url === player.src) {
-        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
-      }
-    });
-  }
-
-  player.addEventListener("ended", () => stopPlaying(note.textContent));
-  grid.addEventListener("click", (event) => {
-    const row = event.target.closest(".livetx-cmp-row");
-    const col = row && row.closest(".livetx-cmp-col");
-    if (!row || !col || !grid.contains(row)) return;
-    const selected = globalThis.getSelection?.();
-    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
-    requestClip(col.dataset.label, Number(row.dataset.id));
+  const clip = livetxClipPlayer((message) => model.send(message), viewId, {
+    mark: markSpan,
+    note: showNote,
+  });
+  root.appendChild(clip.el);
+  clip.onClick(grid, ".livetx-cmp-row", (row) => {
+    const label = row.closest(".livetx-cmp-col")?.dataset.label;
+    const id = Number(row.dataset.id);
+    if (label !== undefined) clip.request(`${label}/${id}`, { label, id, run: rowsRun });
   });
 
   function onCustom(msg, buffers) {
     if (msg && msg.type === "clip") {
-      playClip(msg, buffers);
+      clip.play(msg, buffers);
+      return;
+    }
+    if (msg && mic.onMessage(msg)) {
+      showStatus(); // a refused start: Start is enabled again
+      return;
+    }
+    if (msg && msg.type === "capture") {
+      // Started from code: capture without a click (works once the page has had one).
+      if (!mic.current && model.get("source_kind") === "browser" && !captureSupport()) {
+        mic.begin(`${viewId}-${++captures}`).sawRunning = true;
+      }
       return;
     }
     if (!msg || (msg.type !== "finals" && msg.type !== "tail")) return;
@@ -279,7 +1060,7 @@ function render({ model, el }) {
     }
     for (const [label, segments] of Object.entries(msg.columns || {})) {
       const col = column(label);
-      for (const seg of segments) upsert(col, seg);
+      for (const seg of segments) col.kept.upsert(seg);
     }
     for (const [label, total] of Object.entries(msg.totals || {})) column(label).total = total;
     if (stuck) box.scrollTop = box.scrollHeight;
@@ -313,13 +1094,65 @@ function render({ model, el }) {
     stop.disabled = !running;
     pause.disabled = !running;
     pause.textContent = st === "paused" ? "Resume" : "Pause";
-    error.textContent = model.get("error");
-    error.hidden = !model.get("error");
+    showMessages();
+  }
+
+  function showMessages() {
+    // The kernel's words first; the page's own (capture problems) when the kernel has none.
+    let text = model.get("notice");
+    if (!text && model.get("source_kind") === "browser" && !model.get("running")) {
+      text = captureSupport() || "";
+    }
+    notice.textContent = text;
+    notice.hidden = !text;
+    const err = model.get("error") || pageError;
+    error.textContent = err;
+    error.hidden = !err;
+  }
+
+  // -- browser microphone ---------------------------------------------------------------
+  let captures = 0;
+  let pageError = ""; // a capture problem, shown until the kernel has its own error
+  let busyShown = false;
+  const mic = livetxMic(model, {
+    onFail: (text) => {
+      pageError = text;
+      showMessages();
+    },
+    onChange: () => showBusy(),
+    onGranted: (state) => {
+      if (!state.held || mic.current !== state) return; // started from code: it runs
+      send({ type: "start", capture: state.id }); // granted: now every provider starts
+      mic.open(state);
+    },
+  });
+
+  function showBusy() {
+    const { unacked, queued } = mic.waiting();
+    const waiting = unacked + queued;
+    busyShown = busyShown ? waiting > BUSY_HIDE_S : waiting > BUSY_SHOW_S;
+    let text = `${unacked > queued ? "Kernel busy" : "Catching up"} — ${waiting.toFixed(1)} s ` +
+      "of audio waiting" + (unacked > queued ? " (a running cell holds it back; it is kept)" :
+        " (sending it to the providers)");
+    const cap = mic.current;
+    if (cap && cap.unsentS > 0) {
+      text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
+        `${LIVETX_MAX_UNACKED_S / 60} minutes`;
+      busyShown = true;
+    }
+    busy.textContent = text;
+    busy.hidden = !busyShown;
+    root.dataset.waiting = waiting.toFixed(1);
+  }
+
+  function showCapture() {
+    mic.follow();
+    showBusy();
   }
 
   function showRun() {
     if (model.get("run") > rowsRun) {
-      if (playing) stopPlaying(); // the previous run's audio is released
+      if (clip.playing) clip.stop(); // the previous run's audio is released
       clearRows();
       rowsRun = model.get("run");
     }
@@ -334,8 +1167,24 @@ function render({ model, el }) {
   }
 
   const send = (message) => model.send(message);
-  start.addEventListener("click", () => send({ type: "start" }));
-  stop.addEventListener("click", () => send({ type: "stop" }));
+  start.addEventListener("click", () => {
+    pageError = "";
+    showMessages();
+    if (model.get("source_kind") !== "browser") {
+      send({ type: "start" });
+      return;
+    }
+    const state = mic.restart(`${viewId}-${++captures}`, { gated: true }); // inside the click
+    if (!state) return;
+    start.disabled = true; // until the kernel runs (or the microphone is refused)
+    state.handle.catch(() => showStatus());
+  });
+  stop.addEventListener("click", async () => {
+    stop.disabled = true;
+    const state = mic.current;
+    if (state) await mic.end(state); // the last chunk goes out before "stop"
+    send({ type: "stop" });
+  });
   pause.addEventListener("click", () =>
     send({ type: model.get("status") === "paused" ? "resume" : "pause" }),
   );
@@ -343,6 +1192,8 @@ function render({ model, el }) {
   const handlers = [
     ["change:columns", showColumns],
     ["change:status change:status_text change:running change:error", showStatus],
+    ["change:notice change:source_kind", showMessages],
+    ["change:running change:capture_stats", showCapture],
     ["change:run", showRun],
     ["change:progress change:elapsed change:source_label", showProgress],
     ["change:revision", livetxFollowRevision(model)], // marimo: re-run dependent cells
@@ -352,10 +1203,14 @@ function render({ model, el }) {
   for (const [, handler] of handlers) handler();
   send({ type: "hello" }); // the kernel answers with the last rows of every column ("tail")
 
+  globalThis.addEventListener?.("pagehide", mic.viewGone); // the view goes away (common.js)
+
   return () => {
-    stopPlaying();
+    clip.stop();
     unlisten();
     model.off("msg:custom", onCustom);
+    globalThis.removeEventListener?.("pagehide", mic.viewGone);
+    mic.viewGone();
   };
 }
 

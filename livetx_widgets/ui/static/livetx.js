@@ -1,4 +1,4 @@
-// Built from static/capture.js + static/host.js + static/widget.js by livetx_widgets/ui/assets.py.
+// Built from static/capture.js + static/host.js + static/common.js + static/widget.js by livetx_widgets/ui/assets.py.
 // Browser microphone capture for LiveTranscriber: plain modern JS, no build step, no deps.
 //
 // getUserMedia -> AudioContext -> AudioWorklet (inlined below) that downmixes to mono,
@@ -598,6 +598,301 @@ function livetxFollowRevision(model) {
   };
 }
 
+// What both widget views draw and do alike: plain modern JS, no imports, concatenated in front
+// of widget.js and of compare.js by ui/assets.py (anywidget serves one module per widget and
+// cannot share imports between them), after capture.js and host.js.
+//
+// * h(tag, className, text), stamp(seconds): DOM and time helpers.
+// * livetxMic(model, hooks): the browser microphone, the page side of ui/browser_link.py.
+//   begin(id) starts capturing (call it inside the click: browsers only start audio from a
+//   user gesture) and sends numbered chunks ({type: "audio", capture, seq, offset, samples,
+//   capturedAt, last} + PCM buffer). The kernel acknowledges the highest seq it received in
+//   `capture_stats` (throttled); sent minus acknowledged plus the kernel's own queue is the
+//   audio waiting (waiting()). Past LIVETX_MAX_UNACKED_S of unacknowledged audio the page
+//   stops sending (and counts it, unsentS) so a dead kernel cannot make the page grow without
+//   bound: the kernel fills that hole with silence, so later audio keeps its time. A capture
+//   that fails sends {type: "capture-error", capture, kind, message} and hooks.onFail(text).
+//   begin(id, {gated: true}) keeps the chunks until open(): a view that asks the kernel to
+//   start only once the microphone is granted (compare.js) loses none of them.
+
+const LIVETX_CHUNK_MS = 100; // browser audio per message
+const LIVETX_MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged
+const LIVETX_STOP_WAIT_MS = 3000; // ending a capture waits this long at most for the last chunk
+
+function h(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function stamp(seconds) {
+  const s = Math.max(0, seconds || 0);
+  const m = Math.floor(s / 60);
+  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
+}
+
+function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = () => {},
+                            onGranted = () => {}, deviceId = () => undefined } = {}) {
+  const mic = { current: null }; // the capture this view runs: {id, handle, lastSent, ...}
+
+  mic.ackOf = (state) => {
+    const st = model.get("capture_stats") || {};
+    return st.capture === state.id ? st.last_seq : -1;
+  };
+
+  function sendChunk(state, pcm, meta) {
+    const offset = state.offset;
+    state.offset += meta.samples;
+    const unacked = ((meta.seq - mic.ackOf(state)) * LIVETX_CHUNK_MS) / 1000;
+    if (unacked > LIVETX_MAX_UNACKED_S) {
+      state.unsentS += meta.samples / 16000; // the kernel fills this hole with silence
+    } else {
+      model.send(
+        { type: "audio", capture: state.id, seq: meta.seq, offset, samples: meta.samples,
+          capturedAt: meta.capturedAt, last: meta.last },
+        undefined,
+        [pcm],
+      );
+      state.lastSent = meta.seq;
+    }
+    if (mic.current === state) onChange();
+  }
+
+  function failed(state, err) {
+    if (state.ended) return;
+    onFail(`Audio input problem: ${err.message}`);
+    model.send({ type: "capture-error", capture: state.id, kind: err.kind, message: err.message });
+    mic.end(state);
+  }
+
+  // sawRunning: the session was seen running, so "not running" now means it ended.
+  mic.begin = (id, { gated = false } = {}) => {
+    const state = { id, handle: null, lastSent: -1, offset: 0, unsentS: 0, ended: false,
+                    sawRunning: false, held: gated ? [] : null };
+    mic.current = state;
+    // Synchronous up to its first await: startCapture creates its AudioContext inside the
+    // user's click.
+    state.handle = startCapture({
+      deviceId: deviceId() || undefined,
+      chunkMs: LIVETX_CHUNK_MS,
+      onChunk: (pcm, meta) => {
+        if (state.held) state.held.push([pcm, meta]);
+        else sendChunk(state, pcm, meta);
+      },
+      onLevel: (level) => {
+        if (mic.current === state) onLevel(level.dbfs);
+      },
+      onError: (err) => failed(state, err),
+    });
+    state.handle.then(
+      () => {
+        if (!state.ended) onGranted(state); // device names are readable once granted
+      },
+      (err) => failed(state, describeCaptureError(err)),
+    );
+    return state;
+  };
+
+  // Start clicked (call it inside the click): a fresh capture, the previous one ended; null
+  // when this browser cannot capture here (onFail says why).
+  mic.restart = (id, options) => {
+    const problem = captureSupport();
+    if (problem) {
+      onFail(`Audio input problem: ${problem}`);
+      return null;
+    }
+    if (mic.current) mic.end(mic.current);
+    return mic.begin(id, options);
+  };
+
+  // A gated capture: send what was held, then every chunk as it comes.
+  mic.open = (state) => {
+    const held = state.held || [];
+    state.held = null;
+    for (const [pcm, meta] of held) sendChunk(state, pcm, meta);
+  };
+
+  // Stop capturing; resolves once the last (flushed) chunk has been sent, or after
+  // LIVETX_STOP_WAIT_MS if the browser never finishes opening the device.
+  mic.end = (state) => {
+    state.ended = true;
+    if (mic.current === state) {
+      mic.current = null;
+      onLevel(-100);
+    }
+    const stopped = state.handle.then((handle) => handle.stop()).catch(() => {});
+    return withTimeout(stopped, LIVETX_STOP_WAIT_MS).then(() => onChange());
+  };
+
+  // Seconds of audio sent but not acknowledged, and queued in the kernel.
+  mic.waiting = () => {
+    const st = model.get("capture_stats") || {};
+    const cap = mic.current;
+    let unacked = 0;
+    let queued = 0;
+    if (cap) unacked = (Math.max(0, cap.lastSent - mic.ackOf(cap)) * LIVETX_CHUNK_MS) / 1000;
+    if (model.get("running") && st.capture && (!cap || st.capture === cap.id)) {
+      queued = st.backlog_s || 0;
+    }
+    return { unacked, queued };
+  };
+
+  // The kernel's answers: a refused start or another view's capture ends this one.
+  mic.onMessage = (msg) => {
+    const cap = mic.current;
+    if (msg.type === "start-result" && !msg.ok && cap && cap.id === msg.capture) mic.end(cap);
+    else if (msg.type === "capture-stop" && cap && cap.id === msg.capture) mic.end(cap);
+    else return false;
+    return true;
+  };
+
+  // The session ended (Stop from code, an error, the provider closed): stop capturing.
+  mic.follow = () => {
+    const cap = mic.current;
+    const running = model.get("running");
+    if (cap && running) cap.sawRunning = true;
+    if (cap && !running && cap.sawRunning) mic.end(cap);
+  };
+
+  // The view goes away (cell re-run or cleared, notebook or tab closed): release the
+  // microphone and tell the kernel, so that the run ends with what it received instead of
+  // staying live on KeepAlive. A closed tab may not deliver the message; the kernel then
+  // notices that no audio comes (browser_link.py, PAGE_GONE_S).
+  mic.viewGone = () => {
+    const state = mic.current;
+    if (!state) return;
+    mic.end(state).then(() => model.send({ type: "view-gone", capture: state.id }));
+  };
+
+  return mic;
+}
+
+// * livetxRows(list, maxRows, rowFor): the transcript rows a view keeps: at most maxRows()
+//   of them in `list`, sorted by segment id, the oldest dropped first. upsert(seg) replaces a
+//   revised segment's row in place and almost always appends, so an update costs the same at
+//   minute 1 and hour 2; ids and rows (id -> element) are what is shown.
+function livetxRows(list, maxRows, rowFor) {
+  const kept = { ids: [], rows: new Map() };
+  const { ids, rows } = kept;
+  kept.clear = () => {
+    ids.length = 0;
+    rows.clear();
+    list.replaceChildren();
+  };
+  kept.upsert = (seg) => {
+    const row = rowFor(seg);
+    const old = rows.get(seg.id);
+    if (old) {
+      old.replaceWith(row);
+      rows.set(seg.id, row);
+      return;
+    }
+    const max = maxRows();
+    if (ids.length >= max && seg.id < ids[0]) return; // older than anything we keep
+    let i = ids.length;
+    while (i > 0 && ids[i - 1] > seg.id) i--; // almost always appends at the end
+    if (i === ids.length) list.appendChild(row);
+    else list.insertBefore(row, rows.get(ids[i]));
+    ids.splice(i, 0, seg.id);
+    rows.set(seg.id, row);
+    while (ids.length > max) {
+      const gone = ids.shift();
+      rows.get(gone).remove();
+      rows.delete(gone);
+    }
+  };
+  return kept;
+}
+
+// * livetxClipPlayer(send, viewId, {mark, note}): a clicked row's audio (ui/playback.py).
+//   request(key, fields) asks the kernel ({type: "play", ...fields, view, req}); its answer
+//   to this view only ({type: "clip", view, req, ...} + one WAV buffer) plays in an <audio>
+//   element (clip.el, to be put in the view). Requesting the key that plays stops it.
+//   mark(playing) is called whenever that changes: null (nothing), then
+//   {key, fields, state: "livetx-loading"}, then state "livetx-playing" with the clip's
+//   message as `msg`; note(text) says why a click did not play (or that a long one is cut).
+const LIVETX_CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
+
+function livetxClipPlayer(send, viewId, { mark = () => {}, note = () => {} } = {}) {
+  const el = h("audio", "livetx-player");
+  el.preload = "auto";
+  el.hidden = true;
+  const clip = { el, playing: null, note: "" };
+  let reqs = 0;
+  const say = (text) => {
+    clip.note = text || "";
+    note(clip.note);
+  };
+
+  clip.stop = (text) => {
+    const playing = clip.playing;
+    if (playing) {
+      clearTimeout(playing.timer);
+      if (playing.url) URL.revokeObjectURL(playing.url);
+    }
+    clip.playing = null;
+    el.pause();
+    el.removeAttribute("src");
+    mark(null);
+    say(text);
+  };
+
+  clip.request = (key, fields) => {
+    const again = clip.playing && clip.playing.key === key;
+    clip.stop();
+    if (again) return; // a click on the playing row stops it
+    const req = ++reqs;
+    const playing = { key, fields, req, state: "livetx-loading", url: "", msg: null };
+    clip.playing = playing;
+    playing.timer = setTimeout(() => {
+      if (clip.playing === playing && !playing.url) {
+        clip.stop("No answer from the kernel to play that segment: is it busy or gone?");
+      }
+    }, LIVETX_CLIP_WAIT_MS);
+    mark(playing);
+    send({ type: "play", ...fields, view: viewId, req });
+  };
+
+  clip.play = (msg, buffers) => {
+    const playing = clip.playing;
+    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
+    if (msg.error || !buffers || !buffers.length) {
+      clip.stop(msg.error || "The kernel sent no audio for that segment.");
+      return;
+    }
+    clearTimeout(playing.timer);
+    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
+    if (msg.label !== undefined) el.dataset.label = String(msg.label);
+    el.dataset.id = String(msg.id);
+    el.dataset.duration = String(msg.duration);
+    el.src = playing.url;
+    say(msg.truncated ? `Playing the first ${msg.duration.toFixed(0)} s of this segment.` : "");
+    playing.state = "livetx-playing";
+    playing.msg = msg;
+    mark(playing);
+    el.play().catch((err) => {
+      if (clip.playing === playing) {
+        clip.stop(`The browser did not play the audio (${err.name}): click the row again.`);
+      }
+    });
+  };
+
+  el.addEventListener("ended", () => clip.stop(clip.note));
+
+  // A click on `container`: the row under it (selector), unless the user selects its text.
+  clip.onClick = (container, selector, request) => {
+    container.addEventListener("click", (event) => {
+      const row = event.target.closest(selector);
+      if (!row || !container.contains(row)) return;
+      const selected = globalThis.getSelection?.();
+      if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
+      request(row);
+    });
+  };
+  return clip;
+}
+
 // LiveTranscriber front end: plain modern JS, no build step, no dependencies.
 //
 // State comes from small synced traits (status, elapsed, level, partial, menus). Final
@@ -608,19 +903,18 @@ function livetxFollowRevision(model) {
 // An API key typed here is sent once and the field is cleared at once: it never stays in the
 // DOM and never becomes a trait.
 //
-// Browser microphone: this module is served after capture.js (one module, concatenated in
-// Python), so startCapture & co. are in scope. Start captures inside the click (browsers only
-// start audio from a user gesture) and sends numbered chunks ({type: "audio", capture, seq,
-// offset, samples, capturedAt, last} + PCM buffer). The kernel acknowledges the highest seq it
-// received in `capture_stats` (throttled); sent minus acknowledged plus the kernel's own queue
-// is the audio waiting, shown as "Kernel busy" while a cell keeps the kernel from reading.
-// Capture and sending go on meanwhile; past MAX_UNACKED_S of unacknowledged audio the page
-// stops sending (and counts it) so a dead kernel cannot make the page grow without bound: the
-// kernel fills that hole with silence, so later audio keeps its time.
+// This module is served after capture.js, host.js and common.js (one module, concatenated in
+// Python by ui/assets.py), so their names are in scope; what both widgets' views do alike is
+// there (common.js: h, stamp, the rows kept, the clip player, the browser microphone).
 //
-// Playback: clicking a row asks the kernel for that segment's audio ({type: "play", id, run,
-// view, req}); the kernel answers this view only ({type: "clip", view, req, ...} + one WAV
-// buffer, at most 120 s) and an <audio> element plays it. Clicking the playing row stops it.
+// Browser microphone (livetxMic, common.js): Start captures inside the click (browsers only
+// start audio from a user gesture) and sends numbered chunks at once; the audio waiting (sent
+// but not acknowledged, plus the kernel's queue) is shown as "Kernel busy" while a cell keeps
+// the kernel from reading.
+//
+// Playback (livetxClipPlayer, common.js): clicking a row asks the kernel for that segment's
+// audio ({type: "play", id, run, view, req}) and an <audio> element plays the answer.
+// Clicking the playing row stops it.
 
 const PROVIDERS = [
   ["auto", "Auto"],
@@ -635,19 +929,8 @@ const SOURCES = [
   ["custom", "Custom source"],
 ];
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
-const CHUNK_MS = 100; // browser audio per message
-const MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged (10 min)
 const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much audio waiting...
 const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
-const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
-const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
-
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds || 0));
@@ -655,12 +938,6 @@ function clock(seconds) {
   const mm = String(Math.floor((s % 3600) / 60));
   const ss = String(s % 60).padStart(2, "0");
   return hours ? `${hours}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
-
-function stamp(seconds) {
-  const s = Math.max(0, seconds || 0);
-  const m = Math.floor(s / 60);
-  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
 }
 
 function fillSelect(select, options, value) {
@@ -761,14 +1038,15 @@ function render({ model, el }) {
   // -- transcript rows (at most max_rows in the DOM) ------------------------------------
   let rowsRun = -1;
   let total = 0;
-  const ids = []; // sorted segment ids shown
-  const rows = new Map(); // id -> row element
+  const kept = livetxRows(list, () => model.get("max_rows"), rowFor); // common.js
+  const { ids, rows } = kept; // sorted segment ids shown; id -> row element
 
   function rowFor(seg) {
     const row = h("div", seg.final === false ? "livetx-row livetx-unfinal" : "livetx-row");
     row.dataset.id = String(seg.id);
     row.title = "Click to play";
-    if (playing && playing.id === seg.id && playing.state) row.classList.add(playing.state);
+    const playing = clip.playing;
+    if (playing && playing.fields.id === seg.id) row.classList.add(playing.state);
     const time = h("span", "livetx-time", stamp(seg.start));
     time.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s`;
     row.appendChild(time);
@@ -785,35 +1063,6 @@ function render({ model, el }) {
     return row;
   }
 
-  function clearRows() {
-    ids.length = 0;
-    rows.clear();
-    list.replaceChildren();
-  }
-
-  function upsert(seg) {
-    const row = rowFor(seg);
-    const old = rows.get(seg.id);
-    if (old) {
-      old.replaceWith(row);
-      rows.set(seg.id, row);
-      return;
-    }
-    const max = model.get("max_rows");
-    if (ids.length >= max && seg.id < ids[0]) return; // older than anything we keep
-    let i = ids.length;
-    while (i > 0 && ids[i - 1] > seg.id) i--; // almost always appends at the end
-    if (i === ids.length) list.appendChild(row);
-    else list.insertBefore(row, rows.get(ids[i]));
-    ids.splice(i, 0, seg.id);
-    rows.set(seg.id, row);
-    while (ids.length > max) {
-      const gone = ids.shift();
-      rows.get(gone).remove();
-      rows.delete(gone);
-    }
-  }
-
   function nearBottom() {
     return box.scrollHeight - box.scrollTop - box.clientHeight < 32;
   }
@@ -824,21 +1073,14 @@ function render({ model, el }) {
 
   function onCustom(msg, buffers) {
     if (msg && msg.type === "clip") {
-      playClip(msg, buffers);
+      clip.play(msg, buffers);
       return;
     }
-    if (msg && msg.type === "start-result") {
-      if (!msg.ok && cap && cap.id === msg.capture) endCapture(cap); // the error is shown
-      return;
-    }
-    if (msg && msg.type === "capture-stop") {
-      if (cap && cap.id === msg.capture) endCapture(cap); // another view feeds the kernel
-      return;
-    }
+    if (msg && mic.onMessage(msg)) return; // a refused start, another view's capture
     if (msg && msg.type === "capture") {
       // Started from code: capture without a click (works once the page has had one).
-      if (!cap && model.get("source_kind") === "browser" && !captureSupport()) {
-        beginCapture(`${viewId}-${++captures}`).sawRunning = true;
+      if (!mic.current && model.get("source_kind") === "browser" && !captureSupport()) {
+        begin(`${viewId}-${++captures}`).sawRunning = true;
       }
       return;
     }
@@ -846,10 +1088,10 @@ function render({ model, el }) {
     if (msg.run < rowsRun) return; // a late message of an earlier session
     const stuck = nearBottom();
     if (msg.run !== rowsRun || msg.type === "tail") {
-      clearRows();
+      kept.clear();
       rowsRun = msg.run;
     }
-    for (const seg of msg.segments) upsert(seg);
+    for (const seg of msg.segments) kept.upsert(seg);
     total = Math.max(msg.total, ids.length);
     showCounts();
     scrollIfStuck(stuck);
@@ -858,8 +1100,8 @@ function render({ model, el }) {
   function showRun() {
     // A new session (Start again): its transcript replaces the view at once.
     if (model.get("run") > rowsRun) {
-      if (playing) stopPlaying(); // the previous session's audio is released
-      clearRows();
+      if (clip.playing) clip.stop(); // the previous session's audio is released
+      kept.clear();
       rowsRun = model.get("run");
       total = 0;
       showCounts();
@@ -941,7 +1183,7 @@ function render({ model, el }) {
   }
 
   function showLevel() {
-    if (cap) return; // the browser microphone draws its own level, from the page's audio
+    if (mic.current) return; // the browser microphone draws its own level, from the page's audio
     drawLevel(20 * Math.log10(model.get("level") + 1e-9));
   }
 
@@ -964,7 +1206,7 @@ function render({ model, el }) {
 
   function showMessages() {
     // The kernel's words first; the page's own (capture problems) when the kernel has none.
-    let note = model.get("notice") || playNote;
+    let note = model.get("notice") || clip.note;
     if (!note && model.get("source_kind") === "browser" && !model.get("running")) {
       note = captureSupport() || "";
     }
@@ -988,7 +1230,6 @@ function render({ model, el }) {
   }
 
   // -- browser microphone ---------------------------------------------------------------
-  let cap = null; // the capture this view runs: {id, handle, lastSent, offset, ...}
   let captures = 0;
   let pageError = ""; // a capture problem, shown until the kernel has its own error
   let busyShown = false;
@@ -1017,85 +1258,26 @@ function render({ model, el }) {
     }
   }
 
-  function ackOf(state) {
-    const st = model.get("capture_stats") || {};
-    return st.capture === state.id ? st.last_seq : -1;
-  }
+  const mic = livetxMic(model, { // common.js: the page side of ui/browser_link.py
+    onLevel: (db) => drawLevel(db),
+    onFail: (text) => {
+      pageError = text;
+      showMessages();
+    },
+    onChange: () => showBusy(),
+    onGranted: () => listMics(), // device names are readable once permission is given
+    deviceId: () => chosenMic,
+  });
 
-  function beginCapture(id) {
-    // sawRunning: the session was seen running, so "not running" now means it ended.
-    const state = { id, handle: null, lastSent: -1, offset: 0, unsentS: 0, ended: false,
-                    sawRunning: false };
-    cap = state;
+  function begin(id) {
     pageError = "";
     showMessages();
-    // Called synchronously from the Start click: startCapture creates its AudioContext
-    // before its first await, inside the user gesture.
-    state.handle = startCapture({
-      deviceId: chosenMic || undefined,
-      chunkMs: CHUNK_MS,
-      onChunk: (pcm, meta) => sendChunk(state, pcm, meta),
-      onLevel: (level) => {
-        if (cap === state) drawLevel(level.dbfs);
-      },
-      onError: (err) => captureFailed(state, err),
-    });
-    state.handle.then(
-      () => {
-        if (!state.ended) listMics(); // device names are readable once permission is given
-      },
-      (err) => captureFailed(state, describeCaptureError(err)),
-    );
-    return state;
-  }
-
-  function sendChunk(state, pcm, meta) {
-    const offset = state.offset;
-    state.offset += meta.samples;
-    const unacked = ((meta.seq - ackOf(state)) * CHUNK_MS) / 1000;
-    if (unacked > MAX_UNACKED_S) {
-      state.unsentS += meta.samples / 16000; // the kernel fills this hole with silence
-    } else {
-      model.send(
-        { type: "audio", capture: state.id, seq: meta.seq, offset, samples: meta.samples,
-          capturedAt: meta.capturedAt, last: meta.last },
-        undefined,
-        [pcm],
-      );
-      state.lastSent = meta.seq;
-    }
-    if (cap === state) showBusy();
-  }
-
-  function captureFailed(state, err) {
-    if (state.ended) return;
-    pageError = `Audio input problem: ${err.message}`;
-    showMessages();
-    send({ type: "capture-error", capture: state.id, kind: err.kind, message: err.message });
-    endCapture(state);
-  }
-
-  // Stop capturing; resolves once the last (flushed) chunk has been sent, or after
-  // STOP_WAIT_MS if the browser never finishes opening the device.
-  function endCapture(state) {
-    state.ended = true;
-    if (cap === state) {
-      cap = null;
-      drawLevel(-100);
-      showLevel();
-    }
-    const stopped = state.handle.then((handle) => handle.stop()).catch(() => {});
-    return withTimeout(stopped, STOP_WAIT_MS).then(() => showBusy());
+    return mic.begin(id); // inside the click: startCapture's AudioContext may start
   }
 
   function showBusy() {
-    const st = model.get("capture_stats") || {};
-    let unacked = 0;
-    let queued = 0;
-    if (cap) unacked = (Math.max(0, cap.lastSent - ackOf(cap)) * CHUNK_MS) / 1000;
-    if (model.get("running") && st.capture && (!cap || st.capture === cap.id)) {
-      queued = st.backlog_s || 0;
-    }
+    const cap = mic.current;
+    const { unacked, queued } = mic.waiting();
     const waiting = unacked + queued;
     busyShown = busyShown ? waiting > BUSY_HIDE_S : waiting > BUSY_SHOW_S;
     busy.hidden = !busyShown;
@@ -1108,7 +1290,7 @@ function render({ model, el }) {
     text += unacked > queued ? held : " (sending it to the provider)";
     if (cap && cap.unsentS > 0) {
       text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
-        `${MAX_UNACKED_S / 60} minutes`;
+        `${LIVETX_MAX_UNACKED_S / 60} minutes`;
       busy.hidden = false;
     }
     busy.textContent = text;
@@ -1116,90 +1298,26 @@ function render({ model, el }) {
   }
 
   function showCapture() {
-    const running = model.get("running");
-    if (cap && running) cap.sawRunning = true;
-    // The session ended (Stop from code, an error, the provider closed): stop capturing.
-    if (cap && !running && cap.sawRunning) endCapture(cap);
+    mic.follow(); // the session ended (Stop from code, an error...): stop capturing
     showBusy();
     showCounts();
   }
 
 
   // -- playback (a clicked row) ---------------------------------------------------------
-  const player = h("audio", "livetx-player");
-  player.preload = "auto";
-  player.hidden = true;
-  root.appendChild(player);
-  let playing = null; // {id, req, state: "livetx-loading" | "livetx-playing", timer, url}
-  let playReqs = 0;
-  let playNote = ""; // why the last click did not play, shown until the next click
-
-  function markPlaying(state) {
-    for (const row of list.querySelectorAll(".livetx-loading, .livetx-playing")) {
-      row.classList.remove("livetx-loading", "livetx-playing");
-    }
-    if (playing) {
-      playing.state = state;
-      rows.get(playing.id)?.classList.add(state);
-    }
-  }
-
-  function stopPlaying(note) {
-    if (playing) {
-      clearTimeout(playing.timer);
-      if (playing.url) URL.revokeObjectURL(playing.url);
-    }
-    playing = null;
-    player.pause();
-    player.removeAttribute("src");
-    markPlaying("");
-    playNote = note || "";
-    showMessages();
-  }
-
-  function requestClip(id) {
-    const again = playing && playing.id === id;
-    stopPlaying();
-    if (again) return; // a click on the playing row stops it
-    const req = ++playReqs;
-    playing = { id, req, state: "", url: "" };
-    playing.timer = setTimeout(() => {
-      if (playing && playing.req === req && !playing.url) {
-        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
+  const clip = livetxClipPlayer((message) => model.send(message), viewId, { // common.js
+    mark: (playing) => {
+      for (const row of list.querySelectorAll(".livetx-loading, .livetx-playing")) {
+        row.classList.remove("livetx-loading", "livetx-playing");
       }
-    }, CLIP_WAIT_MS);
-    markPlaying("livetx-loading");
-    send({ type: "play", id, run: rowsRun, view: viewId, req });
-  }
-
-  function playClip(msg, buffers) {
-    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
-    if (msg.error || !buffers || !buffers.length) {
-      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
-      return;
-    }
-    clearTimeout(playing.timer);
-    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
-    player.dataset.id = String(msg.id);
-    player.dataset.duration = String(msg.duration);
-    player.src = playing.url;
-    if (msg.truncated) playNote = `Playing the first ${msg.duration.toFixed(0)} s of this segment.`;
-    showMessages();
-    markPlaying("livetx-playing");
-    player.play().catch((err) => {
-      if (playing && playing.url === player.src) {
-        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
-      }
-    });
-  }
-
-  player.addEventListener("ended", () => stopPlaying(playNote));
-  list.addEventListener("click", (event) => {
-    const row = event.target.closest(".livetx-row");
-    if (!row || !list.contains(row)) return;
-    const selected = globalThis.getSelection?.();
-    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
-    requestClip(Number(row.dataset.id));
+      if (playing) rows.get(playing.fields.id)?.classList.add(playing.state);
+    },
+    note: () => showMessages(),
+  });
+  root.appendChild(clip.el);
+  clip.onClick(list, ".livetx-row", (row) => {
+    const id = Number(row.dataset.id);
+    clip.request(String(id), { id, run: rowsRun });
   });
 
   // -- DOM -> kernel --------------------------------------------------------------------
@@ -1211,21 +1329,14 @@ function render({ model, el }) {
       showMessages();
       return;
     }
-    const problem = captureSupport();
-    if (problem) {
-      pageError = `Audio input problem: ${problem}`;
-      showMessages();
-      return;
-    }
-    if (cap) endCapture(cap);
-    const id = `${viewId}-${++captures}`;
-    beginCapture(id); // first: still inside the click
-    send({ type: "start", capture: id });
+    showMessages();
+    const state = mic.restart(`${viewId}-${++captures}`); // first: still inside the click
+    if (state) send({ type: "start", capture: state.id });
   });
   stop.addEventListener("click", async () => {
     stop.disabled = true;
-    const state = cap;
-    if (state) await endCapture(state); // the last chunk goes out before "stop"
+    const state = mic.current;
+    if (state) await mic.end(state); // the last chunk goes out before "stop"
     send({ type: "stop" });
   });
   micSel.addEventListener("change", () => {
@@ -1299,26 +1410,17 @@ function render({ model, el }) {
   const media = globalThis.navigator && navigator.mediaDevices;
   if (media && media.addEventListener) media.addEventListener("devicechange", onDeviceChange);
 
-  // The view goes away (cell re-run or cleared, notebook or tab closed): release the
-  // microphone and tell the kernel, so that the session ends with what it received
-  // instead of staying live on KeepAlive. A closed tab may not deliver the message; the
-  // kernel then notices that no audio comes (see widget.py, PAGE_GONE_S).
-  const viewGone = () => {
-    const state = cap;
-    if (!state) return;
-    endCapture(state).then(() => send({ type: "view-gone", capture: state.id }));
-  };
-  globalThis.addEventListener?.("pagehide", viewGone);
+  globalThis.addEventListener?.("pagehide", mic.viewGone); // the view goes away (common.js)
 
   return () => {
-    stopPlaying();
+    clip.stop();
     unlisten();
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);
     }
-    globalThis.removeEventListener?.("pagehide", viewGone);
-    viewGone();
+    globalThis.removeEventListener?.("pagehide", mic.viewGone);
+    mic.viewGone();
   };
 }
 

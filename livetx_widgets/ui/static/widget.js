@@ -8,19 +8,18 @@
 // An API key typed here is sent once and the field is cleared at once: it never stays in the
 // DOM and never becomes a trait.
 //
-// Browser microphone: this module is served after capture.js (one module, concatenated in
-// Python), so startCapture & co. are in scope. Start captures inside the click (browsers only
-// start audio from a user gesture) and sends numbered chunks ({type: "audio", capture, seq,
-// offset, samples, capturedAt, last} + PCM buffer). The kernel acknowledges the highest seq it
-// received in `capture_stats` (throttled); sent minus acknowledged plus the kernel's own queue
-// is the audio waiting, shown as "Kernel busy" while a cell keeps the kernel from reading.
-// Capture and sending go on meanwhile; past MAX_UNACKED_S of unacknowledged audio the page
-// stops sending (and counts it) so a dead kernel cannot make the page grow without bound: the
-// kernel fills that hole with silence, so later audio keeps its time.
+// This module is served after capture.js, host.js and common.js (one module, concatenated in
+// Python by ui/assets.py), so their names are in scope; what both widgets' views do alike is
+// there (common.js: h, stamp, the rows kept, the clip player, the browser microphone).
 //
-// Playback: clicking a row asks the kernel for that segment's audio ({type: "play", id, run,
-// view, req}); the kernel answers this view only ({type: "clip", view, req, ...} + one WAV
-// buffer, at most 120 s) and an <audio> element plays it. Clicking the playing row stops it.
+// Browser microphone (livetxMic, common.js): Start captures inside the click (browsers only
+// start audio from a user gesture) and sends numbered chunks at once; the audio waiting (sent
+// but not acknowledged, plus the kernel's queue) is shown as "Kernel busy" while a cell keeps
+// the kernel from reading.
+//
+// Playback (livetxClipPlayer, common.js): clicking a row asks the kernel for that segment's
+// audio ({type: "play", id, run, view, req}) and an <audio> element plays the answer.
+// Clicking the playing row stops it.
 
 const PROVIDERS = [
   ["auto", "Auto"],
@@ -35,19 +34,8 @@ const SOURCES = [
   ["custom", "Custom source"],
 ];
 const BUSY = new Set(["connecting", "reconnecting", "stopping"]);
-const CHUNK_MS = 100; // browser audio per message
-const MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged (10 min)
 const BUSY_SHOW_S = 1.0; // show "kernel busy" past this much audio waiting...
 const BUSY_HIDE_S = 0.4; // ...and hide it below this (no flicker)
-const STOP_WAIT_MS = 3000; // Stop waits this long at most for the last chunk
-const CLIP_WAIT_MS = 8000; // a click waits this long for the kernel's clip
-
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds || 0));
@@ -55,12 +43,6 @@ function clock(seconds) {
   const mm = String(Math.floor((s % 3600) / 60));
   const ss = String(s % 60).padStart(2, "0");
   return hours ? `${hours}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
-
-function stamp(seconds) {
-  const s = Math.max(0, seconds || 0);
-  const m = Math.floor(s / 60);
-  return `${m}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
 }
 
 function fillSelect(select, options, value) {
@@ -161,14 +143,15 @@ function render({ model, el }) {
   // -- transcript rows (at most max_rows in the DOM) ------------------------------------
   let rowsRun = -1;
   let total = 0;
-  const ids = []; // sorted segment ids shown
-  const rows = new Map(); // id -> row element
+  const kept = livetxRows(list, () => model.get("max_rows"), rowFor); // common.js
+  const { ids, rows } = kept; // sorted segment ids shown; id -> row element
 
   function rowFor(seg) {
     const row = h("div", seg.final === false ? "livetx-row livetx-unfinal" : "livetx-row");
     row.dataset.id = String(seg.id);
     row.title = "Click to play";
-    if (playing && playing.id === seg.id && playing.state) row.classList.add(playing.state);
+    const playing = clip.playing;
+    if (playing && playing.fields.id === seg.id) row.classList.add(playing.state);
     const time = h("span", "livetx-time", stamp(seg.start));
     time.title = `${seg.start.toFixed(2)}–${seg.end.toFixed(2)} s`;
     row.appendChild(time);
@@ -185,35 +168,6 @@ function render({ model, el }) {
     return row;
   }
 
-  function clearRows() {
-    ids.length = 0;
-    rows.clear();
-    list.replaceChildren();
-  }
-
-  function upsert(seg) {
-    const row = rowFor(seg);
-    const old = rows.get(seg.id);
-    if (old) {
-      old.replaceWith(row);
-      rows.set(seg.id, row);
-      return;
-    }
-    const max = model.get("max_rows");
-    if (ids.length >= max && seg.id < ids[0]) return; // older than anything we keep
-    let i = ids.length;
-    while (i > 0 && ids[i - 1] > seg.id) i--; // almost always appends at the end
-    if (i === ids.length) list.appendChild(row);
-    else list.insertBefore(row, rows.get(ids[i]));
-    ids.splice(i, 0, seg.id);
-    rows.set(seg.id, row);
-    while (ids.length > max) {
-      const gone = ids.shift();
-      rows.get(gone).remove();
-      rows.delete(gone);
-    }
-  }
-
   function nearBottom() {
     return box.scrollHeight - box.scrollTop - box.clientHeight < 32;
   }
@@ -224,21 +178,14 @@ function render({ model, el }) {
 
   function onCustom(msg, buffers) {
     if (msg && msg.type === "clip") {
-      playClip(msg, buffers);
+      clip.play(msg, buffers);
       return;
     }
-    if (msg && msg.type === "start-result") {
-      if (!msg.ok && cap && cap.id === msg.capture) endCapture(cap); // the error is shown
-      return;
-    }
-    if (msg && msg.type === "capture-stop") {
-      if (cap && cap.id === msg.capture) endCapture(cap); // another view feeds the kernel
-      return;
-    }
+    if (msg && mic.onMessage(msg)) return; // a refused start, another view's capture
     if (msg && msg.type === "capture") {
       // Started from code: capture without a click (works once the page has had one).
-      if (!cap && model.get("source_kind") === "browser" && !captureSupport()) {
-        beginCapture(`${viewId}-${++captures}`).sawRunning = true;
+      if (!mic.current && model.get("source_kind") === "browser" && !captureSupport()) {
+        begin(`${viewId}-${++captures}`).sawRunning = true;
       }
       return;
     }
@@ -246,10 +193,10 @@ function render({ model, el }) {
     if (msg.run < rowsRun) return; // a late message of an earlier session
     const stuck = nearBottom();
     if (msg.run !== rowsRun || msg.type === "tail") {
-      clearRows();
+      kept.clear();
       rowsRun = msg.run;
     }
-    for (const seg of msg.segments) upsert(seg);
+    for (const seg of msg.segments) kept.upsert(seg);
     total = Math.max(msg.total, ids.length);
     showCounts();
     scrollIfStuck(stuck);
@@ -258,8 +205,8 @@ function render({ model, el }) {
   function showRun() {
     // A new session (Start again): its transcript replaces the view at once.
     if (model.get("run") > rowsRun) {
-      if (playing) stopPlaying(); // the previous session's audio is released
-      clearRows();
+      if (clip.playing) clip.stop(); // the previous session's audio is released
+      kept.clear();
       rowsRun = model.get("run");
       total = 0;
       showCounts();
@@ -341,7 +288,7 @@ function render({ model, el }) {
   }
 
   function showLevel() {
-    if (cap) return; // the browser microphone draws its own level, from the page's audio
+    if (mic.current) return; // the browser microphone draws its own level, from the page's audio
     drawLevel(20 * Math.log10(model.get("level") + 1e-9));
   }
 
@@ -364,7 +311,7 @@ function render({ model, el }) {
 
   function showMessages() {
     // The kernel's words first; the page's own (capture problems) when the kernel has none.
-    let note = model.get("notice") || playNote;
+    let note = model.get("notice") || clip.note;
     if (!note && model.get("source_kind") === "browser" && !model.get("running")) {
       note = captureSupport() || "";
     }
@@ -388,7 +335,6 @@ function render({ model, el }) {
   }
 
   // -- browser microphone ---------------------------------------------------------------
-  let cap = null; // the capture this view runs: {id, handle, lastSent, offset, ...}
   let captures = 0;
   let pageError = ""; // a capture problem, shown until the kernel has its own error
   let busyShown = false;
@@ -417,85 +363,26 @@ function render({ model, el }) {
     }
   }
 
-  function ackOf(state) {
-    const st = model.get("capture_stats") || {};
-    return st.capture === state.id ? st.last_seq : -1;
-  }
+  const mic = livetxMic(model, { // common.js: the page side of ui/browser_link.py
+    onLevel: (db) => drawLevel(db),
+    onFail: (text) => {
+      pageError = text;
+      showMessages();
+    },
+    onChange: () => showBusy(),
+    onGranted: () => listMics(), // device names are readable once permission is given
+    deviceId: () => chosenMic,
+  });
 
-  function beginCapture(id) {
-    // sawRunning: the session was seen running, so "not running" now means it ended.
-    const state = { id, handle: null, lastSent: -1, offset: 0, unsentS: 0, ended: false,
-                    sawRunning: false };
-    cap = state;
+  function begin(id) {
     pageError = "";
     showMessages();
-    // Called synchronously from the Start click: startCapture creates its AudioContext
-    // before its first await, inside the user gesture.
-    state.handle = startCapture({
-      deviceId: chosenMic || undefined,
-      chunkMs: CHUNK_MS,
-      onChunk: (pcm, meta) => sendChunk(state, pcm, meta),
-      onLevel: (level) => {
-        if (cap === state) drawLevel(level.dbfs);
-      },
-      onError: (err) => captureFailed(state, err),
-    });
-    state.handle.then(
-      () => {
-        if (!state.ended) listMics(); // device names are readable once permission is given
-      },
-      (err) => captureFailed(state, describeCaptureError(err)),
-    );
-    return state;
-  }
-
-  function sendChunk(state, pcm, meta) {
-    const offset = state.offset;
-    state.offset += meta.samples;
-    const unacked = ((meta.seq - ackOf(state)) * CHUNK_MS) / 1000;
-    if (unacked > MAX_UNACKED_S) {
-      state.unsentS += meta.samples / 16000; // the kernel fills this hole with silence
-    } else {
-      model.send(
-        { type: "audio", capture: state.id, seq: meta.seq, offset, samples: meta.samples,
-          capturedAt: meta.capturedAt, last: meta.last },
-        undefined,
-        [pcm],
-      );
-      state.lastSent = meta.seq;
-    }
-    if (cap === state) showBusy();
-  }
-
-  function captureFailed(state, err) {
-    if (state.ended) return;
-    pageError = `Audio input problem: ${err.message}`;
-    showMessages();
-    send({ type: "capture-error", capture: state.id, kind: err.kind, message: err.message });
-    endCapture(state);
-  }
-
-  // Stop capturing; resolves once the last (flushed) chunk has been sent, or after
-  // STOP_WAIT_MS if the browser never finishes opening the device.
-  function endCapture(state) {
-    state.ended = true;
-    if (cap === state) {
-      cap = null;
-      drawLevel(-100);
-      showLevel();
-    }
-    const stopped = state.handle.then((handle) => handle.stop()).catch(() => {});
-    return withTimeout(stopped, STOP_WAIT_MS).then(() => showBusy());
+    return mic.begin(id); // inside the click: startCapture's AudioContext may start
   }
 
   function showBusy() {
-    const st = model.get("capture_stats") || {};
-    let unacked = 0;
-    let queued = 0;
-    if (cap) unacked = (Math.max(0, cap.lastSent - ackOf(cap)) * CHUNK_MS) / 1000;
-    if (model.get("running") && st.capture && (!cap || st.capture === cap.id)) {
-      queued = st.backlog_s || 0;
-    }
+    const cap = mic.current;
+    const { unacked, queued } = mic.waiting();
     const waiting = unacked + queued;
     busyShown = busyShown ? waiting > BUSY_HIDE_S : waiting > BUSY_SHOW_S;
     busy.hidden = !busyShown;
@@ -508,7 +395,7 @@ function render({ model, el }) {
     text += unacked > queued ? held : " (sending it to the provider)";
     if (cap && cap.unsentS > 0) {
       text += ` · ${cap.unsentS.toFixed(1)} s not sent: the kernel has not read audio for ` +
-        `${MAX_UNACKED_S / 60} minutes`;
+        `${LIVETX_MAX_UNACKED_S / 60} minutes`;
       busy.hidden = false;
     }
     busy.textContent = text;
@@ -516,90 +403,26 @@ function render({ model, el }) {
   }
 
   function showCapture() {
-    const running = model.get("running");
-    if (cap && running) cap.sawRunning = true;
-    // The session ended (Stop from code, an error, the provider closed): stop capturing.
-    if (cap && !running && cap.sawRunning) endCapture(cap);
+    mic.follow(); // the session ended (Stop from code, an error...): stop capturing
     showBusy();
     showCounts();
   }
 
 
   // -- playback (a clicked row) ---------------------------------------------------------
-  const player = h("audio", "livetx-player");
-  player.preload = "auto";
-  player.hidden = true;
-  root.appendChild(player);
-  let playing = null; // {id, req, state: "livetx-loading" | "livetx-playing", timer, url}
-  let playReqs = 0;
-  let playNote = ""; // why the last click did not play, shown until the next click
-
-  function markPlaying(state) {
-    for (const row of list.querySelectorAll(".livetx-loading, .livetx-playing")) {
-      row.classList.remove("livetx-loading", "livetx-playing");
-    }
-    if (playing) {
-      playing.state = state;
-      rows.get(playing.id)?.classList.add(state);
-    }
-  }
-
-  function stopPlaying(note) {
-    if (playing) {
-      clearTimeout(playing.timer);
-      if (playing.url) URL.revokeObjectURL(playing.url);
-    }
-    playing = null;
-    player.pause();
-    player.removeAttribute("src");
-    markPlaying("");
-    playNote = note || "";
-    showMessages();
-  }
-
-  function requestClip(id) {
-    const again = playing && playing.id === id;
-    stopPlaying();
-    if (again) return; // a click on the playing row stops it
-    const req = ++playReqs;
-    playing = { id, req, state: "", url: "" };
-    playing.timer = setTimeout(() => {
-      if (playing && playing.req === req && !playing.url) {
-        stopPlaying("No answer from the kernel to play that segment: is it busy or gone?");
+  const clip = livetxClipPlayer((message) => model.send(message), viewId, { // common.js
+    mark: (playing) => {
+      for (const row of list.querySelectorAll(".livetx-loading, .livetx-playing")) {
+        row.classList.remove("livetx-loading", "livetx-playing");
       }
-    }, CLIP_WAIT_MS);
-    markPlaying("livetx-loading");
-    send({ type: "play", id, run: rowsRun, view: viewId, req });
-  }
-
-  function playClip(msg, buffers) {
-    if (msg.view !== viewId || !playing || msg.req !== playing.req) return; // not ours / stale
-    if (msg.error || !buffers || !buffers.length) {
-      stopPlaying(msg.error || "The kernel sent no audio for that segment.");
-      return;
-    }
-    clearTimeout(playing.timer);
-    playing.url = URL.createObjectURL(new Blob([buffers[0]], { type: "audio/wav" }));
-    player.dataset.id = String(msg.id);
-    player.dataset.duration = String(msg.duration);
-    player.src = playing.url;
-    if (msg.truncated) playNote = `Playing the first ${msg.duration.toFixed(0)} s of this segment.`;
-    showMessages();
-    markPlaying("livetx-playing");
-    player.play().catch((err) => {
-      if (playing && playing.url === player.src) {
-        stopPlaying(`The browser did not play the audio (${err.name}): click the row again.`);
-      }
-    });
-  }
-
-  player.addEventListener("ended", () => stopPlaying(playNote));
-  list.addEventListener("click", (event) => {
-    const row = event.target.closest(".livetx-row");
-    if (!row || !list.contains(row)) return;
-    const selected = globalThis.getSelection?.();
-    if (selected && !selected.isCollapsed && row.contains(selected.anchorNode)) return; // text
-    requestClip(Number(row.dataset.id));
+      if (playing) rows.get(playing.fields.id)?.classList.add(playing.state);
+    },
+    note: () => showMessages(),
+  });
+  root.appendChild(clip.el);
+  clip.onClick(list, ".livetx-row", (row) => {
+    const id = Number(row.dataset.id);
+    clip.request(String(id), { id, run: rowsRun });
   });
 
   // -- DOM -> kernel --------------------------------------------------------------------
@@ -611,21 +434,14 @@ function render({ model, el }) {
       showMessages();
       return;
     }
-    const problem = captureSupport();
-    if (problem) {
-      pageError = `Audio input problem: ${problem}`;
-      showMessages();
-      return;
-    }
-    if (cap) endCapture(cap);
-    const id = `${viewId}-${++captures}`;
-    beginCapture(id); // first: still inside the click
-    send({ type: "start", capture: id });
+    showMessages();
+    const state = mic.restart(`${viewId}-${++captures}`); // first: still inside the click
+    if (state) send({ type: "start", capture: state.id });
   });
   stop.addEventListener("click", async () => {
     stop.disabled = true;
-    const state = cap;
-    if (state) await endCapture(state); // the last chunk goes out before "stop"
+    const state = mic.current;
+    if (state) await mic.end(state); // the last chunk goes out before "stop"
     send({ type: "stop" });
   });
   micSel.addEventListener("change", () => {
@@ -699,26 +515,17 @@ function render({ model, el }) {
   const media = globalThis.navigator && navigator.mediaDevices;
   if (media && media.addEventListener) media.addEventListener("devicechange", onDeviceChange);
 
-  // The view goes away (cell re-run or cleared, notebook or tab closed): release the
-  // microphone and tell the kernel, so that the session ends with what it received
-  // instead of staying live on KeepAlive. A closed tab may not deliver the message; the
-  // kernel then notices that no audio comes (see widget.py, PAGE_GONE_S).
-  const viewGone = () => {
-    const state = cap;
-    if (!state) return;
-    endCapture(state).then(() => send({ type: "view-gone", capture: state.id }));
-  };
-  globalThis.addEventListener?.("pagehide", viewGone);
+  globalThis.addEventListener?.("pagehide", mic.viewGone); // the view goes away (common.js)
 
   return () => {
-    stopPlaying();
+    clip.stop();
     unlisten();
     model.off("msg:custom", onCustom);
     if (media && media.removeEventListener) {
       media.removeEventListener("devicechange", onDeviceChange);
     }
-    globalThis.removeEventListener?.("pagehide", viewGone);
-    viewGone();
+    globalThis.removeEventListener?.("pagehide", mic.viewGone);
+    mic.viewGone();
   };
 }
 
