@@ -95,17 +95,72 @@ def parse_widget(text: str) -> list[Figure]:
     return out
 
 
+#: Issue 14's targets: (figure, target, pooled key, percentile).
+ENGINE_TARGETS = (
+    ("first partial after the first word p50", 0.5, "first", 50),
+    ("first partial after the first word p95", 0.8, "first", 95),
+    ("final after the last word p50", 0.4, "final", 50),
+    ("final after the last word p95", 0.7, "final", 95),
+)
+_ENGINE_ALL = re.compile(
+    r"all / defaults: first partial p50 ([\d.]+) p95 ([\d.]+); "
+    r"final p50 ([\d.]+) p95 ([\d.]+)(?:, RTF max ([\d.]+))?"
+)
+
+
 def parse_engine(text: str) -> list[Figure]:
-    b = "engine"
-    m = re.search(r"all: RTF ([\d.]+); first partial after speech onset p50 ([\d.]+) s.*?"
-                  r"final after end of speech p50 ([\d.]+) s, p95 ([\d.]+) s", text)  # fmt: skip
-    if not m:
-        return []
-    rtf, first, p50, p95 = (float(g) for g in m.groups())
-    return [Figure(b, "whisper real-time factor", rtf, "", 0.15, "lower"),
-            Figure(b, "first partial after speech onset p50", first, "s", 1.2, "lower"),
-            Figure(b, "final after end of speech p50", p50, "s", 0.8, "lower"),
-            Figure(b, "final after end of speech p95", p95, "s", 1.0, "lower")]  # fmt: skip
+    """The pooled ``all / defaults`` line of the ``[engine]`` (the engine alone) and
+    ``[session]`` (through ``TranscriptionSession``, the user's view) sections; the last of
+    each when the text holds several runs."""
+    b, out, last = "engine", [], {}
+    mode = None
+    for line in text.splitlines():
+        header = re.fullmatch(r"\[(\w+)\]", line.strip())
+        if header:
+            mode = header.group(1)
+        elif mode in ("engine", "session") and (m := _ENGINE_ALL.search(line)):
+            last[mode] = m.groups()
+    for mode, groups in last.items():
+        first50, first95, final50, final95, rtf = groups
+        values = {("first", 50): first50, ("first", 95): first95,
+                  ("final", 50): final50, ("final", 95): final95}  # fmt: skip
+        for name, target, key, q in ENGINE_TARGETS:
+            out.append(Figure(b, f"{mode}: {name}", float(values[(key, q)]), "s", target,
+                              "lower"))  # fmt: skip
+        if rtf is not None:
+            out.append(Figure(b, f"{mode}: real-time factor (max)", float(rtf), "", 0.2,
+                              "lower"))  # fmt: skip
+    return out
+
+
+def parse_compare(text: str) -> list[Figure]:
+    """A three-provider compare against one session on the same file: CPU no worse than three
+    separate sessions (the tee reads and keeps the audio once)."""
+    b, out = "compare", []
+    for mode, body in re.findall(r"^\s*(real time|fast) \((.*?)(?=^\s*(?:real time|fast) \(|\Z)",
+                                 text, re.S | re.M):  # fmt: skip
+        ratio = _num(r"ratio compare/single: CPU ([\d.]+)x", body)
+        if ratio is not None:
+            out.append(Figure(b, f"CPU of a 3-provider compare / one session ({mode})", ratio,
+                              "x", 3.0, "lower"))  # fmt: skip
+    return out
+
+
+def parse_formats(text: str) -> list[Figure]:
+    """Decoding cost against a WAV that pays the same resampling, and memory while streaming
+    a long file (never held whole)."""
+    b, out = "formats", []
+    worst = max((float(x) for x in re.findall(
+        r"^\s+(?!wav)\w+\s+AudioFile\s.*?\s([\d.]+)\s+[\d.]+\s+[\d.]+\s*$", text, re.M)),
+        default=None)  # fmt: skip
+    if worst is not None:
+        out.append(Figure(b, "decode CPU, worst format / 44.1 kHz stereo WAV", worst, "x", 1.5,
+                          "lower"))  # fmt: skip
+    growth = _num(r"peak RSS while streaming it all: \d+ MB \(\+(\d+) MB\)", text)
+    if growth is not None:
+        out.append(Figure(b, "RSS growth while streaming a long file", growth, "MB", 50,
+                          "lower"))  # fmt: skip
+    return out
 
 
 def parse_browser(text: str) -> list[Figure]:
@@ -162,8 +217,11 @@ ADAPTERS: dict[str, Adapter] = {
     "session.py": Adapter([], ["--quick", "--only", "stop,cpu,memory", "--runs", "3"],
                           parse_session),
     "widget.py": Adapter([], ["--quick"], parse_widget),
-    "engine.py": Adapter([], ["--runs", "1"], parse_engine),
+    "engine.py": Adapter(["--runs", "1"], ["--runs", "1", "--modes", "engine,session"],
+                         parse_engine),
     "browser.py": Adapter([], ["--quick"], parse_browser),
+    "compare.py": Adapter([], ["--quick"], parse_compare),
+    "formats.py": Adapter([], ["--runs", "1", "--long-s", "900"], parse_formats),
 }  # fmt: skip
 
 #: ``figures()`` benchmarks to leave out of ``--quick`` (none: each has a quick form).
