@@ -181,7 +181,7 @@ def parse_table(text: str) -> list[Figure]:
     """The figures of a report that ends with ``figure.table`` (the ``figures()`` benchmarks'
     own ``--save`` output), read back: for ``--collect``."""
     lines = text.splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.startswith("benchmark  figure")), None)
+    start = next((i for i, ln in enumerate(lines) if re.match(r"benchmark +figure", ln)), None)
     if start is None:
         return []
     out = []
