@@ -170,7 +170,7 @@ class Server:
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True,
             env=LIVETX_ENV,
-        )
+        )  # fmt: skip
         self.url = self._read_url(timeout=30.0)
 
     def _read_url(self, timeout: float) -> str:
