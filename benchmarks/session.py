@@ -60,7 +60,9 @@ from livetx_widgets.audio.base import AudioSource  # noqa: E402
 from livetx_widgets.providers import make_codec  # noqa: E402
 from livetx_widgets.session.connection import Connection, Frame  # noqa: E402
 
-LIVETX = REPO / ".venv" / "bin" / "livetx"
+#: ``livetx`` as this interpreter runs it, on this tree (a worktree or CI's venv alike).
+LIVETX = [sys.executable, "-m", "livetx_widgets.cli"]
+LIVETX_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 RATE = 16000
 BYTES_PER_S = RATE * 2
 CHUNK_S = 0.05
@@ -160,14 +162,15 @@ class Server:
     """``livetx serve --engine script`` in a child process (owned: terminated and reaped)."""
 
     def __init__(self, script: Path, *, rate_limit: bool = True, workdir: Path):
-        args = [str(LIVETX), "serve", "--engine", "script", "--script", str(script),
+        args = [*LIVETX, "serve", "--engine", "script", "--script", str(script),
                 "--log-level", "WARNING"]  # fmt: skip
         if not rate_limit:
             args.append("--no-rate-limit")
         self._log = open(workdir / f"server-{script.stem}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True
-        )
+            args, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True,
+            env=LIVETX_ENV,
+        )  # fmt: skip
         self.url = self._read_url(timeout=30.0)
 
     def _read_url(self, timeout: float) -> str:
@@ -561,10 +564,12 @@ def replay_cpu(protocol: str, frames: list[str], audio_bytes: int) -> tuple[floa
                              on_event=counter("event"))  # fmt: skip
     conn = ReplayConnection(session_codec(protocol), frames)
     # The state of a connected session that has sent the whole file (what the receiver finds
-    # when results arrive): generation 1, its audio in the ledger, marked as sent.
+    # when results arrive): generation 1, its audio in the ledger, marked as sent, and its
+    # closing messages sent on this connection (so the summary and close are the asked end).
     chunk = bytes(1600)
     with s._cv:
         s._conn, s._conn_gen, s._conn_offset = conn, 1, 0
+        s._close_sent_gen = 1
         now = time.monotonic()
         for _ in range(audio_bytes // len(chunk)):
             s._ledger.append(chunk)
@@ -606,28 +611,35 @@ def decode_cpu(protocol: str, frames: list[str]) -> float:
     return time.thread_time() - t0
 
 
+class _TimedSession(TranscriptionSession):
+    """A session whose receiver thread reads its own CPU clock as its very last act.
+
+    ``on_status`` runs on the control thread, so the receiver's CPU cannot be read from a status
+    listener; the end mark is taken where the receiver thread's work ends instead."""
+
+    def _receive_loop(self) -> None:
+        try:
+            super()._receive_loop()
+        finally:
+            self.receiver_cpu_end = time.thread_time()
+
+
 def live_receiver_cpu(protocol: str, base_url: str, wav: Path) -> dict:
     """Receiver-thread CPU of a real session, read with ``time.thread_time()`` from inside the
-    receiver thread itself: at its ``live`` status (connected) and at ``stopped`` (its last
-    act), so it covers websocket framing, decode, dispatch and the close."""
+    receiver thread itself: at its first event (connected: the handshake's events are
+    dispatched right after the upgrade) and as its last act, so it covers websocket framing,
+    decode, dispatch and the close; the plain baseline likewise starts once connected."""
     marks: dict = {}
     events = [0]
 
-    def on_status(state):
-        if threading.current_thread().name != "livetx-receiver":
-            return
-        if state == "live" and "live" not in marks:
-            marks["live"] = time.thread_time()
-        elif state in ("stopped", "error"):
-            marks["end"] = time.thread_time()
-
     def on_event(_e):
+        if threading.current_thread().name == "livetx-receiver" and "live" not in marks:
+            marks["live"] = time.thread_time()
         events[0] += 1
 
-    s = TranscriptionSession(protocol, url=base_url, api_key=KEY,
-                             source=WavFile(wav, realtime=False), on_status=on_status,
-                             on_event=on_event, on_partial=lambda e: None,
-                             on_final=lambda seg: None)  # fmt: skip
+    s = _TimedSession(protocol, url=base_url, api_key=KEY,
+                      source=WavFile(wav, realtime=False), on_event=on_event,
+                      on_partial=lambda e: None, on_final=lambda seg: None)  # fmt: skip
     t0 = time.perf_counter()
     s.start()
     if not s.wait(float(WavFile(wav).duration_s) + 120):
@@ -635,7 +647,8 @@ def live_receiver_cpu(protocol: str, base_url: str, wav: Path) -> dict:
         raise RuntimeError(f"live {protocol} session did not end")
     s.stop()
     wall = time.perf_counter() - t0
-    if s.error is not None or "live" not in marks or "end" not in marks:
+    marks["end"] = getattr(s, "receiver_cpu_end", None)
+    if s.error is not None or "live" not in marks or marks["end"] is None:
         raise RuntimeError(f"live {protocol} session: {s.error!r} {marks}")
     return {"cpu": marks["end"] - marks["live"], "events": events[0], "wall": wall,
             "segments": len(s.transcript)}  # fmt: skip
@@ -713,10 +726,10 @@ def section_cpu(work: Path, quick: bool, out: list[str]) -> dict:
     )
     out.append(
         "   (c) a live session on the same WAV: receiver-thread CPU read with time.thread_time()"
-        " inside the receiver (status"
+        " inside the receiver (first"
     )
     out.append(
-        "   'live' .. 'stopped'): (a) plus websocket-client framing, socket reads and the close."
+        "   event .. thread end): (a) plus websocket-client framing, socket reads and the close."
         " AssemblyAI is paced to real"
     )
     out.append(

@@ -149,9 +149,10 @@ def _make(engine, url=None):
 def _serve_whisper():
     """``livetx serve --engine whisper`` in its own process; returns (process, url)."""
     proc = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "livetx"), "serve", "--engine", "whisper",
+        [sys.executable, "-m", "livetx_widgets.cli", "serve", "--engine", "whisper",
          "--log-level", "WARNING"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     line = proc.stdout.readline()  # "listening on ws://127.0.0.1:PORT" (blocks until ready)
     if not line.startswith("listening on "):

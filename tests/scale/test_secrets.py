@@ -20,7 +20,12 @@ The paths, and where each is checked:
 * compare summaries, the aligned table and the compare widget
   (``test_compare_summary_shows_the_key_nowhere``: skipped until ``livetx_widgets.compare``
   is on the branch, then it runs);
-* HOOK, not written yet: saved marimo notebooks (``test_marimo_notebook_hook``).
+* marimo (``tests/ui/test_marimo.py``, marker ``ui``): keys from the environment through a
+  LiveTranscriber and a CompareTranscriber that run to the end in ``marimo edit``, checked in
+  every frame and widget model state the page received, the views' HTML, the cell outputs,
+  the saved notebook, ``__marimo__/`` and the marimo server's log
+  (``test_secret_audit_env_keys_reach_no_marimo_output``); a key pasted into the widget's key
+  field, the same places (``test_errors_are_shown_and_keys_never_reach_page_or_file``).
 """
 
 from __future__ import annotations
@@ -256,16 +261,6 @@ def _module(name: str) -> types.ModuleType | None:
         return __import__(name, fromlist=["_"])
     except ImportError:
         return None
-
-
-# --------------------------------------------------------------------------------- HOOKS
-def test_marimo_notebook_hook():
-    """HOOK(marimo, issue 13): once the marimo front end lands, save a marimo notebook that
-    ran a widget with ``api_key=SECRET`` (and one whose key was refused) and assert_absent
-    over the saved ``.py`` file and its session/outputs."""
-    if _module("marimo") is None or _module("livetx_widgets.ui.marimo") is None:
-        pytest.skip("HOOK: marimo support is not on this branch yet (issue 13)")
-    pytest.skip("HOOK(marimo): marimo support is here but this audit is not written yet")
 
 
 def test_compare_summary_shows_the_key_nowhere(tmp_path, debug_logs):

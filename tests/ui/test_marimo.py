@@ -508,11 +508,92 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path, h):
                 assert secret not in frames.text()
                 assert secret not in shadow_html(page) and secret not in page.content()
             assert "right key works" in shadow_html(page)  # the check can see the views
-        saved = [nb, *nb.parent.rglob("__marimo__/**/*")]
-        for path in saved:
-            if path.is_file():
-                text = path.read_text(errors="replace")
-                assert KEY not in text and PASTED_KEY not in text, path
+        saved = marimo_files(nb)
+        saved["marimo server log"] = server.log_path.read_text(errors="replace")
+        assert_no_key(saved, (KEY, PASTED_KEY))
+
+
+def assert_no_key(outputs: dict[str, str], keys) -> None:
+    """No key, nor its last 16 characters (a copy masked too late), in any output by name."""
+    for where, text in outputs.items():
+        for key in keys:
+            for needle in (key, key[-16:]):
+                at = text.find(needle)
+                assert at < 0, f"a key is in {where}: ...{text[max(0, at - 80) : at + 80]}"
+
+
+def marimo_files(nb: Path) -> dict[str, str]:
+    """The saved notebook and everything marimo wrote next to it (``__marimo__/``: session
+    cache, outputs), by path."""
+    paths = [nb, *nb.parent.rglob("__marimo__/**/*")]
+    return {str(p): p.read_text(errors="replace") for p in paths if p.is_file()}
+
+
+def test_secret_audit_env_keys_reach_no_marimo_output(page, tmp_path, speech_wav, h):
+    """Secret audit (issue 15): a LiveTranscriber and a CompareTranscriber take their keys from
+    the environment (distinctive fake keys; the servers refuse any other, so a session that
+    works proves the key was sent) and run to the end in ``marimo edit``. Neither key, nor its
+    tail, is in: any frame the page received (every widget model state included), the views'
+    HTML, the cell outputs (one shows the widgets' reprs, status, errors and metadata), the
+    saved notebook, ``__marimo__/`` or the marimo server's log."""
+    import livetx_test_support as support
+    from playwright.sync_api import expect
+
+    from livetx_widgets.server import LocalServer
+
+    dg_key, aai_key = "sk-livetx-AUDIT-dg-5a4b3c2d1e0f9876", "sk-livetx-AUDIT-aai-0f1e2d3c4b5a6978"
+    with contextlib.ExitStack() as stack:
+        dg = stack.enter_context(LocalServer(engine="script", script=support.TWO_TURNS,
+                                             api_key=dg_key))  # fmt: skip
+        aai = stack.enter_context(LocalServer(engine="script", script=support.TWO_TURNS,
+                                              api_key=aai_key))  # fmt: skip
+        nb = write_app(tmp_path / "audit_app.py", [
+            "import marimo as mo\nfrom livetx_widgets import CompareTranscriber, LiveTranscriber",
+            f"live = mo.ui.anywidget(LiveTranscriber(provider='deepgram', url={dg.url!r},"
+            f" source={str(speech_wav)!r}))\nlive",
+            f"cmp = mo.ui.anywidget(CompareTranscriber([('deepgram', {{'url': {dg.url!r}}}),"
+            f" ('assemblyai', {{'url': {aai.url!r}}})], source={str(speech_wav)!r}))\ncmp",
+            "outs = [live.widget, cmp.widget]\n"
+            "mo.md('AUD' + f'IT revision={live.revision} {cmp.revision} status={live.status} "
+            "{cmp.status} ' + ' | '.join(repr(o) + str(getattr(o, 'error', '')) + "
+            "str(getattr(o, 'notice', '')) for o in outs) + ' ' + repr(live.metadata) + "
+            "' ' + repr({k: t.text for k, t in cmp.transcripts.items()}))",
+        ])  # fmt: skip
+        env = {"DEEPGRAM_API_KEY": dg_key, "ASSEMBLYAI_API_KEY": aai_key}
+        with run_marimo(h, "edit", nb, env=env) as server:
+            frames = open_app(page, server)
+            live = widget(page, 0)
+            cmp = page.locator(".livetx-cmp").first
+            expect(cmp.locator(".livetx-cmp-col")).to_have_count(2, timeout=APP_OPEN_S * 1000)
+            live.locator(".livetx-start").click()
+            cmp.locator(".livetx-start").click()
+            for i in range(2):
+                expect(cmp.locator(".livetx-cmp-col").nth(i).locator(".livetx-cmp-row").nth(1)
+                       ).to_contain_text("second one", timeout=60_000)  # fmt: skip
+            expect(live.locator(".livetx-row .livetx-text").nth(1)).to_contain_text(
+                "second one", timeout=60_000
+            )
+            wait_status(page, "^Stopped", 60, n=0)
+            line = wait_output(page, "AUDIT", lambda s: s.count("stopped") >= 2, 60)
+            assert line.count("second one") >= 2, line  # both columns' transcripts shown
+            outputs = {
+                "frames the page received": frames.text(),
+                "widget model states": json.dumps(frames.model_updates()),
+                "views' HTML": shadow_html(page),
+                "page": page.content(),
+                "cell outputs": page.evaluate(
+                    "() => [...document.querySelectorAll('.output-area, .output')]"
+                    ".map((el) => el.innerText).join('\\n')"
+                ),
+            }
+            assert "second one" in outputs["views' HTML"] and "AUDIT" in outputs["cell outputs"]
+            assert frames.model_updates(), "the page received no widget state"
+        outputs.update(marimo_files(nb))
+        outputs["marimo server log"] = server.log_path.read_text(errors="replace")
+        # marimo 0.25 `edit` keeps no session cache with auto_instantiate (session.py:
+        # cache_enabled = not auto_instantiate): whatever __marimo__/ holds is checked.
+        assert len(outputs) >= 7, sorted(outputs)
+        assert_no_key(outputs, (dg_key, aai_key))
 
 
 def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path, h):
