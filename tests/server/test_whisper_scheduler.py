@@ -228,7 +228,7 @@ def test_flooding_streams_do_not_delay_a_real_time_streams_finals_or_partials():
     try:
         assert support.wait_until(lambda: min(r.decodes for r in recs) >= 3)
         before = sum(r.decodes for r in recs)
-        latencies, lag = live_stream(engine, utterances(3))
+        latencies, lag = live_stream(engine, utterances(2))
     finally:
         stop.set()
         for t in flooders:
@@ -236,6 +236,6 @@ def test_flooding_streams_do_not_delay_a_real_time_streams_finals_or_partials():
     assert not any(t.is_alive() for t in flooders)
     assert all(f._turns.ahead() for f in floods), "the floods ran ahead of real time"
     assert sum(r.decodes for r in recs) - before >= 40, "the floods decoded all along"
-    assert len(latencies) == 3
+    assert len(latencies) == 2
     assert max(latencies) <= 0.2 * support.TIMING, latencies
     assert lag <= 0.15 * support.TIMING, lag
