@@ -8,14 +8,11 @@ every expected position is computed from the settings, never measured.
 
 from __future__ import annotations
 
-import threading
-
-import livetx_test_support as support  # loaded by tests/conftest.py
 import numpy as np
 import pytest
 
 from livetx_widgets.server.whisper import WhisperEngine, WhisperStream
-from livetx_widgets.server.whisper.recognizer import Decoded, Decoding, _Slots
+from livetx_widgets.server.whisper.recognizer import Decoded, Decoding
 from livetx_widgets.server.whisper.segmenter import (
     WINDOW,
     DecodeEarly,
@@ -301,8 +298,7 @@ class FakeRecognizer:
         self.calls: list[tuple[int, bool]] = []
 
     def decode(
-        self, audio, *, language, beam_size, with_words, min_context_s, allow_retry, keyterms,
-        urgent,
+        self, audio, *, language, beam_size, with_words, min_context_s, allow_retry, keyterms
     ):
         self.calls.append((len(audio), with_words))
         n = len(self.calls)
@@ -391,34 +387,3 @@ def test_a_slower_machine_loses_partials_first_and_keeps_final_and_first_partial
         return {d.onset: at for at, d in reversed(of(DecodePartial, r))}
 
     assert firsts(runs[1]) == firsts(runs[0]) and len(firsts(runs[0])) == 4
-
-
-def test_finals_take_the_next_worker_before_waiting_partials():
-    slots, order, gate = _Slots(1), [], threading.Event()
-
-    def decode(name, urgent):
-        with slots.taken(urgent):
-            order.append(name)
-
-    def holder():
-        with slots.taken(False):
-            gate.wait(5)
-
-    held = threading.Thread(target=holder)
-    held.start()
-    support.wait_until(lambda: slots._free == 0, 5)
-    partial = threading.Thread(target=decode, args=("partial", False))
-    partial.start()
-    support.wait_until(lambda: partial_waiting(slots), 5)
-    final = threading.Thread(target=decode, args=("final", True))
-    final.start()
-    support.wait_until(lambda: slots._urgent_waiting == 1, 5)
-    gate.set()
-    for t in (held, partial, final):
-        t.join(5)
-    assert order == ["final", "partial"]
-
-
-def partial_waiting(slots) -> bool:
-    """The non-urgent request sits in the condition's wait (its waiter list is not empty)."""
-    return bool(slots._cv._waiters)

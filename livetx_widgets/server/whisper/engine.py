@@ -6,7 +6,9 @@ The engine glues three parts, each in its own module:
   and decode costs in, decisions out ("speech started", "decode a partial of [a, b) now",
   "final for [a, b)"). The timing rules and the partial budget are documented there.
 - ``recognizer``: finding the model (never downloading) and Whisper decoding on CTranslate2
-  (short encoder windows, loop retries, word alignment); ``vad``: the streaming Silero
+  (short encoder windows, loop retries, word alignment); ``scheduler``: which stream's decode
+  gets the next CTranslate2 worker (real-time streams before floods, finals before partials,
+  the least recent work first); ``vad``: the streaming Silero
   model; ``guards``: the hallucination and loop rules; ``audio/resampler.py`` (the package's
   one resampler): any input rate to 16 kHz.
 - this module: ``WhisperEngine`` (settings, loading the models once under a lock) and
@@ -15,9 +17,9 @@ The engine glues three parts, each in its own module:
   partials with word times spread over the speech, finals with aligned word times, both
   dropped when the guards call them artefacts.
 
-The model and the VAD session are loaded once, lazily, under a lock, and shared by all streams;
-everything else is per stream. A stream is used from one thread at a time (the server's worker
-for that connection).
+The model and the VAD session are loaded once, lazily, under a lock, and shared by all streams,
+as is the scheduler; everything else is per stream. A stream is used from one thread at a time
+(the server's worker for that connection).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ...errors import ConfigurationError
 from ..engine import Engine, EngineResult, EngineStream, EngineWord
 from .guards import is_artefact
 from .recognizer import INSTALL_HINT, Decoded, Recognizer, encoder_window_s, resolve_model_dir
+from .scheduler import VAD_PIECE_WINDOWS, Scheduler
 from .segmenter import (
     Decision,
     DecodeEarly,
@@ -43,7 +46,7 @@ from .segmenter import (
     SegmenterSettings,
     SpeechStarted,
 )
-from .vad import StreamingVad, load_silero
+from .vad import WINDOW, StreamingVad, load_silero
 
 __all__ = ["WhisperEngine", "WhisperStream"]
 
@@ -83,7 +86,9 @@ class WhisperEngine(Engine):
     decodes (partials are greedy). Beam 2 fixed one word of the dialogue recording for ~30 ms
     more per final, but in dense dialogue that cost delayed first partials, so the default is
     greedy.
-    ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2.
+    ``cpu_threads``, ``compute_type`` and ``num_workers`` go to CTranslate2; ``scheduler``
+    hands the ``num_workers`` workers out to the streams' decodes (see ``scheduler``: a client
+    that floods audio faster than real time is served after the real-time streams).
 
     ``WhisperStream.set_keyterms`` makes the session's keyterms the prompt of its decodes.
 
@@ -176,6 +181,8 @@ class WhisperEngine(Engine):
             "min_context_s": float(min_context_s),
             "partial_context_s": float(partial_context_s),
         }
+        #: Shared by every stream: who decodes next (see ``scheduler``).
+        self.scheduler = Scheduler(int(num_workers))
         self._models: tuple[Recognizer, object] | None = None  # (whisper, Silero session)
         self._lock = threading.Lock()
 
@@ -219,6 +226,7 @@ class WhisperStream(EngineStream):
 
     def __init__(self, engine: WhisperEngine, rec: Recognizer, vad, sample_rate: int, language):
         self._rec = rec
+        self._turns = engine.scheduler.client()
         self._decoding = engine.decoding
         self._language = language
         self._rate = sample_rate
@@ -293,10 +301,10 @@ class WhisperStream(EngineStream):
         if len(samples):
             self._buf = np.concatenate([self._buf, samples])
             seg.advance(len(samples))
+            self._turns.audio(len(samples) / SAMPLE_RATE)
         out: list[EngineResult] = []
         lo = seg.windowed - self._buf_start
-        probs = self._vad(self._buf[lo : lo + (seg.received - seg.windowed)])
-        for p in probs:
+        for p in self._probabilities(self._buf[lo : lo + (seg.received - seg.windowed)]):
             out += self._carry_out(seg.window(p))
         out += self._carry_out(seg.poll())
         drop = seg.keep_from - self._buf_start  # audio no utterance can need any more
@@ -304,6 +312,20 @@ class WhisperStream(EngineStream):
             self._buf = self._buf[drop:]
             self._buf_start += drop
         return out
+
+    def _probabilities(self, audio: np.ndarray) -> np.ndarray:
+        """The VAD's speech probabilities of ``audio``'s whole windows. A stream ahead of real
+        time computes them in turns of the scheduler, a piece at a time, so that a flood of
+        silence (no decode, all VAD) waits for the real-time streams' decodes too."""
+        if not self._turns.ahead():
+            return self._vad(audio)
+        piece = VAD_PIECE_WINDOWS * WINDOW
+        n = len(audio) - len(audio) % WINDOW
+        parts = []
+        for lo in range(0, n, piece):
+            with self._turns.turn(urgent=False):
+                parts.append(self._vad(audio[lo : min(n, lo + piece)]))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def _audio(self, start: int, end: int) -> np.ndarray:
         return self._buf[start - self._buf_start : end - self._buf_start]
@@ -334,16 +356,16 @@ class WhisperStream(EngineStream):
 
     def _decode(self, d: DecodePartial | DecodeEarly | Final, *, final: bool) -> Decoded | None:
         cfg = self._decoding
-        decoding = self._rec.decode(
-            self._audio(d.start, d.end),
-            language=self._language,
-            beam_size=cfg["final_beam_size"] if final else 1,
-            with_words=final,
-            min_context_s=cfg["min_context_s"] if final else cfg["partial_context_s"],
-            allow_retry=final,
-            urgent=final,
-            keyterms=self._keyterms,
-        )
+        with self._turns.turn(urgent=final):
+            decoding = self._rec.decode(
+                self._audio(d.start, d.end),
+                language=self._language,
+                beam_size=cfg["final_beam_size"] if final else 1,
+                with_words=final,
+                min_context_s=cfg["min_context_s"] if final else cfg["partial_context_s"],
+                allow_retry=final,
+                keyterms=self._keyterms,
+            )
         spent = decoding.seconds
         self.stats["decode_s"] += spent
         if not final:

@@ -19,11 +19,11 @@ and mel features directly on the CTranslate2 model (padding frames are filled in
 constant they are, not computed). Word times of finals come from CTranslate2's cross-attention
 alignment, as faster-whisper's ``word_timestamps``.
 
-**Decode cost.** Every ``decode`` returns the seconds it took, measured from the moment it had
-a free CTranslate2 worker (``num_workers`` of them, shared by all streams, finals served
-before partials) to its end. Waiting
-for a worker that another stream's decode holds is therefore not part of a decode's cost; the
-engine charges this cost to the stream's partial budget (see ``segmenter``).
+**Decode cost.** Every ``decode`` returns the seconds it took. The caller holds a turn of the
+engine's ``scheduler`` (one of the ``num_workers`` CTranslate2 workers shared by all streams,
+handed out fairly) around it, so waiting for a worker that another stream's decode holds is
+not part of a decode's cost; the engine charges this cost to the stream's partial budget (see
+``segmenter``).
 
 The model (CTranslate2 weights, thread-safe to call) is loaded once and shared by all streams;
 faster-whisper and CTranslate2 are imported only when it is. ``resolve_model_dir`` finds its
@@ -32,7 +32,6 @@ directory: the bundled tiny.en, a folder, or a name already in the Hugging Face 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
@@ -139,8 +138,9 @@ class Recognizer:
     """The shared, loaded model: CTranslate2 Whisper + tokenizer + mel features.
 
     CTranslate2 calls are thread-safe; the only mutable state here is the per-language
-    tokenizer cache, which has its own lock, and the worker slots that make ``seconds`` of a
-    decode its own cost.
+    tokenizer cache, which has its own lock. At most ``num_workers`` decodes should run at once
+    (the engine's ``scheduler`` sees to it), so that a decode never queues inside CTranslate2
+    and the time it measures is its own.
     """
 
     def __init__(self, model_dir: str, *, cpu_threads: int, compute_type: str, num_workers: int):
@@ -177,9 +177,6 @@ class Recognizer:
         self._tokenizers: dict[str, Any] = {}
         self._prompts: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self._lock = threading.Lock()
-        # As many decodes at once as CTranslate2 has workers (inter_threads): a decode never
-        # queues inside CTranslate2, so the time measured inside a slot is its own.
-        self._slots = _Slots(num_workers)
 
     # -- tokenizer -------------------------------------------------------------------------
 
@@ -251,7 +248,6 @@ class Recognizer:
         min_context_s: float,
         allow_retry: bool = True,
         keyterms: tuple[str, ...] = (),
-        urgent: bool = True,
     ) -> Decoding:
         """Transcribe one utterance (float32 16 kHz); the result is None if it looked degenerate.
 
@@ -259,28 +255,26 @@ class Recognizer:
         loop: dropped. A short phrase repeated three times ("Yes. Yes. Yes.") is the typical
         failure of a too-short encoder window, so it is redone with the full 30 s window
         (``allow_retry``) and the retry is believed; without a retry it is dropped.
-        ``keyterms`` become the decode's prompt (``keyterm_prompt``). A decode that is not
-        ``urgent`` (a partial) waits for a worker while an urgent one (a final) waits.
+        ``keyterms`` become the decode's prompt (``keyterm_prompt``).
         """
         max_samples = (_MAX_CONTEXT_S - 1) * SAMPLE_RATE
         if len(audio) > max_samples:  # never reached with max_utterance_s <= 28
             audio = audio[-max_samples:]
         context_s = encoder_window_s(len(audio) / SAMPLE_RATE, min_context_s)
         retry = allow_retry and context_s < _MAX_CONTEXT_S
-        with self._slots.taken(urgent):
-            t0 = time.perf_counter()
-            window_s = context_s
+        t0 = time.perf_counter()
+        window_s = context_s
+        status, decoded = self._decode_once(
+            audio, context_s, language, beam_size, with_words, keyterms,
+            accept_loop=not retry,
+        )
+        if status != "ok" and retry:
+            window_s += _MAX_CONTEXT_S
             status, decoded = self._decode_once(
-                audio, context_s, language, beam_size, with_words, keyterms,
-                accept_loop=not retry,
+                audio, _MAX_CONTEXT_S, language, beam_size, with_words, keyterms,
+                accept_loop=True,
             )
-            if status != "ok" and retry:
-                window_s += _MAX_CONTEXT_S
-                status, decoded = self._decode_once(
-                    audio, _MAX_CONTEXT_S, language, beam_size, with_words, keyterms,
-                    accept_loop=True,
-                )
-            seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
         if status == "degenerate" or (status == "looped" and not allow_retry):
             decoded = None
         return Decoding(result=decoded, seconds=seconds, window_s=window_s)
@@ -399,41 +393,6 @@ class Recognizer:
                 [words[k], float(jump_times[i]), float(jump_times[j]), float(np.mean(probs[i:j]))]
             )
         return tuple(tuple(w) for w in _merge_punctuation(out))
-
-
-class _Slots:
-    """The CTranslate2 workers, handed out finals first.
-
-    With several streams on one model, a stream's final must not wait behind another stream's
-    partial: an urgent request (a final or early-final decode) takes the next free worker
-    before any non-urgent one (a partial) that was waiting; requests of one kind are served in
-    no particular order. This is what keeps final latency when streams compete, while their
-    partials, whose cost the segmenter's budget sees, become rarer.
-    """
-
-    def __init__(self, n: int):
-        self._free = n
-        self._urgent_waiting = 0
-        self._cv = threading.Condition()
-
-    @contextlib.contextmanager
-    def taken(self, urgent: bool):
-        with self._cv:
-            if urgent:
-                self._urgent_waiting += 1
-                try:
-                    self._cv.wait_for(lambda: self._free > 0)
-                finally:
-                    self._urgent_waiting -= 1
-            else:
-                self._cv.wait_for(lambda: self._free > 0 and not self._urgent_waiting)
-            self._free -= 1
-        try:
-            yield
-        finally:
-            with self._cv:
-                self._free += 1
-                self._cv.notify_all()
 
 
 def _merge_punctuation(words: list[list]) -> list[list]:
