@@ -100,16 +100,26 @@ class AudioLedger:
         return self._sent_times[i]
 
     # -- reconnecting -------------------------------------------------------------------
-    def rewind(self) -> int:
+    def rewind(self, min_bytes: int = SAMPLE_WIDTH, max_bytes: int | None = None) -> int:
         """Move everything unacknowledged back to pending; return the replay start offset.
 
-        The next connection's audio clock starts at that offset. If the buffer overflowed and
-        lost audio after the ack point, the gap is counted in ``dropped_bytes``.
+        The next connection's audio clock starts at that offset. It is the ack point itself,
+        to the sample, not the start of the chunk holding it: audio already covered by a final
+        is not sent again, and the provider's first window (which starts at the new stream's
+        0) cannot begin inside the previous final. The chunk cut there is re-cut with the next
+        one so that every piece stays within what the provider accepts per frame
+        (``min_bytes``..``max_bytes``); only when the cut piece is shorter than ``min_bytes``
+        and nothing follows it does the replay start earlier, ``min_bytes`` before its end.
+
+        If the buffer overflowed and lost audio after the ack point, the gap is counted in
+        ``dropped_bytes``.
         """
         if self._unacked:
             self._pending.extendleft(reversed(self._unacked))
             self.pending_bytes += sum(len(c) for _, c in self._unacked)
             self._unacked.clear()
+        if self._pending and self._pending[0][0] < self.acked:
+            self._cut_at_ack(max(SAMPLE_WIDTH, min_bytes), max_bytes)
         start = self._pending[0][0] if self._pending else self.taken
         if start > self.acked:
             self.dropped_bytes += start - self.acked
@@ -117,3 +127,24 @@ class AudioLedger:
         self._sent_ends.clear()
         self._sent_times.clear()
         return start
+
+    def _cut_at_ack(self, min_bytes: int, max_bytes: int | None) -> None:
+        """Drop the acknowledged head of the first pending chunk (whole samples only)."""
+        first, chunk = self._pending.popleft()
+        cut = self.acked - first
+        cut -= cut % SAMPLE_WIDTH
+        rest = chunk[cut:]
+        if len(rest) < min_bytes and self._pending:  # too short for one frame: join the next
+            _, following = self._pending.popleft()
+            rest += following
+            if max_bytes is not None and len(rest) > max_bytes:
+                # the head is under min_bytes and the next chunk at most max_bytes, so (with
+                # max_bytes >= 2 * min_bytes) both pieces fit in [min_bytes, max_bytes]
+                self._pending.appendleft((first + cut + min_bytes, rest[min_bytes:]))
+                rest = rest[:min_bytes]
+        elif len(rest) < min_bytes:  # nothing follows yet: the shortest frame allowed
+            cut = max(0, len(chunk) - min_bytes)
+            rest = chunk[cut:]
+        self._pending.appendleft((first + cut, rest))
+        self.pending_bytes -= cut
+        self._buffered -= cut

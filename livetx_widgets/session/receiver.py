@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from ..audio.base import chunk_bytes
 from ..errors import (
     AuthenticationError,
     CodecError,
@@ -93,7 +94,9 @@ class ReceiverThread:
             if self._aborted:
                 conn.abort()
                 raise self._stopped_while_connecting(request.safe_url)
-            offset = self._ledger.rewind()
+            offset = self._ledger.rewind(
+                chunk_bytes(codec.min_chunk_ms), chunk_bytes(codec.max_chunk_ms)
+            )
             self._conn = conn
             self._conn_gen += 1
             self._conn_offset = offset

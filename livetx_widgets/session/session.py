@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.base import AudioSource
+from ..audio.base import SAMPLE_RATE, SAMPLE_WIDTH, AudioSource
 from ..audio.resolve import resolve_source
 from ..config import resolve as resolve_config
 from ..config import signature as config_signature
@@ -648,7 +648,9 @@ class TranscriptionSession(ControlThread, SenderThread, ReceiverThread):
 
     def _apply_final(self, event: FinalTranscript) -> Segment | None:
         now_mono, now = time.monotonic(), time.time()
-        end_offset = int(event.end * BYTES_PER_SECOND)
+        # To the nearest sample: int() would truncate 0.6 + 0.7 (1.2999999999999998) one byte
+        # short of the frame that ends at 1.3 s, and that frame would be replayed.
+        end_offset = round(event.end * SAMPLE_RATE) * SAMPLE_WIDTH
         with self._cv:
             sent_at = self._ledger.send_time(end_offset)
             self._ledger.ack(end_offset)
