@@ -131,7 +131,9 @@ def test_a_dropped_connection_is_reopened_and_the_gap_keeps_the_clock(clock_fram
 def test_a_stall_is_detected_and_the_stream_reopened(clock_frames, threads_before):
     plan = {0: media.Fault(after_s=1.0, stall_s=30.0)}
     with media.RadioServer(clock_frames["aac"], plan=plan) as radio:
-        stream = NetworkStream(radio.url, **FAST)
+        # The stall bound scales with the timing unit: on a loaded machine a real-time server
+        # can fall silent for 0.5 s without stalling, and that would count as a second stall.
+        stream = NetworkStream(radio.url, **{**FAST, "stall_timeout_s": 0.5 * T})
         stream.start()
         pcm = collect(stream, 3.0, 15 * T)
         stats = stream.stats()
