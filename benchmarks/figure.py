@@ -11,8 +11,11 @@ a benchmark that runs in a child process hands them back as JSON.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -99,3 +102,14 @@ def table(figures: list[Figure]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def load_file(name: str, path: Path):
+    """The module at ``path`` (a sibling benchmark, a test helper), imported once under
+    ``name``: the benchmarks are scripts, not a package, so they cannot import each other."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules[name]

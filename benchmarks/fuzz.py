@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from figure import Figure, table  # noqa: E402
+from figure import Figure, load_file, table  # noqa: E402
 
 FULL_INPUTS = 100_000
 QUICK_INPUTS = 5_000
@@ -52,13 +52,7 @@ MEMORY_CAP = 3 << 30  # bytes of address space per fuzzing process
 
 
 def load_targets():
-    name = "livetx_fuzz_targets"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "fuzz" / "targets.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_file("livetx_fuzz_targets", REPO / "tests" / "fuzz" / "targets.py")
 
 
 def cap_memory() -> None:

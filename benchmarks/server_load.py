@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import math
 import os
@@ -51,7 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from figure import Figure, table  # noqa: E402
+from figure import Figure, load_file, table  # noqa: E402
 
 SHARED = Path(os.environ.get("LIVETX_SHARED", REPO.parent / "shared"))
 RATE = 16000
@@ -235,13 +234,7 @@ def read_pcm(path: Path) -> bytes:
 
 
 def _session_bench():
-    name = "livetx_benchmark_session"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "session.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_file("livetx_benchmark_session", REPO / "benchmarks" / "session.py")
 
 
 @dataclass

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib.util
 import itertools
 import os
 import platform
@@ -49,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from figure import Figure, table  # noqa: E402
+from figure import Figure, load_file, table  # noqa: E402
 
 RATE = 16000
 SLOW_TERMINAL_S = 2.0
@@ -58,13 +57,7 @@ TIME_TOLERANCE_S = 0.002  # the wire carries times to the millisecond
 
 
 def _session_bench():
-    name = "livetx_benchmark_session"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "session.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_file("livetx_benchmark_session", REPO / "benchmarks" / "session.py")
 
 
 def rss_mb() -> float:
