@@ -24,12 +24,18 @@ Modes (``--modes``, comma-separated):
   at which the source handed out the audio (its first read is the audio clock's origin).
 - ``session2``: two such sessions at once on one server (one shared model), offset 1.3 s.
 
-Measured per utterance (one per final), with the reference times taken from the final's word
-timestamps (the engine's own alignment, accurate to a few tens of ms): first partial: time at
-the first partial minus the first word's start; final: time at the final minus the last word's
-end (the endpoint wait included). WER: the concatenated finals against the approximate
-transcripts of the shared README. Per file and mode the run with the median first-partial
-p50 is reported (``--runs``), with the load average.
+Measured per utterance (one per final). Where speech starts and ends comes from the audio,
+never from the engine under test (the rule of ``livetx compare``, ``compare/metrics.py``): the
+energy VAD ``speech_regions`` over the WAV (20 ms frames, 12 dB over the noise floor), clipped
+to the final's span. First partial: time at the utterance's first partial minus the start of
+its first speech; final: time at the final minus the end of its last speech (the endpoint wait
+included). Until December 2026 the references were the final's own word times, and Whisper's
+cross-attention alignment pins an utterance's first word to the start of its clip, which
+includes ``preroll_s`` (0.3 s) of audio before the voice: every first partial was charged
+~0.3 s it did not take (``--aligned`` prints both; the per-utterance table shows the offset).
+WER: the concatenated finals against the approximate transcripts of the shared README. Per
+file and mode the run with the median first-partial p50 is reported (``--runs``), with the
+load average.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from livetx_widgets.compare.metrics import speech_regions  # noqa: E402
 from livetx_widgets.server.wer import wer  # noqa: E402
 from livetx_widgets.server.whisper import WhisperEngine  # noqa: E402
 
@@ -78,9 +85,22 @@ def read_wav(path: Path) -> tuple[bytes, int]:
         return w.readframes(w.getnframes()), w.getframerate()
 
 
+FRAME_S = 0.02  # the energy VAD's frame (as the compare tee's)
+
+
+def speech_of(pcm: bytes, rate: int) -> list[tuple[float, float]]:
+    """Where the recording holds speech, from its loudness alone (``speech_regions``)."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+    n = round(FRAME_S * rate)
+    frames = len(x) // n
+    energy = np.sqrt(np.mean(x[: frames * n].reshape(frames, n) ** 2, axis=1))
+    return speech_regions(energy, FRAME_S)
+
+
 @dataclass
 class Run:
-    """One stream: (time, kind, words as (start, end) pairs or None, text) events."""
+    """One stream: (time, kind, words as (start, end) pairs, text, (start, end) of the
+    segment) events."""
 
     audio_s: float
     compute_s: float | None = None
@@ -93,7 +113,7 @@ class Run:
 
 
 def _event(clock: float, r) -> tuple:
-    return (clock, r.kind, [(w.start, w.end) for w in r.words], r.text)
+    return (clock, r.kind, [(w.start, w.end) for w in r.words], r.text, (r.start, r.end))
 
 
 # -- engine modes --------------------------------------------------------------------------
@@ -221,12 +241,12 @@ def session_run(url: str, path: Path, start_at: float) -> Run:
 
     def on_partial(event):
         with lock:
-            raw.append((time.perf_counter(), "partial", [], event.text))
+            raw.append((time.perf_counter(), "partial", [], event.text, None))
 
     def on_final(seg):
         with lock:
             raw.append((time.perf_counter(), "final", [(w.start, w.end) for w in seg.words],
-                        seg.text))  # fmt: skip
+                        seg.text, (seg.start, seg.end)))  # fmt: skip
 
     session = TranscriptionSession(
         provider="local", url=url, source=source, on_partial=on_partial, on_final=on_final
@@ -236,7 +256,7 @@ def session_run(url: str, path: Path, start_at: float) -> Run:
     if session.error:
         raise RuntimeError(f"session failed: {session.error}")
     run = Run(audio_s=source.duration_s)
-    run.events = [(t - source.origin, kind, words, text) for t, kind, words, text in raw]
+    run.events = [(t - source.origin, *rest) for t, *rest in raw]
     return run
 
 
@@ -253,23 +273,35 @@ def session_mode(engine: WhisperEngine, path: Path, n: int) -> list[Run]:
 # -- metrics ---------------------------------------------------------------------------------
 
 
-def utterance_metrics(run: Run) -> dict:
-    """Latencies per final: first partial after the first word, final after the last word."""
-    first_partial, final_lat, no_partial = [], [], 0
+def utterance_metrics(run: Run, speech: list[tuple[float, float]]) -> dict:
+    """Latencies per final: first partial after its speech starts, final after it ends.
+
+    ``speech`` is where the audio holds speech (``speech_of``); each final's reference is
+    the speech inside its segment. ``aligned_*`` are the same latencies against the final's
+    own first and last word times (the old reference), and ``offsets`` how much earlier the
+    first aligned word starts than the speech does.
+    """
+    m = {"first_partial": [], "final": [], "no_partial": 0, "aligned_first_partial": [],
+         "aligned_final": [], "offsets": []}  # fmt: skip
     pending = None
-    for clock, kind, words, _text in run.events:
+    for clock, kind, words, _text, span in run.events:
         if kind == "partial" and pending is None:
             pending = clock
         elif kind == "final":
-            if words:
-                onset, end = words[0][0], words[-1][1]
-                final_lat.append(clock - end)
+            inside = [(max(a, span[0]), min(b, span[1])) for a, b in speech
+                      if b > span[0] and a < span[1]]  # fmt: skip
+            if words and inside:
+                onset, end = inside[0][0], inside[-1][1]
+                m["final"].append(clock - end)
+                m["aligned_final"].append(clock - words[-1][1])
+                m["offsets"].append(onset - words[0][0])
                 if pending is None:
-                    no_partial += 1
+                    m["no_partial"] += 1
                 else:
-                    first_partial.append(pending - onset)
+                    m["first_partial"].append(pending - onset)
+                    m["aligned_first_partial"].append(pending - words[0][0])
             pending = None
-    return {"first_partial": first_partial, "final": final_lat, "no_partial": no_partial}
+    return m
 
 
 def pct(values: list[float], q: float) -> float:
@@ -297,26 +329,31 @@ class Cell:
     runs: list = field(default_factory=list)  # lists of Run (one per concurrent stream)
 
 
-def summarize(cell: Cell, ref: str) -> dict:
+def summarize(cell: Cell, ref: str, speech: list[tuple[float, float]]) -> dict:
     """The median run (by first-partial p50) of a cell, its metrics pooled over its streams."""
     scored = []
     for streams in cell.runs:
         first, final, missing, rtfs, errors, partials, skipped = [], [], 0, [], [], 0, 0
+        aligned_first, aligned_final, offsets = [], [], []
         for run in streams:
-            m = utterance_metrics(run)
+            m = utterance_metrics(run, speech)
             first += m["first_partial"]
             final += m["final"]
             missing += m["no_partial"]
+            aligned_first += m["aligned_first_partial"]
+            aligned_final += m["aligned_final"]
+            offsets += m["offsets"]
             if run.rtf is not None:
                 rtfs.append(run.rtf)
-            hyp = " ".join(text for _, kind, _, text in run.events if kind == "final")
+            hyp = " ".join(e[3] for e in run.events if e[1] == "final")
             errors.append(wer(ref, hyp))
             partials += run.stats.get("partials", 0)
             skipped += run.stats.get("partials_skipped", 0)
         scored.append({
             "first": first, "final": final, "missing": missing, "partials": partials,
             "skipped": skipped, "rtf": max(rtfs) if rtfs else None, "wer": max(errors),
-            "utts": len(final), "key": pct(first, 50),
+            "utts": len(final), "key": pct(first, 50), "aligned_first": aligned_first,
+            "aligned_final": aligned_final, "offsets": offsets,
         })  # fmt: skip
     scored.sort(key=lambda s: (np.nan_to_num(s["key"], nan=9.0)))
     return scored[len(scored) // 2]
@@ -349,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", default=",".join(FILES))
     ap.add_argument("--save", action="store_true", help="write benchmarks/results/engine.txt")
     ap.add_argument("--title", default="", help="a line saying what this run compares")
+    ap.add_argument("--aligned", action="store_true",
+                    help="also print the latencies against the final's own word times")
     args = ap.parse_args(argv)
 
     modes = [m for m in args.modes.split(",") if m]
@@ -367,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - t0
     refs = reference_transcripts(SHARED / "audio" / "README.md")
     audio = {f: read_wav(SHARED / "audio" / f) for f in files}
+    speech = {f: speech_of(*audio[f]) for f in files}
     chunk_s = args.chunk_ms / 1000
 
     cells: dict[tuple[str, str, str], Cell] = {}
@@ -406,11 +446,12 @@ def main(argv: list[str] | None = None) -> int:
         pooled: dict[str, dict] = {}
         for f in files:
             for name, _ in configs:
-                s = summarize(cells[(mode, f, name)], refs.get(f, ""))
+                s = summarize(cells[(mode, f, name)], refs.get(f, ""), speech[f])
                 lines.append(row(f"{f} / {name}", s))
-                p = pooled.setdefault(name, {"first": [], "final": [], "rtf": []})
-                p["first"] += s["first"]
-                p["final"] += s["final"]
+                p = pooled.setdefault(name, {k: [] for k in (
+                    "first", "final", "rtf", "aligned_first", "aligned_final", "offsets")})
+                for key in ("first", "final", "aligned_first", "aligned_final", "offsets"):
+                    p[key] += s[key]
                 if s["rtf"] is not None:
                     p["rtf"].append(s["rtf"])
         for name, p in pooled.items():
@@ -420,6 +461,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{pct(p['first'], 95):.2f}; final p50 {pct(p['final'], 50):.2f} p95 "
                 f"{pct(p['final'], 95):.2f}{rtf}"
             )
+            if args.aligned:
+                lines.append(
+                    f"  all / {name} (old reference, the final's aligned words): first "
+                    f"partial p50 {pct(p['aligned_first'], 50):.2f} p95 "
+                    f"{pct(p['aligned_first'], 95):.2f}; final p50 "
+                    f"{pct(p['aligned_final'], 50):.2f} p95 {pct(p['aligned_final'], 95):.2f}; "
+                    f"first aligned word before the speech by p50 {pct(p['offsets'], 50):.2f} "
+                    f"(min {min(p['offsets'], default=float('nan')):.2f}, max "
+                    f"{max(p['offsets'], default=float('nan')):.2f}) s"
+                )
     out = "\n".join(lines)
     print(out)
     if args.save:

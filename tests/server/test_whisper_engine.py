@@ -137,6 +137,36 @@ def test_dialogue_turns_become_separate_finals_with_endpoints(engine, dialogue_w
 
 
 @pytest.mark.slow
+def test_a_final_first_word_starts_with_the_voice_not_with_the_preroll(engine, dialogue_wav):
+    """Whisper's alignment puts the first word at the start of the decoded clip, 0.3 s of
+    preroll before the voice; the engine places it at the VAD onset (less ONSET_LEAD_S), and
+    the onset is where the audio's loudness rises (within 60 ms on this recording)."""
+    from livetx_widgets.compare.metrics import speech_regions
+    from livetx_widgets.server.whisper.engine import ONSET_LEAD_S
+
+    samples, rate = read_wav(dialogue_wav)
+    results = stream_pcm(engine.open_stream(rate), samples, rate)
+    x = np.asarray(samples, dtype=np.float64) / 32768.0
+    n = rate // 50
+    energy = np.sqrt(np.mean(x[: len(x) // n * n].reshape(-1, n) ** 2, axis=1))
+    loud = speech_regions(energy, 0.02)
+    onset = None
+    checked = 0
+    for r in results:
+        if r.kind == "speech_started":
+            onset = r.start  # the latest: an utterance of noise may have had no final
+        elif r.kind == "final":
+            voice = r.start if onset is None else onset  # a cut's rest starts at the cut
+            first = r.words[0].start
+            assert first >= voice - ONSET_LEAD_S - 1e-3, (r.text, first, voice)
+            rise = next(a for a, b in loud if b > r.start)
+            assert abs(first - max(rise, r.start)) <= 0.1, (r.text, first, rise)
+            checked += 1
+            onset = None
+    assert checked >= 6
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [8000, 44100])
 def test_other_sample_rates_are_resampled(engine, short_wav, shared_dir, rate):
     samples, src_rate = read_wav(short_wav)
@@ -383,3 +413,58 @@ def test_wer_normalizes_case_and_punctuation():
     assert wer("do you hear me", "you hear me now please") == 0.75
     assert wer("", "") == 0.0
     assert wer("", "noise") == 1.0
+
+
+def test_mel_features_run_numpy_blas_on_one_thread_and_restore_it():
+    """OpenBLAS threads busy-wait after a matmul, on the cores the encoder needs next: the
+    filterbank product runs on one BLAS thread, restored after, also from two threads at once."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from livetx_widgets.server.whisper.recognizer import _one_blas_thread
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}  # fmt: skip
+
+    before = blas_threads()
+    if not before:
+        pytest.skip("numpy has no BLAS that threadpoolctl can limit here")
+    limited = _one_blas_thread()
+    seen: list[set[int]] = []
+    barrier = threading.Barrier(2, timeout=10)
+
+    def work():
+        barrier.wait()
+        for _ in range(20):
+            with limited():
+                seen.append(blas_threads())
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert len(seen) == 40 and all(s == {1} for s in seen)
+    assert blas_threads() == before
+
+
+@pytest.mark.slow
+def test_recognizer_computes_mel_inside_the_blas_limit(engine, short_wav):
+    rec, _vad = engine._loaded()
+    calls = []
+    original = rec.features
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def spy(*args, **kwargs):
+        calls.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
+                      if i["user_api"] == "blas"})  # fmt: skip
+        return original(*args, **kwargs)
+
+    rec.features = spy
+    try:
+        samples, _rate = read_wav(short_wav)
+        rec.decode(samples[:16000].astype(np.float32) / 32768.0, language="en", beam_size=1,
+                   with_words=False, min_context_s=5)  # fmt: skip
+    finally:
+        rec.features = original
+    assert calls and all(c in ({1}, set()) for c in calls)

@@ -112,7 +112,10 @@ def test_pause_decodes_the_final_early_and_the_endpoint_returns_it():
                                       onset=onset)  # fmt: skip
     finals = [d for _, d in of(Final, decisions)]
     end = quiet + WINDOW * int(np.ceil(s.end_silence_s * RATE / WINDOW))
-    assert finals == [Final(start=early[0][1].start, end=end, end_of_speech=True, decode="early")]
+    assert finals == [
+        Final(start=early[0][1].start, end=end, end_of_speech=True, decode="early",
+              onset=early[0][1].onset)
+    ]
     assert not seg.in_speech
 
 
@@ -165,8 +168,10 @@ def test_max_utterance_length_cuts_at_the_quietest_recent_window_and_speech_goes
     later = [d for _, d in of(DecodePartial, decisions) if d.start >= finals[0].end]
     assert later and later[0].start == finals[0].end == later[0].onset
     assert seg.flush() == [
-        Final(start=finals[0].end, end=seg.received, end_of_speech=False, decode="now")
+        Final(start=finals[0].end, end=seg.received, end_of_speech=False, decode="now",
+              onset=finals[0].end)
     ]
+    assert finals[0].onset == 0, "the cut final keeps the onset of the voice"
 
 
 def test_cut_without_a_dip_falls_back_to_now():
@@ -185,7 +190,9 @@ def test_flush_ends_the_utterance_and_the_next_onset_starts_after_it():
     seg = Segmenter(s)
     run(seg, probs((1.0, SPEECH)))
     flushed = seg.flush()
-    assert flushed == [Final(start=0, end=seg.received, end_of_speech=False, decode="now")]
+    assert flushed == [
+        Final(start=0, end=seg.received, end_of_speech=False, decode="now", onset=0)
+    ]
     assert seg.flush() == []
     seg.advance(CHUNK)
     while seg.windowed + WINDOW <= seg.received:

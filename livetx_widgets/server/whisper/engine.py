@@ -50,6 +50,10 @@ from .vad import WINDOW, StreamingVad, load_silero
 
 __all__ = ["WhisperEngine", "WhisperStream"]
 
+#: How much earlier than the VAD's onset a word may start: Silero fires on the first 32 ms
+#: window it finds voiced, up to ~40 ms after the sound's energy rose on the shared recordings.
+ONSET_LEAD_S = 0.05
+
 
 def _shown_text(decoded: Decoded | None) -> bool:
     """A decode worth showing: some text, and not one of Whisper's inventions."""
@@ -408,7 +412,7 @@ class WhisperStream(EngineStream):
         if not _shown_text(decoded):
             return []
         start, end = d.start / SAMPLE_RATE, d.end / SAMPLE_RATE
-        words = _place_words(decoded.words, start, end)
+        words = _place_words(decoded.words, start, end, d.onset / SAMPLE_RATE - ONSET_LEAD_S)
         if not words:
             return []
         self.stats["finals"] += 1
@@ -430,10 +434,14 @@ class WhisperStream(EngineStream):
         ]
 
 
-def _place_words(words, start: float, end: float) -> tuple[EngineWord, ...]:
-    """Shift aligned word times onto the stream clock, clamped inside the utterance, monotone."""
+def _place_words(words, start: float, end: float, voice: float) -> tuple[EngineWord, ...]:
+    """Shift aligned word times onto the stream clock, clamped inside the utterance, monotone,
+    and none starting before ``voice`` (the VAD onset, less ``ONSET_LEAD_S``): Whisper's
+    cross-attention alignment pins the first word to the start of the decoded clip, which
+    holds ``preroll_s`` of audio before the voice, so without this every utterance's first
+    word began up to 0.3 s before anyone spoke."""
     placed: list[EngineWord] = []
-    floor = start
+    floor = max(start, min(voice, end))
     for text, w_start, w_end, prob in words:
         s = min(max(start + w_start, floor), end)
         e = min(max(start + w_end, s), end)

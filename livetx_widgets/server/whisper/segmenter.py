@@ -151,6 +151,9 @@ class Final:
     end: int
     end_of_speech: bool
     decode: Literal["early", "now", "none"]
+    #: Where the voice began (``start`` plus the preroll; the cut point for the rest of a
+    #: cut utterance): no word of the final starts much before it.
+    onset: int = 0
 
 
 Decision = SpeechStarted | DecodePartial | DecodeEarly | PartialSkipped | Final
@@ -347,7 +350,7 @@ class Segmenter:
         return self._finalize(cut, end_of_speech=False, continue_speech=True)
 
     def _finalize(self, end: int, *, end_of_speech: bool, continue_speech: bool = False) -> Final:
-        start = self._utt_start
+        start, onset = self._utt_start, self._onset
         voiced = self._voiced_windows * WINDOW
         if self._early_ready and not continue_speech:
             decode = "early"  # decoded when the pause began; nothing was said since
@@ -369,4 +372,6 @@ class Segmenter:
             self._window_probs = []
             self._voiced_windows = 0
             self._silence_from = None
-        return Final(start=start, end=end, end_of_speech=end_of_speech, decode=decode)
+        return Final(
+            start=start, end=end, end_of_speech=end_of_speech, decode=decode, onset=onset
+        )
