@@ -2,7 +2,8 @@
 cell, in a real JupyterLab in headless Chromium.
 
 Run: ``.venv/bin/python benchmarks/browser.py [--quick] [--save]`` (``--save`` also writes
-``benchmarks/results/browser.txt``). About four minutes (``--quick``: under a minute and a half).
+``benchmarks/results/browser.txt``: this run on top, the earlier ones kept below). About four
+minutes (``--quick``: under a minute and a half).
 
 Same audio, same engine, one run: a WAV made of the shared sentence (short-16k.wav) with 3 s of
 silence before and after it (one utterance every 10.1 s) is
@@ -422,8 +423,11 @@ def main() -> int:
         print(text, flush=True)
         lines.append(text)
 
-    say("Browser microphone benchmark (benchmarks/browser.py)")
-    say(f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                            capture_output=True, check=False).stdout.strip() or "?"  # fmt: skip
+    say(f"Browser microphone benchmark (benchmarks/browser.py{' --quick' if args.quick else ''})")
+    say(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}; "
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f} at start")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="livetx-bench-") as tmp_s:
         tmp = Path(tmp_s)
@@ -501,10 +505,20 @@ def main() -> int:
                 browser.close()
     say(f"load average {os.getloadavg()[0]:.2f} at end")
     if args.save:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text("\n".join(lines) + "\n")
-        print(f"saved {RESULTS}")
+        save(lines)
     return 0
+
+
+def save(lines: list[str]) -> None:
+    """Put this run at the top of ``results/browser.txt``, the earlier runs below it: history
+    is kept, and ``run_all.py --collect`` (which reads the first figures) reads this run."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    earlier = RESULTS.read_text() if RESULTS.exists() else ""
+    text = "\n".join(lines) + "\n"
+    if earlier.strip():
+        text += "\n" + "=" * 96 + "\nEarlier runs (newest first)\n\n" + earlier
+    RESULTS.write_text(text)
+    print(f"saved {RESULTS}")
 
 
 if __name__ == "__main__":
