@@ -2,7 +2,8 @@
 cell, in a real JupyterLab in headless Chromium.
 
 Run: ``.venv/bin/python benchmarks/browser.py [--quick] [--save]`` (``--save`` also writes
-``benchmarks/results/browser.txt``). About four minutes (``--quick``: two).
+``benchmarks/results/browser.txt``: this run on top, the earlier ones kept below). About four
+minutes (``--quick``: under a minute and a half).
 
 Same audio, same engine, one run: a WAV made of the shared sentence (short-16k.wav) with 3 s of
 silence before and after it (one utterance every 10.1 s) is
@@ -48,7 +49,17 @@ Backlog after a 10 s busy cell (``time.sleep(10)`` in a cell while the browser p
 it reports the most audio the page showed as waiting, how late the kernel got the latest chunk,
 how long after the cell ended the page's backlog was gone (all audio acknowledged and handed to
 the session: the "Kernel busy" line disappears), and when the transcript of the speech spoken
-during the cell reached the kernel, counted from the cell's end.
+during the cell reached the kernel, counted from the cell's end. "Gone" is the first time the
+page showed less than 0.5 s waiting after it had shown at least 1 s: a MutationObserver on the
+widget's ``data-waiting`` attribute stamps every value the page showed with ``Date.now()``
+(same clock as the kernel's ``time.time()``), so the time is exact, not late by a polling
+interval and two page round trips (how it was measured up to the 2026-12-01 section of
+``results/browser.txt``).
+
+``--quick`` (about 80 s; what ``run_all.py --quick`` reads: both paths' audio-to-partial medians
+and the backlog without subshells): one round of 2 utterances per path, and only the busy cell
+without subshells, after 3 s of steady state instead of one loop, with the transcript of the
+busy time awaited (bounded) instead of a loop's fixed wait.
 """
 
 from __future__ import annotations
@@ -242,6 +253,27 @@ def latencies(src, t_from, t_to):
 
 # The page side: every text the widget's partial line shows, stamped with Date.now() when the
 # DOM changed (a MutationObserver fires before the next paint; same clock as time.time()).
+# Every value the widget's "audio waiting" took, stamped like DOM_WATCH (widget.js sets
+# data-waiting on each change of the page's ack or queue, and on each chunk it sends).
+WAITING_WATCH = """(el) => {
+  const seen = (window.__livetxWaiting = [[Date.now() / 1000, el.dataset.waiting || '0']]);
+  const note = () => seen.push([Date.now() / 1000, el.dataset.waiting || '0']);
+  new MutationObserver(note).observe(el, {attributes: true, attributeFilter: ['data-waiting']});
+  return true;
+}"""
+
+
+def backlog_gone(shown: list) -> tuple[float, float | None]:
+    """(most seconds shown waiting, when it first showed < 0.5 s after showing >= 1 s)."""
+    most, gone = 0.0, None
+    for t, text in shown:
+        waiting = float(text)
+        most = max(most, waiting)
+        if most >= 1.0 and waiting < 0.5 and gone is None:
+            gone = t
+    return most, gone
+
+
 DOM_WATCH = """(el) => {
   const line = el.querySelector('.livetx-partial');
   const seen = (window.__livetxPartials = []);
@@ -309,8 +341,11 @@ class Bench:
         self.status(widget, "^Stopped", 30)
         return rows
 
-    def busy(self, seconds: float) -> dict:
-        """A browser-path session; a cell sleeps ``seconds``; what the page and kernel saw."""
+    def busy(self, seconds: float, *, steady_s: float = LOOP_S, quick: bool = False) -> dict:
+        """A browser-path session; a cell sleeps ``seconds``; what the page and kernel saw.
+
+        ``quick``: the transcript of the busy time is awaited (at most a loop) rather than
+        waited for a loop."""
         h, page = self.h, self.page
         name = f"w_busy_{int(time.time() * 1000) % 100000}"
         widget = self.show(name, "TapBrowser()")
@@ -318,25 +353,19 @@ class Bench:
         widget.locator(".livetx-start").click()
         self.status(widget, "^Live")
         self.eval(f"EVENTS.clear()\nlisten({name})")
-        time.sleep(LOOP_S)  # steady state
+        time.sleep(steady_s)  # steady state
+        widget.evaluate(WAITING_WATCH)
         n = h.add_cell(page, f"import time\nt_busy = (time.time(), time.sleep({seconds}), "
                              "time.time())\nprint('SLEPT')")  # fmt: skip
         page.keyboard.press("Shift+Enter")
         out = h.cell(page, n).locator(".jp-OutputArea-output", has_text="SLEPT")
-        waiting_max, seen_out, t_drop = 0.0, False, None
-        deadline = time.monotonic() + seconds + 30
-        while time.monotonic() < deadline:  # poll the page: the sync API has no callback here
-            waiting = float(widget.evaluate("(el) => el.dataset.waiting || '0'"))
-            now = time.time()
-            waiting_max = max(waiting_max, waiting)
-            if waiting_max >= 1.0 and waiting < 0.5 and t_drop is None:
-                t_drop = now  # the backlog is gone (same clock as the kernel's time.time())
-            seen_out = seen_out or out.count() > 0
-            if seen_out and waiting < 0.5:
+        out.wait_for(timeout=(seconds + 30) * 1000)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the page shows less than 0.5 s waiting
+            if float(page.evaluate("() => window.__livetxWaiting.at(-1)[1]")) < 0.5:
                 break
-            time.sleep(0.05)
-        time.sleep(LOOP_S)  # let the speech of the busy time be transcribed
-        got = self.eval(
+            time.sleep(0.1)  # the observer has the exact times; this only waits for them
+        query = (
             f"src = {name}.session.source\n"
             "t0, _, t1 = t_busy\n"
             "spoken = [(s, e) for s, e in utterances(src.pcm)"
@@ -345,6 +374,16 @@ class Bench:
             " for on, _ in spoken]\n"
             "dict(t1=t1, firsts=firsts, stats=src.stats())"
         )  # fmt: skip
+        if quick:
+            end = time.monotonic() + LOOP_S
+            got = self.eval(query)
+            while (not got["firsts"] or None in got["firsts"]) and time.monotonic() < end:
+                time.sleep(0.5)  # the kernel has no callback to the benchmark: poll it, bounded
+                got = self.eval(query)
+        else:
+            time.sleep(LOOP_S)  # let the speech of the busy time be transcribed
+            got = self.eval(query)
+        waiting_max, t_drop = backlog_gone(page.evaluate("() => window.__livetxWaiting"))
         widget.locator(".livetx-stop").click()
         self.status(widget, "^Stopped", 30)
         heard = [t - got["t1"] for t in got["firsts"] if t is not None]
@@ -365,7 +404,8 @@ def summary(values: list[float]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--quick", action="store_true", help="one round, 2 utterances per path")
+    ap.add_argument("--quick", action="store_true",
+                    help="one round, 2 utterances per path, busy cell without subshells only")
     ap.add_argument("--save", action="store_true", help=f"also write {RESULTS}")
     args = ap.parse_args()
     rounds, loops = (1, 2) if args.quick else (2, 3)
@@ -383,8 +423,11 @@ def main() -> int:
         print(text, flush=True)
         lines.append(text)
 
-    say("Browser microphone benchmark (benchmarks/browser.py)")
-    say(f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                            capture_output=True, check=False).stdout.strip() or "?"  # fmt: skip
+    say(f"Browser microphone benchmark (benchmarks/browser.py{' --quick' if args.quick else ''})")
+    say(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}; "
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f} at start")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="livetx-bench-") as tmp_s:
         tmp = Path(tmp_s)
@@ -429,7 +472,8 @@ def main() -> int:
                 busy_s = 10.0
                 say()
                 say(f"2. Backlog after a {busy_s:.0f} s busy cell (time.sleep) on the browser path")
-                default = bench.busy(busy_s)
+                steady = 3.0 if args.quick else LOOP_S
+                default = None if args.quick else bench.busy(busy_s)
                 context.close()
                 with lab_setting(server, SUBSHELLS, {"commsOverSubshells": "disabled"}):
                     context, page, _log = h.new_page(browser)
@@ -437,10 +481,13 @@ def main() -> int:
                     bench.page = page
                     h.run_cell(page, 0)
                     h.wait_for_output(page, "SET", cell=0, timeout_s=60)
-                    main_shell = bench.busy(busy_s)
+                    main_shell = bench.busy(busy_s, steady_s=steady, quick=args.quick)
                     context.close()
                 for label, res in (("comms over subshells (JupyterLab default)", default),
                                    ("comms on the main shell (subshells off)", main_shell)):
+                    if res is None:
+                        say(f"  {label}: not measured with --quick")
+                        continue
                     st = res["stats"]
                     first = res["first_result_after_end"]
                     say(f"  {label}:")
@@ -458,10 +505,20 @@ def main() -> int:
                 browser.close()
     say(f"load average {os.getloadavg()[0]:.2f} at end")
     if args.save:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text("\n".join(lines) + "\n")
-        print(f"saved {RESULTS}")
+        save(lines)
     return 0
+
+
+def save(lines: list[str]) -> None:
+    """Put this run at the top of ``results/browser.txt``, the earlier runs below it: history
+    is kept, and ``run_all.py --collect`` (which reads the first figures) reads this run."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    earlier = RESULTS.read_text() if RESULTS.exists() else ""
+    text = "\n".join(lines) + "\n"
+    if earlier.strip():
+        text += "\n" + "=" * 96 + "\nEarlier runs (newest first)\n\n" + earlier
+    RESULTS.write_text(text)
+    print(f"saved {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,13 @@ in a ``BrowserMicrophone`` (which fills holes with silence and drops repeats, se
   when it was spoken. The flusher reports ``capture_stats`` (the highest ``seq`` received:
   the page's ack, and the kernel's queue) at most 20 times a second; the page adds the audio
   it sent but is not acknowledged and shows "kernel busy: N s of audio waiting".
+  Past ``LIVETX_SEND_WINDOW_S`` (1 s) unacknowledged, the page keeps further chunks and sends
+  them once the kernel acknowledges again, several consecutive chunks to a message: the same
+  fields for the first, ``"chunks": [[samples, capturedAt], ...]`` and their PCM in one
+  buffer, which ``audio`` splits back into numbered chunks (``seq``, ``seq + 1``, ...). Why:
+  after a 10 s busy cell the kernel handled 100 one-chunk messages, each with its own
+  busy/idle status messages back through the Jupyter server to the page, and that, not the
+  audio, was most of the time the backlog took to drain; ten messages carry the same audio.
 * Stop clicked: the page flushes its last chunk, then sends ``stop``; the kernel ends the
   source (what is queued is still transcribed) and the session ends when it is drained.
 * ``{"type": "capture-error", "message"}``: the page's capture broke (permission revoked,
@@ -43,8 +50,11 @@ if TYPE_CHECKING:
     from .compare_widget import CompareTranscriber
     from .widget import LiveTranscriber
 
-#: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms).
+#: Largest audio message accepted: one second of 16 kHz s16le (the page sends 100 ms chunks,
+#: and batches of at most ten of them).
 MAX_AUDIO_MSG_BYTES = 16000 * 2
+#: Most chunks in one batched audio message (``"chunks"``).
+MAX_BATCH_CHUNKS = 10
 #: JavaScript's largest exact integer: the page cannot send a larger seq, offset or time, so
 #: one is a corrupted message (and would make the clock arithmetic overflow a float).
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -145,7 +155,8 @@ class BrowserLink:
         return source
 
     def audio(self, content: dict, buffers: list) -> bool:
-        """A numbered chunk of 16 kHz s16le audio from the page, for the BrowserMicrophone.
+        """A numbered chunk of 16 kHz s16le audio from the page, for the BrowserMicrophone, or
+        a batch of consecutive ones (``"chunks"``: their sample counts and capture times).
 
         Chunks of a capture the session does not listen to are refused (the page is told to
         stop). Malformed messages are ignored: they come from our own front end.
@@ -158,13 +169,24 @@ class BrowserLink:
             return False
         if not _count(offset):
             offset = None
-        captured = content.get("capturedAt")
-        finite = isinstance(captured, (int, float)) and not isinstance(captured, bool)
-        captured_at = captured / 1000.0 if finite and abs(captured) < MAX_SAFE_INTEGER else None
         pcm = buffers[0]
         if len(pcm) > MAX_AUDIO_MSG_BYTES:
             return False
-        source.receive(pcm, seq=seq, offset=offset, captured_at=captured_at)
+        if "chunks" not in content:
+            captured_at = _epoch_s(content.get("capturedAt"))
+            source.receive(pcm, seq=seq, offset=offset, captured_at=captured_at)
+            return True
+        pieces = _batch(content.get("chunks"), len(pcm))
+        if pieces is None or seq + len(pieces) - 1 > MAX_SAFE_INTEGER:
+            return False
+        view, at = memoryview(pcm), 0
+        for i, (samples, captured) in enumerate(pieces):
+            start = None if offset is None else offset + at // 2
+            if start is not None and start > MAX_SAFE_INTEGER:
+                start = None
+            source.receive(view[at : at + 2 * samples], seq=seq + i, offset=start,
+                           captured_at=_epoch_s(captured))  # fmt: skip
+            at += 2 * samples
         return True
 
     def view_gone(self, content: dict) -> bool:
@@ -208,6 +230,32 @@ class BrowserLink:
         self._widget._updater.apply(
             notice=f"{why}; the session ended with the audio it had received."
         )
+
+
+def _epoch_s(captured: Any) -> float | None:
+    """The page's ``capturedAt`` (epoch milliseconds) in seconds, ``None`` if it is not a
+    plain finite number in JavaScript's exact range."""
+    finite = isinstance(captured, (int, float)) and not isinstance(captured, bool)
+    return captured / 1000.0 if finite and abs(captured) < MAX_SAFE_INTEGER else None
+
+
+def _batch(chunks: Any, n_bytes: int) -> list[tuple[int, Any]] | None:
+    """A batched message's ``chunks`` as (samples, capturedAt) pairs, or ``None`` unless it
+    is a list of 1..``MAX_BATCH_CHUNKS`` pairs whose sample counts (each > 0) add up to the
+    buffer's ``n_bytes``."""
+    if not isinstance(chunks, list) or not 1 <= len(chunks) <= MAX_BATCH_CHUNKS:
+        return None
+    out = []
+    for chunk in chunks:
+        if not isinstance(chunk, (list, tuple)) or len(chunk) != 2:
+            return None
+        samples, captured = chunk
+        if not _count(samples) or samples == 0:
+            return None
+        out.append((samples, captured))
+    if 2 * sum(samples for samples, _ in out) != n_bytes:
+        return None
+    return out
 
 
 def _count(value: Any) -> bool:

@@ -366,6 +366,17 @@ class Mutator:
                             "last": False}  # fmt: skip
             size = rng.choice([3200, 3200, 3199, 1, 0, 32000, 32001, 64000])
             buffers: list = [bytes(size)]
+            if rng.random() < 0.3:  # a batch of kept chunks (common.js's send window)
+                n = rng.randrange(1, 12)
+                content["chunks"] = [[size // 2 // n, 1.7e12 + i * 100] for i in range(n)]
+                if rng.random() < 0.5:
+                    chunk = rng.choice(content["chunks"])
+                    chunk[rng.randrange(2)] = rng.choice(
+                        [_random_scalar(rng), rng.choice(HUGE_NUMBERS), rng.choice(NON_FINITE),
+                         -5, 0, 2**53, "x", None, True, [1600]]
+                    )  # fmt: skip
+                if rng.random() < 0.2:
+                    content["chunks"] = rng.choice([None, "x", [], {}, [[1]], [1600, 0]])
             for _ in range(rng.randrange(0, 3)):
                 field = rng.choice(["type", "capture", "seq", "offset", "samples",
                                     "capturedAt", "last", "message", "extra"])  # fmt: skip

@@ -39,6 +39,16 @@ BROWSER_WIDGET = (
     "w"
 )
 SLEEP_CELL = "import time\nt_busy = (time.time(), time.sleep({s}), time.time())\nprint('SLEPT')"
+#: Kernel side: how many chunks each audio message from the page carried (1, or a batch).
+COUNT_AUDIO_MESSAGES = (
+    "AUDIO_MESSAGES = []\n"
+    "_audio = w._link.audio\n"
+    "def _counted(content, buffers):\n"
+    "    AUDIO_MESSAGES.append(len(content.get('chunks') or [1]))\n"
+    "    return _audio(content, buffers)\n"
+    "w._link.audio = _counted\n"
+    "True"
+)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +239,8 @@ def test_without_subshells_a_busy_cell_queues_audio_and_the_backlog_drains(lab_s
     """Comms on the main shell (ipykernel 6, front ends without subshells): while a cell
     sleeps 6 s the kernel reads no widget message; the page keeps capturing and sending,
     shows "Kernel busy", and after the cell the burst is transcribed at its own audio times,
-    in order, with no hole."""
+    in order, with no hole. Past its 1 s send window the page keeps the audio and sends it in
+    batches once the kernel acknowledges again (common.js): a few messages, not one per chunk."""
     from playwright.sync_api import expect
 
     plugin = "@jupyterlab/apputils-extension:kernels-settings"
@@ -237,6 +248,7 @@ def test_without_subshells_a_busy_cell_queues_audio_and_the_backlog_drains(lab_s
         context, page, _log = h.new_page(browser)
         try:
             nb = show_widget(page, h, lab_server, "e2e-busy-main.ipynb", BROWSER_WIDGET)
+            h.kernel_eval(lab_server, nb, COUNT_AUDIO_MESSAGES)
             widget = page.locator(f"{NB} .livetx").first
             busy = widget.locator(".livetx-busy")
             widget.locator(".livetx-start").click()
@@ -262,6 +274,11 @@ def test_without_subshells_a_busy_cell_queues_audio_and_the_backlog_drains(lab_s
             got = busy_stats(h, lab_server, nb)
             assert got["stats"]["max_late_s"] > 4.0, got["stats"]  # it really waited
             assert_busy_audio_transcribed(got, 6.0)
+            sizes = h.kernel_eval(lab_server, nb, "AUDIO_MESSAGES")
+            batched = [n for n in sizes if n > 1]
+            # ~5 s of the 6 s cell waited in the page: at most 10 chunks (1 s) per message.
+            assert sum(batched) >= 30 and max(sizes) <= 10, sizes
+            assert len(batched) <= sum(batched) / 5, sizes
         finally:
             context.close()
 

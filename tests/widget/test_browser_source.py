@@ -211,3 +211,81 @@ def test_messages_stay_on_the_front_ends_subshell():
     _keep_front_end_route(comm)
     assert comm._reply_subshell_for({}, "front-end-subshell") == "front-end-subshell"
     _keep_front_end_route(None)  # a closed widget has no comm
+
+
+def batch(page: Page, first: int, chunks: list[bytes]) -> None:
+    """What the page sends for audio its send window kept (common.js): consecutive chunks in
+    one message, the first one's seq and offset, each one's samples and capture time."""
+    page.msg(
+        {
+            "type": "audio", "capture": page.capture, "seq": first,
+            "offset": first * support.PAGE_CHUNK, "samples": sum(len(c) // 2 for c in chunks),
+            "capturedAt": page.t0 + 100 * (first + len(chunks)), "last": False,
+            "chunks": [[len(c) // 2, page.t0 + 100 * (first + i + 1)]
+                       for i, c in enumerate(chunks)],
+        },
+        [b"".join(chunks)],
+    )  # fmt: skip
+
+
+def test_batched_chunks_are_split_back_at_their_places_and_times(browser_widget, h):
+    """After a busy cell the page sends what it kept ten chunks to a message: each is the
+    numbered chunk it was (counted, acknowledged, at its capture time), nothing is lost."""
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    chunks = support.tone_chunks(50)
+    for seq in range(10):
+        page.chunk(seq, chunks[seq])
+    batch(page, 10, chunks[10:20])
+    batch(page, 20, chunks[20:27])  # the window kept 7: a shorter batch
+    for seq in range(27, 50):
+        page.chunk(seq, chunks[seq])
+    assert h.wait_until(lambda: w.capture_stats.get("last_seq") == 49, 10 * h.TIMING)
+    source = w.session.source
+    # Chunk 14 ends at 1.5 s of the stream and was captured at t0 + 1.5 s.
+    assert source.captured_at(1.5) == pytest.approx(page.t0 / 1000 + 1.5, abs=1e-3)
+    assert source.captured_at(2.65) == pytest.approx(page.t0 / 1000 + 2.65, abs=1e-3)
+    page.stop()
+    assert w.wait(30)
+    assert w.transcript.text == h.script_text
+    stats = w.metadata.raw["source"]
+    assert stats["chunks"] == 50 and stats["gaps"] == 0 and stats["duplicates"] == 0
+    assert stats["received_s"] == 5.0
+    assert w.metadata.audio_sent_s == pytest.approx(5.0, abs=0.06)
+
+
+def test_a_lost_batch_is_silence_of_its_length(browser_widget, h):
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    chunks = support.tone_chunks(40)
+    batch(page, 0, chunks[0:10])
+    batch(page, 20, chunks[20:30])  # 10..19 never come
+    batch(page, 30, chunks[30:40])
+    page.stop()
+    assert w.wait(30)
+    stats = w.metadata.raw["source"]
+    assert stats["chunks"] == 30 and stats["gaps"] == 1
+    assert stats["gap_s"] == pytest.approx(1.0)
+    assert w.metadata.audio_sent_s == pytest.approx(4.0, abs=0.06)
+
+
+def test_malformed_batches_are_ignored(browser_widget):
+    w = browser_widget()
+    page = Page(w)
+    page.start()
+    pcm = b"".join(support.tone_chunks(2))
+    base = {"type": "audio", "capture": page.capture, "seq": 0, "offset": 0, "samples": 3200}
+    for chunks in (
+        None, "x", [], [[1600]], [[1600, 0], [1600]], [[1600, 0], [1599, 0]],  # sum is off
+        [[3200, 0], [0, 0]], [[True, 0], [3199, 0]], [[-1600, 0], [4800, 0]],
+        [["1600", 0], [1600, 0]], [[160, 0]] * 11 + [[1440, 0]],  # more than ten chunks
+    ):
+        page.msg({**base, "chunks": chunks}, [pcm])
+    page.msg({**base, "seq": 2**53 - 1, "chunks": [[1600, 0], [1600, 0]]}, [pcm])  # seq too big
+    assert w.session.source.stats()["chunks"] == 0
+    # Capture times that are not numbers are unknown, the audio is still taken.
+    page.msg({**base, "chunks": [[1600, "?"], [1600, float("nan")]]}, [pcm])
+    assert w.session.source.stats()["chunks"] == 2
+    w.stop(5)

@@ -612,12 +612,22 @@ function livetxFollowRevision(model) {
 //   stops sending (and counts it, unsentS) so a dead kernel cannot make the page grow without
 //   bound: the kernel fills that hole with silence, so later audio keeps its time. A capture
 //   that fails sends {type: "capture-error", capture, kind, message} and hooks.onFail(text).
+//   Send window: past LIVETX_SEND_WINDOW_S of audio sent but not acknowledged (a running cell
+//   holds the kernel's messages back) the page keeps further chunks, and sends them when the
+//   kernel acknowledges again (follow(), on every capture_stats change), LIVETX_BATCH_CHUNKS
+//   consecutive chunks to a message: {..., seq and offset of the first, chunks: [[samples,
+//   capturedAt], ...]} + their PCM in one buffer (ui/browser_link.py splits it back). Why:
+//   measured after a 10 s busy cell, the kernel handling a burst of 100 one-chunk messages
+//   (each with its busy/idle status messages relayed to the page) took most of the backlog's
+//   drain; ten messages carry the same audio. Ending a capture sends what is kept at once.
 //   begin(id, {gated: true}) keeps the chunks until open(): a view that asks the kernel to
 //   start only once the microphone is granted (compare.js) loses none of them.
 
 const LIVETX_CHUNK_MS = 100; // browser audio per message
 const LIVETX_MAX_UNACKED_S = 600; // page-side bound on audio sent but not acknowledged
 const LIVETX_STOP_WAIT_MS = 3000; // ending a capture waits this long at most for the last chunk
+const LIVETX_SEND_WINDOW_S = 1.0; // audio in flight (sent, not acknowledged) before the page keeps it
+const LIVETX_BATCH_CHUNKS = 10; // chunks per message when sending kept audio (1 s: the kernel's limit)
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -641,6 +651,8 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     return st.capture === state.id ? st.last_seq : -1;
   };
 
+  // lastSent: the last chunk handed over (sent, or kept by the send window); sentSeq: the last
+  // one actually sent; kept: chunks the window holds back, oldest first.
   function sendChunk(state, pcm, meta) {
     const offset = state.offset;
     state.offset += meta.samples;
@@ -648,15 +660,53 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     if (unacked > LIVETX_MAX_UNACKED_S) {
       state.unsentS += meta.samples / 16000; // the kernel fills this hole with silence
     } else {
-      model.send(
-        { type: "audio", capture: state.id, seq: meta.seq, offset, samples: meta.samples,
-          capturedAt: meta.capturedAt, last: meta.last },
-        undefined,
-        [pcm],
-      );
+      state.kept.push({ pcm, seq: meta.seq, offset, samples: meta.samples,
+                        capturedAt: meta.capturedAt, last: meta.last });
       state.lastSent = meta.seq;
+      pump(state, meta.last);
     }
     if (mic.current === state) onChange();
+  }
+
+  // Send what the window kept, unless more than LIVETX_SEND_WINDOW_S is still in flight
+  // (force: send anyway, the capture is ending). All of it goes at once, in batches.
+  function pump(state, force) {
+    if (!state.kept.length) return;
+    const inFlight = ((state.sentSeq - mic.ackOf(state)) * LIVETX_CHUNK_MS) / 1000;
+    if (!force && inFlight > LIVETX_SEND_WINDOW_S) return;
+    while (state.kept.length) {
+      // Consecutive chunks only: a chunk dropped by the unacked bound leaves a hole whose
+      // place the kernel finds from the next message's seq and offset.
+      let n = 1;
+      while (n < Math.min(LIVETX_BATCH_CHUNKS, state.kept.length)) {
+        const prev = state.kept[n - 1];
+        const next = state.kept[n];
+        if (next.seq !== prev.seq + 1 || next.offset !== prev.offset + prev.samples) break;
+        n++;
+      }
+      sendAudio(state, state.kept.splice(0, n));
+    }
+  }
+
+  function sendAudio(state, chunks) {
+    const first = chunks[0];
+    const end = chunks[chunks.length - 1];
+    const message = { type: "audio", capture: state.id, seq: first.seq, offset: first.offset,
+                      samples: first.samples, capturedAt: end.capturedAt, last: end.last };
+    let pcm = first.pcm;
+    if (chunks.length > 1) {
+      message.samples = chunks.reduce((sum, c) => sum + c.samples, 0);
+      message.chunks = chunks.map((c) => [c.samples, c.capturedAt]);
+      const joined = new Uint8Array(2 * message.samples);
+      let at = 0;
+      for (const c of chunks) {
+        joined.set(new Uint8Array(c.pcm), at);
+        at += c.pcm.byteLength;
+      }
+      pcm = joined.buffer;
+    }
+    model.send(message, undefined, [pcm]);
+    state.sentSeq = end.seq;
   }
 
   function failed(state, err) {
@@ -668,8 +718,8 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
 
   // sawRunning: the session was seen running, so "not running" now means it ended.
   mic.begin = (id, { gated = false } = {}) => {
-    const state = { id, handle: null, lastSent: -1, offset: 0, unsentS: 0, ended: false,
-                    sawRunning: false, held: gated ? [] : null };
+    const state = { id, handle: null, lastSent: -1, sentSeq: -1, kept: [], offset: 0,
+                    unsentS: 0, ended: false, sawRunning: false, held: gated ? [] : null };
     mic.current = state;
     // Synchronous up to its first await: startCapture creates its AudioContext inside the
     // user's click.
@@ -717,6 +767,7 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
   // LIVETX_STOP_WAIT_MS if the browser never finishes opening the device.
   mic.end = (state) => {
     state.ended = true;
+    pump(state, true); // what the window kept goes now (a closing tab may not wait for more)
     if (mic.current === state) {
       mic.current = null;
       onLevel(-100);
@@ -725,7 +776,8 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     return withTimeout(stopped, LIVETX_STOP_WAIT_MS).then(() => onChange());
   };
 
-  // Seconds of audio sent but not acknowledged, and queued in the kernel.
+  // Seconds of audio not acknowledged (sent, or kept by the send window), and queued in
+  // the kernel.
   mic.waiting = () => {
     const st = model.get("capture_stats") || {};
     const cap = mic.current;
@@ -747,10 +799,12 @@ function livetxMic(model, { onLevel = () => {}, onFail = () => {}, onChange = ()
     return true;
   };
 
-  // The session ended (Stop from code, an error, the provider closed): stop capturing.
+  // The kernel acknowledged (capture_stats changed): send what the window kept. The session
+  // ended (Stop from code, an error, the provider closed): stop capturing.
   mic.follow = () => {
     const cap = mic.current;
     const running = model.get("running");
+    if (cap) pump(cap, false);
     if (cap && running) cap.sawRunning = true;
     if (cap && !running && cap.sawRunning) mic.end(cap);
   };
