@@ -202,12 +202,27 @@ def open_app(page, server: MarimoServer, run_all: bool = False) -> Frames:
 
     page.on("websocket", on_ws)
     page.goto(server.url, timeout=APP_OPEN_S * 1000)
-    if run_all:  # enabled once the kernel is connected; click() waits for that
-        page.locator("[data-testid=run-button]:not(.inactive-button)").click(
-            timeout=APP_OPEN_S * 1000
-        )
+    if run_all:
+        run_all_cells(page)
     page.locator(".livetx").first.wait_for(timeout=APP_OPEN_S * 1000)
     return frames
+
+
+def run_all_cells(page) -> None:
+    """Press the app's "Run all stale cells" button (each cell has a run button too; until
+    the notebook's cells are known it is an inactive "Nothing to run") until no stale cell
+    is left: a click before the kernel has instantiated the notebook may run nothing."""
+    stale = page.locator(
+        "[data-testid=chrome-controls-bottom-right] [data-testid=run-button]:not(.inactive-button)"
+    )
+    deadline = time.monotonic() + APP_OPEN_S
+    while time.monotonic() < deadline:  # one click a second at most: bounded in count too
+        stale.click(timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        for _ in range(10):
+            if not stale.count():
+                return
+            page.wait_for_timeout(100)
+    raise AssertionError(f"marimo ran no cell in {APP_OPEN_S} s of pressing Run all")
 
 
 def widget(page, n: int = 0):
