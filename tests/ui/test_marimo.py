@@ -710,7 +710,7 @@ def test_secret_audit_env_keys_reach_no_marimo_output(page, tmp_path, speech_wav
         assert_no_key(outputs, AUDIT_KEYS)
 
 
-def test_secret_audit_marimo_export_session_snapshot(tmp_path, speech_wav, h):
+def test_secret_audit_marimo_export_session_snapshot(tmp_path, speech_wav):
     """Secret audit (issue 15), headless: ``marimo export session`` runs the audit notebook
     (a cell starts both widgets and waits for the file to end) and writes the session
     snapshot people commit next to a notebook. The snapshot must exist and hold both
