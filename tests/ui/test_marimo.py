@@ -67,27 +67,22 @@ class MarimoServer:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-@contextlib.contextmanager
-def run_marimo(h, mode: str, notebook: Path, env: dict[str, str] | None = None):
-    """Start ``marimo <mode> notebook`` (headless, token-protected); yield once it answers;
-    always terminate it by pid and reap it."""
+def marimo_exe() -> Path:
     exe = VENV_BIN / "marimo"
     if not exe.exists():
         pytest.fail(f"{exe} not found: install the browser-test extra (marimo)")
+    return exe
+
+
+def marimo_env(notebook: Path, mode: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a marimo process for ``notebook``: this checkout importable, its
+    own empty home (no user config ``~/.marimo.toml``, no onboarding), ``env`` on top."""
     home = notebook.parent / f".home-{mode}"
     home.mkdir(exist_ok=True)
-    # marimo reads .marimo.toml walking up from its cwd first: run the cells on open in
-    # `marimo edit` too (its default waits for a click on "Run all").
-    (notebook.parent / ".marimo.toml").write_text("[runtime]\nauto_instantiate = true\n")
-    port, token = h.free_port(), secrets.token_hex(12)
-    argv = [str(exe), "-q", mode, str(notebook), "--headless", "--host", "127.0.0.1",
-            "--port", str(port), "--token-password", token, "--no-sandbox"]  # fmt: skip
-    if mode == "edit":
-        argv.append("--skip-update-check")
-    full_env = {
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        "HOME": str(home),  # no user config (~/.marimo.toml), no onboarding
+        "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_STATE_HOME": str(home / "state"),
         "XDG_CACHE_HOME": str(home / "cache"),
@@ -95,6 +90,28 @@ def run_marimo(h, mode: str, notebook: Path, env: dict[str, str] | None = None):
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
+
+
+@contextlib.contextmanager
+def run_marimo(h, mode: str, notebook: Path, env: dict[str, str] | None = None, *,
+               auto_instantiate: bool = True):  # fmt: skip
+    """Start ``marimo <mode> notebook`` (headless, token-protected); yield once it answers;
+    always terminate it by pid and reap it.
+
+    ``auto_instantiate`` (marimo reads ``.marimo.toml`` walking up from its cwd first): run
+    the cells on open in ``marimo edit`` too. ``False`` is marimo's own default: the page
+    waits for "Run all" (``open_app(run_all=True)``), and only then does ``marimo edit``
+    keep its session cache ``__marimo__/session/<notebook>.json`` (marimo 0.25 session.py:
+    ``cache_enabled = not auto_instantiate``)."""
+    exe = marimo_exe()
+    toml = f"[runtime]\nauto_instantiate = {'true' if auto_instantiate else 'false'}\n"
+    (notebook.parent / ".marimo.toml").write_text(toml)
+    port, token = h.free_port(), secrets.token_hex(12)
+    argv = [str(exe), "-q", mode, str(notebook), "--headless", "--host", "127.0.0.1",
+            "--port", str(port), "--token-password", token, "--no-sandbox"]  # fmt: skip
+    if mode == "edit":
+        argv.append("--skip-update-check")
+    full_env = marimo_env(notebook, mode, env)
     log_path = notebook.parent / f"marimo-{mode}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
@@ -174,7 +191,9 @@ class Frames:
         return out
 
 
-def open_app(page, server: MarimoServer) -> Frames:
+def open_app(page, server: MarimoServer, run_all: bool = False) -> Frames:
+    """Open the app and wait for its first widget; ``run_all``: press marimo's "Run all
+    stale cells" button first (a server started with ``auto_instantiate=False``)."""
     frames = Frames()
 
     def on_ws(ws) -> None:
@@ -183,8 +202,27 @@ def open_app(page, server: MarimoServer) -> Frames:
 
     page.on("websocket", on_ws)
     page.goto(server.url, timeout=APP_OPEN_S * 1000)
+    if run_all:
+        run_all_cells(page)
     page.locator(".livetx").first.wait_for(timeout=APP_OPEN_S * 1000)
     return frames
+
+
+def run_all_cells(page) -> None:
+    """Press the app's "Run all stale cells" button (each cell has a run button too; until
+    the notebook's cells are known it is an inactive "Nothing to run") until no stale cell
+    is left: a click before the kernel has instantiated the notebook may run nothing."""
+    stale = page.locator(
+        "[data-testid=chrome-controls-bottom-right] [data-testid=run-button]:not(.inactive-button)"
+    )
+    deadline = time.monotonic() + APP_OPEN_S
+    while time.monotonic() < deadline:  # one click a second at most: bounded in count too
+        stale.click(timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        for _ in range(10):
+            if not stale.count():
+                return
+            page.wait_for_timeout(100)
+    raise AssertionError(f"marimo ran no cell in {APP_OPEN_S} s of pressing Run all")
 
 
 def widget(page, n: int = 0):
@@ -514,12 +552,12 @@ def test_errors_are_shown_and_keys_never_reach_page_or_file(page, tmp_path, h):
 
 
 def assert_no_key(outputs: dict[str, str], keys) -> None:
-    """No key, nor its last 16 characters (a copy masked too late), in any output by name."""
+    """No key, nor its last 8 characters (a copy masked too late, "..." + tail), in any
+    output by name (the tail is part of the key: one search covers both)."""
     for where, text in outputs.items():
         for key in keys:
-            for needle in (key, key[-16:]):
-                at = text.find(needle)
-                assert at < 0, f"a key is in {where}: ...{text[max(0, at - 80) : at + 80]}"
+            at = text.find(key[-8:])
+            assert at < 0, f"a key is in {where}: ...{text[max(0, at - 80) : at + 80]}"
 
 
 def marimo_files(nb: Path) -> dict[str, str]:
@@ -529,39 +567,107 @@ def marimo_files(nb: Path) -> dict[str, str]:
     return {str(p): p.read_text(errors="replace") for p in paths if p.is_file()}
 
 
+def session_cache_file(nb: Path) -> Path:
+    """Where marimo keeps a notebook's session (cell outputs and console, replayed when the
+    notebook is opened again): ``marimo edit`` writes it every 2 s while cells change, and
+    ``marimo export session`` writes it once (marimo's ``get_session_cache_file``)."""
+    return nb.parent / "__marimo__" / "session" / f"{nb.name}.json"
+
+
+def cached_cell_texts(nb: Path) -> list[str]:
+    """Each cell's outputs and console in the session cache, every string joined (one entry
+    per cell); [] while there is no complete cache file."""
+    try:
+        cache = json.loads(session_cache_file(nb).read_text())
+    except (FileNotFoundError, ValueError):  # none yet, or caught mid-write
+        return []
+
+    def strings(node) -> list[str]:
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, dict):
+            node = list(node.values())
+        return [s for item in node for s in strings(item)] if isinstance(node, list) else []
+
+    return ["\n".join(strings([c.get("outputs", []), c.get("console", [])]))
+            for c in cache.get("cells", [])]  # fmt: skip
+
+
+def audit_done(texts: list[str]) -> bool:
+    """The cache holds both widgets' views (marimo keeps a view's model id there, not its
+    state) and the AUDIT cell's last run: both stopped, the LiveTranscriber's and both
+    compared providers' second turn."""
+    views = sum("marimo-anywidget" in t for t in texts)
+    return views >= 2 and any(
+        "AUDIT" in t and t.count("stopped") >= 2 and t.count("second one") >= 3 for t in texts
+    )
+
+
+AUDIT_KEYS = ("sk-livetx-AUDIT-dg-5a4b3c2d1e0f9876", "sk-livetx-AUDIT-aai-0f1e2d3c4b5a6978")
+AUDIT_ENV = {"DEEPGRAM_API_KEY": AUDIT_KEYS[0], "ASSEMBLYAI_API_KEY": AUDIT_KEYS[1]}
+
+
+@contextlib.contextmanager
+def audit_servers():
+    """A Deepgram and an AssemblyAI local server (the scripted two turns), each refusing any
+    key but its own audit key: a session that works proves the key from the environment
+    was sent."""
+    import livetx_test_support as support
+
+    from livetx_widgets.server import LocalServer
+
+    with contextlib.ExitStack() as stack:
+        servers = [LocalServer(engine="script", script=support.TWO_TURNS, api_key=key)
+                   for key in AUDIT_KEYS]  # fmt: skip
+        yield tuple(stack.enter_context(server) for server in servers)
+
+
+def audit_cells(dg, aai, wav: Path, run_in_kernel_s: float | None = None) -> list[str]:
+    """The audit notebook: a LiveTranscriber, a CompareTranscriber (keys from the
+    environment), and a cell showing their reprs, status, errors, notices, metadata and
+    transcripts. ``run_in_kernel_s``: a cell starts both and waits (a headless run), else
+    the page's Start buttons do."""
+    cells = [
+        "import marimo as mo\nfrom livetx_widgets import CompareTranscriber, LiveTranscriber",
+        f"live = mo.ui.anywidget(LiveTranscriber(provider='deepgram', url={dg.url!r},"
+        f" source={str(wav)!r}))\nlive",
+        f"cmp = mo.ui.anywidget(CompareTranscriber([('deepgram', {{'url': {dg.url!r}}}),"
+        f" ('assemblyai', {{'url': {aai.url!r}}})], source={str(wav)!r}))\ncmp",
+    ]  # fmt: skip
+    ran = ""
+    if run_in_kernel_s is not None:
+        cells.append(f"live.widget.start()\ncmp.widget.start()\n"
+                     f"ran = (live.widget.wait({run_in_kernel_s}), "
+                     f"cmp.widget.wait({run_in_kernel_s}))")  # fmt: skip
+        ran = "ran={ran} "
+    cells.append(
+        "outs = [live.widget, cmp.widget]\n"
+        f"mo.md('AUD' + f'IT {ran}revision={{live.revision}} {{cmp.revision}} "
+        "status={live.status} {cmp.status} ' + ' | '.join(repr(o) + "
+        "str(getattr(o, 'error', '')) + str(getattr(o, 'notice', '')) for o in outs) + ' ' + "
+        "repr(live.metadata) + ' ' + repr(live.transcript.text) + ' ' + "
+        "repr({k: t.text for k, t in cmp.transcripts.items()}))"
+    )
+    return cells
+
+
 def test_secret_audit_env_keys_reach_no_marimo_output(page, tmp_path, speech_wav, h):
     """Secret audit (issue 15): a LiveTranscriber and a CompareTranscriber take their keys from
     the environment (distinctive fake keys; the servers refuse any other, so a session that
     works proves the key was sent) and run to the end in ``marimo edit``. Neither key, nor its
     tail, is in: any frame the page received (every widget model state included), the views'
     HTML, the cell outputs (one shows the widgets' reprs, status, errors and metadata), the
-    saved notebook, ``__marimo__/`` or the marimo server's log."""
-    import livetx_test_support as support
+    saved notebook, marimo's session cache (which must hold those outputs) or the marimo
+    server's log.
+
+    The server runs with marimo's default ``auto_instantiate = false`` and the page presses
+    "Run all": with auto-instantiate on, ``marimo edit`` keeps no session cache at all."""
     from playwright.sync_api import expect
 
-    from livetx_widgets.server import LocalServer
-
-    dg_key, aai_key = "sk-livetx-AUDIT-dg-5a4b3c2d1e0f9876", "sk-livetx-AUDIT-aai-0f1e2d3c4b5a6978"
-    with contextlib.ExitStack() as stack:
-        dg = stack.enter_context(LocalServer(engine="script", script=support.TWO_TURNS,
-                                             api_key=dg_key))  # fmt: skip
-        aai = stack.enter_context(LocalServer(engine="script", script=support.TWO_TURNS,
-                                              api_key=aai_key))  # fmt: skip
-        nb = write_app(tmp_path / "audit_app.py", [
-            "import marimo as mo\nfrom livetx_widgets import CompareTranscriber, LiveTranscriber",
-            f"live = mo.ui.anywidget(LiveTranscriber(provider='deepgram', url={dg.url!r},"
-            f" source={str(speech_wav)!r}))\nlive",
-            f"cmp = mo.ui.anywidget(CompareTranscriber([('deepgram', {{'url': {dg.url!r}}}),"
-            f" ('assemblyai', {{'url': {aai.url!r}}})], source={str(speech_wav)!r}))\ncmp",
-            "outs = [live.widget, cmp.widget]\n"
-            "mo.md('AUD' + f'IT revision={live.revision} {cmp.revision} status={live.status} "
-            "{cmp.status} ' + ' | '.join(repr(o) + str(getattr(o, 'error', '')) + "
-            "str(getattr(o, 'notice', '')) for o in outs) + ' ' + repr(live.metadata) + "
-            "' ' + repr({k: t.text for k, t in cmp.transcripts.items()}))",
-        ])  # fmt: skip
-        env = {"DEEPGRAM_API_KEY": dg_key, "ASSEMBLYAI_API_KEY": aai_key}
-        with run_marimo(h, "edit", nb, env=env) as server:
-            frames = open_app(page, server)
+    with audit_servers() as (dg, aai):
+        nb = write_app(tmp_path / "audit_app.py", audit_cells(dg, aai, speech_wav))
+        with run_marimo(h, "edit", nb, env=AUDIT_ENV, auto_instantiate=False) as server:
+            frames = open_app(page, server, run_all=True)
             live = widget(page, 0)
             cmp = page.locator(".livetx-cmp").first
             expect(cmp.locator(".livetx-cmp-col")).to_have_count(2, timeout=APP_OPEN_S * 1000)
@@ -575,7 +681,7 @@ def test_secret_audit_env_keys_reach_no_marimo_output(page, tmp_path, speech_wav
             )
             wait_status(page, "^Stopped", 60, n=0)
             line = wait_output(page, "AUDIT", lambda s: s.count("stopped") >= 2, 60)
-            assert line.count("second one") >= 2, line  # both columns' transcripts shown
+            assert line.count("second one") >= 3, line  # all three transcripts shown
             outputs = {
                 "frames the page received": frames.text(),
                 "widget model states": json.dumps(frames.model_updates()),
@@ -588,12 +694,44 @@ def test_secret_audit_env_keys_reach_no_marimo_output(page, tmp_path, speech_wav
             }
             assert "second one" in outputs["views' HTML"] and "AUDIT" in outputs["cell outputs"]
             assert frames.model_updates(), "the page received no widget state"
+            # marimo writes the cache every 2 s after a change: the AUDIT cell's last run
+            deadline = time.monotonic() + 30 * SCALE
+            while not audit_done(cached_cell_texts(nb)):  # bounded by the deadline
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"no session cache with the outputs: "
+                        f"{cached_cell_texts(nb)}\n{server.log_tail()}"
+                    )
+                time.sleep(0.2)  # a file another process rewrites: no event to wait on
         outputs.update(marimo_files(nb))
         outputs["marimo server log"] = server.log_path.read_text(errors="replace")
-        # marimo 0.25 `edit` keeps no session cache with auto_instantiate (session.py:
-        # cache_enabled = not auto_instantiate): whatever __marimo__/ holds is checked.
-        assert len(outputs) >= 7, sorted(outputs)
-        assert_no_key(outputs, (dg_key, aai_key))
+        assert str(session_cache_file(nb)) in outputs, sorted(outputs)
+        assert audit_done(cached_cell_texts(nb))  # still, after marimo exited
+        assert_no_key(outputs, AUDIT_KEYS)
+
+
+def test_secret_audit_marimo_export_session_snapshot(tmp_path, speech_wav):
+    """Secret audit (issue 15), headless: ``marimo export session`` runs the audit notebook
+    (a cell starts both widgets and waits for the file to end) and writes the session
+    snapshot people commit next to a notebook. The snapshot must exist and hold both
+    widgets' views and the AUDIT cell's output (reprs, status, metadata, transcripts), and
+    neither key, nor its tail, is in it, in the notebook or in marimo's output."""
+    with audit_servers() as (dg, aai):
+        nb = write_app(tmp_path / "audit_export.py",
+                       audit_cells(dg, aai, speech_wav, run_in_kernel_s=TRANSCRIPT_S))  # fmt: skip
+        argv = [str(marimo_exe()), "-q", "export", "session", str(nb), "--no-sandbox",
+                "--force-overwrite"]  # fmt: skip
+        done = subprocess.run(argv, cwd=nb.parent, env=marimo_env(nb, "export", AUDIT_ENV),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=SERVER_START_S + 2 * TRANSCRIPT_S)  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    texts = cached_cell_texts(nb)
+    assert audit_done(texts), f"{texts}\n{said}"
+    assert any("ran=(True, True)" in t for t in texts), texts  # both ended within the wait
+    outputs = {**marimo_files(nb), "marimo export's output": said}
+    assert str(session_cache_file(nb)) in outputs, sorted(outputs)
+    assert_no_key(outputs, AUDIT_KEYS)
 
 
 def test_busy_cell_backlog_is_said_and_transcribed(page, tmp_path, h):
