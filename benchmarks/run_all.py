@@ -221,7 +221,7 @@ ADAPTERS: dict[str, Adapter] = {
                          parse_engine),
     "browser.py": Adapter([], ["--quick"], parse_browser),
     "compare.py": Adapter([], ["--quick"], parse_compare),
-    "formats.py": Adapter([], ["--runs", "1", "--long-s", "900"], parse_formats),
+    "formats.py": Adapter([], ["--runs", "1", "--long-s", "600"], parse_formats),
 }  # fmt: skip
 
 #: ``figures()`` benchmarks to leave out of ``--quick`` (none: each has a quick form).

@@ -30,8 +30,8 @@ took 2.4 times as long (``tm MB`` in the report is tracemalloc's own memory,
   arenas (``mallinfo2().fordblks``: fragmentation), threads, reconnects, finals, transcript
   words, sampled every half second of wall time; its transcript, reconnects, stop and
   threads are the figures;
-- the heap pass, tracemalloc on (one frame), the same run again: the Python heap over time and
-  after stop (its RSS column is shown but not used).
+- the heap pass, tracemalloc on (one frame), the same run in a child process at the same
+  time: the Python heap over time and after stop (its RSS column is shown but not used).
 
 RSS growth is counted from the end of the first part (10 minutes of audio, or a quarter of a
 short run), once the session's buffers have filled; it is also given per transcript word
@@ -51,16 +51,18 @@ import argparse
 import ctypes
 import difflib
 import itertools
+import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import tracemalloc
 import wave
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -280,10 +282,32 @@ def soak(audio_s: float, drop_every_s: float, seed: int = 15, heap: bool = True)
     return result
 
 
+JSON_MARKER = "LIVETX-SOAK-JSON "
+
+
 def soak_twice(audio_s: float, drop_every_s: float, seed: int = 15) -> Passes:
-    """The RSS pass (tracemalloc off), then the heap pass (tracemalloc on), same run."""
-    rss = soak(audio_s, drop_every_s, seed, heap=False)
-    return Passes(rss, soak(audio_s, drop_every_s, seed, heap=True))
+    """The RSS pass (tracemalloc off) here and the heap pass (tracemalloc on) in a child
+    process, side by side: each process's memory is its own, and the two take the time of the
+    slower (the heap pass; each pass is about one core's work)."""
+    path = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+    child = subprocess.Popen([sys.executable, __file__, "--heap-pass", "--minutes",
+                              repr(audio_s / 60), "--drop-every", repr(drop_every_s / 60),
+                              "--seed", str(seed)], stdout=subprocess.PIPE, text=True,
+                             env=env)  # fmt: skip
+    try:
+        rss = soak(audio_s, drop_every_s, seed, heap=False)
+        out, _ = child.communicate(timeout=max(1800.0, 2 * audio_s))
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    lines = [ln for ln in out.splitlines() if ln.startswith(JSON_MARKER)]
+    if child.returncode != 0 or not lines:
+        raise RuntimeError(f"the heap pass's process failed (exit {child.returncode})")
+    data = json.loads(lines[-1][len(JSON_MARKER) :])
+    heap = SoakResult(**{**data, "samples": [Sample(**x) for x in data["samples"]]})
+    return Passes(rss, heap)
 
 
 @dataclass
@@ -404,14 +428,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drop-every", type=float, help="minutes of audio between drops")
     ap.add_argument("--no-heap", action="store_true",
                     help="the RSS pass only (no tracemalloc pass)")  # fmt: skip
+    ap.add_argument("--seed", type=int, default=15)
+    ap.add_argument("--heap-pass", action="store_true", help=argparse.SUPPRESS)  # soak_twice
     ap.add_argument("--save", action="store_true", help="write benchmarks/results/soak.txt")
     args = ap.parse_args(argv)
     minutes = args.minutes or (10 if args.quick else 120)
     drop = args.drop_every or (2 if args.quick else 3)
+    if args.heap_pass:
+        result = soak(minutes * 60, drop * 60, args.seed, heap=True)
+        print(JSON_MARKER + json.dumps(asdict(result)), flush=True)
+        return 0
     if args.no_heap:
-        passes = Passes(soak(minutes * 60, drop * 60, heap=False), None)
+        passes = Passes(soak(minutes * 60, drop * 60, args.seed, heap=False), None)
     else:
-        passes = soak_twice(minutes * 60, drop * 60)
+        passes = soak_twice(minutes * 60, drop * 60, args.seed)
     text = report(passes, args.quick)
     print(text)
     if args.save:
