@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import difflib
+import gc
 import itertools
 import json
 import os
@@ -155,6 +156,7 @@ class SoakResult:
     summary: bool = False
     peak_heap_mb: float = 0.0
     heap: bool = True  # tracemalloc was on
+    session_bytes: int = 0  # heap pass: what the stopped session held (see below)
 
     def first_part(self) -> Sample:
         """The sample that ends the first part (10 min of audio, or a quarter of a short run):
@@ -169,13 +171,13 @@ class SoakResult:
         words = last.words - first.words
         return (getattr(last, attr) - getattr(first, attr)) * 2**20 / words if words else 0.0
 
-    def heap_per_word(self) -> float:
-        """The heap after stop (the transcript and whatever else the stopped session and the
-        server's records still hold) per word: an upper bound on a word's cost. Growth between
-        two samples mid-run is noise at this scale: the ledger's unacknowledged audio (up to a
-        drop's worth) comes and goes."""
-        last = self.samples[-1]
-        return last.heap_mb * 2**20 / last.words if last.words else 0.0
+    def session_bytes_per_word(self) -> float:
+        """The heap the stopped session holds (``session_bytes``: its transcript, metadata and
+        what is left of its buffers) per transcript word: what a word costs, all included.
+        Heap growth between two samples mid-run says less at this scale: the unacknowledged
+        audio in the ledger and the server's buffers (up to a drop's worth) comes and goes."""
+        words = self.samples[-1].words
+        return self.session_bytes / words if words else 0.0
 
     @property
     def completeness(self) -> float:
@@ -267,7 +269,6 @@ def soak(audio_s: float, drop_every_s: float, seed: int = 15, heap: bool = True)
             sample()
             result.wall_s = time.monotonic() - t0
             result.peak_heap_mb = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()  # (a no-op in the RSS pass)
             meta = session.metadata
             result.reconnects = meta.reconnects
             result.drops = sum(1 for r in srv.sessions if r.dropped)
@@ -279,6 +280,15 @@ def soak(audio_s: float, drop_every_s: float, seed: int = 15, heap: bool = True)
                 setattr(result, key, value)
         result.threads_after = sorted(t.name for t in threading.enumerate()
                                       if t.name.startswith("livetx-"))  # fmt: skip
+        if heap:
+            # What the stopped session still holds (its transcript above all): the heap with
+            # it and without it, the server gone in both.
+            gc.collect()
+            with_session = tracemalloc.get_traced_memory()[0]
+            session = None  # the only reference (the sampler's closure reads this cell)
+            gc.collect()
+            result.session_bytes = with_session - tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
     return result
 
 
@@ -345,9 +355,9 @@ def figures_from(p: Passes) -> list[Figure]:
         out += [
             Figure(b, "Python heap at the end", round(h.samples[-1].heap_mb, 1), "MB", 50.0,
                    "lower", note="tracemalloc pass"),
-            Figure(b, "Python heap after stop per transcript word",
-                   round(h.heap_per_word()), "B", None, "lower",
-                   note="all the stopped session holds / its words"),
+            Figure(b, "Python heap the stopped session holds per word",
+                   round(h.session_bytes_per_word()), "B", None, "lower",
+                   note="its transcript and all else it keeps, / its words"),
         ]  # fmt: skip
     out.append(Figure(b, "threads left after stop", len(r.threads_after) + (
         len(p.heap.threads_after) if p.heap else 0), "", 0, "equal"))  # fmt: skip
@@ -387,8 +397,9 @@ def _pass_lines(r: SoakResult) -> list[str]:
         f"after the first part ({first.audio_s / 60:.1f} min, {first.words} words) to the end "
         f"({last.words} words): RSS +{last.rss_mb - first.rss_mb:.1f} MB "
         f"({r.growth_per_word('rss_mb'):.0f} B per word)"
-        + (f", heap +{last.heap_mb - first.heap_mb:.1f} MB (after stop: "
-           f"{r.heap_per_word():.0f} B per word), tracemalloc's own tables "
+        + (f", heap +{last.heap_mb - first.heap_mb:.1f} MB; the stopped session holds "
+           f"{r.session_bytes / 2**20:.1f} MB ({r.session_bytes_per_word():.0f} B per word); "
+           f"tracemalloc's own tables "
            f"+{last.profiler_mb - first.profiler_mb:.1f} MB; peak heap {r.peak_heap_mb:.1f} MB"
            if r.heap else "")
         + f"; threads after stop: {r.threads_after or 0}",
