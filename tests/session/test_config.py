@@ -127,7 +127,8 @@ def test_update_rejects_unknown_and_bad_values_at_once(server, h):
 
 def test_update_before_the_connection_opens_with_it(h):
     with LocalServer(engine="script", script=h.script, rate_limit=False) as srv:
-        session = TranscriptionSession("deepgram", source=tone(2), url=srv.url)
+        # 1 s of audio at real time: the terms are what is asserted, not the transcript
+        session = TranscriptionSession("deepgram", source=tone(1), url=srv.url)
         session.start()
         if session.state == "connecting":  # usually; either way the stream gets the terms
             session.update(keyterms=["Kubernetes"])
