@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from figure import Figure, table  # noqa: E402
+from figure import Figure, child_env, table  # noqa: E402
 
 RESULTS = HERE / "results"
 README = REPO / "README.md"
@@ -248,8 +248,7 @@ def discover() -> list[Path]:
 
 
 def _env() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+    return child_env()
 
 
 def collect_one(path: Path) -> Outcome:

@@ -56,7 +56,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -70,7 +69,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from figure import Figure, load_file, table  # noqa: E402
+from figure import Figure, JsonChild, load_file, table  # noqa: E402
 
 RATE = 16000
 SLOW_TERMINAL_S = 2.0
@@ -299,23 +298,14 @@ def soak_twice(audio_s: float, drop_every_s: float, seed: int = 15) -> Passes:
     """The RSS pass (tracemalloc off) here and the heap pass (tracemalloc on) in a child
     process, side by side: each process's memory is its own, and the two take the time of the
     slower (the heap pass; each pass is about one core's work)."""
-    path = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
-    child = subprocess.Popen([sys.executable, __file__, "--heap-pass", "--minutes",
-                              repr(audio_s / 60), "--drop-every", repr(drop_every_s / 60),
-                              "--seed", str(seed)], stdout=subprocess.PIPE, text=True,
-                             env=env)  # fmt: skip
+    child = JsonChild([__file__, "--heap-pass", "--minutes", repr(audio_s / 60),
+                       "--drop-every", repr(drop_every_s / 60), "--seed", str(seed)],
+                      JSON_MARKER)  # fmt: skip
     try:
         rss = soak(audio_s, drop_every_s, seed, heap=False)
-        out, _ = child.communicate(timeout=max(1800.0, 2 * audio_s))
+        data = child.result(timeout=max(1800.0, 2 * audio_s))
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    lines = [ln for ln in out.splitlines() if ln.startswith(JSON_MARKER)]
-    if child.returncode != 0 or not lines:
-        raise RuntimeError(f"the heap pass's process failed (exit {child.returncode})")
-    data = json.loads(lines[-1][len(JSON_MARKER) :])
+        child.close()
     heap = SoakResult(**{**data, "samples": [Sample(**x) for x in data["samples"]]})
     return Passes(rss, heap)
 

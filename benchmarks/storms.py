@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from figure import Figure, table  # noqa: E402
+from figure import Figure, JsonChild, table  # noqa: E402
 
 
 def _support():
@@ -359,22 +358,13 @@ def run_storms(cycles: int, seed: int, parallel: bool = True) -> list[StormResul
     the fresh TMPDIR all belong to one process."""
     if not parallel:
         return [one_storm("session", cycles, seed), one_storm("widget", cycles, seed)]
-    path = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
-    child = subprocess.Popen([sys.executable, __file__, "--kind", "widget", "--cycles",
-                              str(cycles), "--seed", str(seed), "--json"],
-                             stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    child = JsonChild([__file__, "--kind", "widget", "--cycles", str(cycles), "--seed",
+                       str(seed), "--json"], JSON_MARKER)  # fmt: skip
     try:
         session = one_storm("session", cycles, seed)
-        out, _ = child.communicate(timeout=120 + cycles * 30 * support.TIMING)
+        data = child.result(timeout=120 + cycles * 30 * support.TIMING)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    lines = [ln for ln in out.splitlines() if ln.startswith(JSON_MARKER)]
-    if child.returncode != 0 or not lines:
-        raise RuntimeError(f"the widget storm's process failed (exit {child.returncode})")
-    data = json.loads(lines[-1][len(JSON_MARKER) :])
+        child.close()
     widget = StormResult(**{**data, "outcomes": Counter(data["outcomes"]),
                             "by_phase": Counter(data["by_phase"])})  # fmt: skip
     return [session, widget]
