@@ -12,10 +12,15 @@ a benchmark that runs in a child process hands them back as JSON.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import os
+import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -113,3 +118,37 @@ def load_file(name: str, path: Path):
         sys.modules[name] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def child_env() -> dict[str, str]:
+    """This environment with the repository first on ``PYTHONPATH``: a benchmark's child
+    process imports the same tree as its parent."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+
+
+class JsonChild:
+    """This interpreter running ``args`` in a child process that prints its result as one
+    line of JSON after ``marker``. It starts at once, so the caller measures something beside
+    it (each process's memory, threads and descriptors its own); ``close()`` reaps it."""
+
+    def __init__(self, args: list[str], marker: str):
+        self.marker = marker
+        self.proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                                     text=True, env=child_env())  # fmt: skip
+
+    def result(self, timeout: float):
+        """The child's JSON, once it has ended; ``RuntimeError`` if it failed."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        lines = [ln for ln in out.splitlines() if ln.startswith(self.marker)]
+        if self.proc.returncode != 0 or not lines:
+            raise RuntimeError(f"child process {self.proc.args[1:3]} failed "
+                               f"(exit {self.proc.returncode})")  # fmt: skip
+        return json.loads(lines[-1][len(self.marker) :])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from figure import Figure, table  # noqa: E402
+from figure import Figure, child_env, table  # noqa: E402
 
 RESULTS = HERE / "results"
 README = REPO / "README.md"
@@ -221,7 +221,7 @@ ADAPTERS: dict[str, Adapter] = {
                          parse_engine),
     "browser.py": Adapter([], ["--quick"], parse_browser),
     "compare.py": Adapter([], ["--quick"], parse_compare),
-    "formats.py": Adapter([], ["--runs", "1", "--long-s", "900"], parse_formats),
+    "formats.py": Adapter([], ["--runs", "1", "--long-s", "600"], parse_formats),
 }  # fmt: skip
 
 #: ``figures()`` benchmarks to leave out of ``--quick`` (none: each has a quick form).
@@ -248,8 +248,7 @@ def discover() -> list[Path]:
 
 
 def _env() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+    return child_env()
 
 
 def collect_one(path: Path) -> Outcome:

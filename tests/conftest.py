@@ -43,6 +43,12 @@ def _load_support():
 _support = _load_support()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The fast lane (``-m "not slow and not ui"``) runs fewer Hypothesis examples:
+    # support.examples(); the full suite runs them all.
+    _support.FAST_LANE = "not slow" in (config.getoption("markexpr") or "")
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():

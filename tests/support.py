@@ -26,6 +26,18 @@ import numpy as np
 
 #: The timing unit: multiply every generous wall-clock bound by it.
 TIMING = float(os.environ.get("LIVETX_TIMING_UNIT", "1"))
+#: True in the fast lane (a run whose ``-m`` leaves the ``slow`` tests out); set by
+#: tests/conftest.py's ``pytest_configure``, before any test module is imported.
+FAST_LANE = False
+
+
+def examples(full: int) -> int:
+    """Hypothesis examples for a property test: ``full`` in a run that includes the slow tests
+    (the full suite, CI), a fifth of it (at least 20) in the fast lane, which must stay under
+    its time budget; the properties and their strategies are the same in both."""
+    return max(20, full // 5) if FAST_LANE else full
+
+
 #: The prefix of every thread the package starts (sender, receiver, control, server, flusher...).
 THREAD_PREFIX = "livetx-"
 RATE = 16000

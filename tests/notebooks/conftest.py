@@ -21,9 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -141,6 +139,12 @@ def run_notebook(tmp_path, monkeypatch):
     def run(name: str, kernel_name: str, env: dict[str, str], *,
             after: dict[str, str] | None = None, timeout: int = 180,
             summary: str = SUMMARY_CELL) -> Result:  # fmt: skip
+        # Imported here, not at the top: nbformat's jsonschema pulls in rfc3987_syntax, whose
+        # grammar takes ~6 s to build, and every test here is slow: the fast lane, which
+        # still imports this conftest, need not pay for it.
+        import nbformat
+        from nbclient import NotebookClient
+
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

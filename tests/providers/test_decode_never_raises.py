@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import typing
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -85,7 +86,8 @@ def assert_events(result):
         assert "PENDING" not in speakers and "UNKNOWN" not in speakers
 
 
-settings_ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings_ = settings(max_examples=support.examples(300), deadline=None,
+                     suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 
 
 @settings_

@@ -103,7 +103,9 @@ def test_session_with_a_reconnect_shows_the_key_nowhere(provider, tmp_path, debu
     faults = Faults(drop_when=Trigger(frames=30), connections=1)  # a reconnect, then normal
     with LocalServer(engine="script", script=SCRIPT, api_key=SECRET, rate_limit=False,
                      faults=faults) as srv:  # fmt: skip
-        session = TranscriptionSession(provider, source=WavFile(wav), api_key=SECRET,
+        # realtime=False: the audit is about where the key goes, not the pace (5 s saved)
+        session = TranscriptionSession(provider, source=WavFile(wav, realtime=False),
+                                       api_key=SECRET,
                                        url=srv.url, record_to=str(tmp_path / "rec.wav"),
                                        pace=False)  # fmt: skip
         with session:

@@ -26,7 +26,7 @@ def _assert_clean(result):
 
 @pytest.mark.slow  # ~10-25 s: each cycle waits for its phase and its stop
 def test_a_short_storm_leaves_nothing(storms):
-    session, widget = storms.run_storms(cycles=4, seed=15)
+    session, widget = storms.run_storms(cycles=4, seed=15, parallel=False)  # in this process
     assert session.cycles == widget.cycles == 4
     _assert_clean(session)
     _assert_clean(widget)
@@ -34,7 +34,7 @@ def test_a_short_storm_leaves_nothing(storms):
 
 @pytest.mark.slow  # ~1 minute: 20 cycles of each
 def test_a_storm_leaves_nothing(storms):
-    for result in storms.run_storms(cycles=20, seed=7):
+    for result in storms.run_storms(cycles=20, seed=7):  # the widget storm in a child process
         _assert_clean(result)
         assert len(result.outcomes) > 3  # the faults varied
 

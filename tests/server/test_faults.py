@@ -408,7 +408,9 @@ def test_finals_trigger_fires_right_after_the_first_final(server_factory, h, pro
     assert srv.wait_idle(h.TIMEOUT)[0].faults_fired == ("drop",)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+# AssemblyAI in the full suite only: triggers are evaluated in the shared ProtocolCore
+@pytest.mark.parametrize("protocol", ["deepgram", pytest.param("assemblyai",
+                                                               marks=pytest.mark.slow)])
 def test_idle_trigger_fires_after_a_pause_in_the_audio(server_factory, h, protocol):
     srv = fault_server(server_factory, close_when=Trigger(idle_s=2 * h.SHORT),
                        close_code=1011, close_reason="NET-0000")  # fmt: skip

@@ -91,8 +91,8 @@ def test_update_while_live_reaches_the_provider_and_survives_a_reconnect(provide
     faults = Faults(drop_after_s=1.5, connections=1)
     with LocalServer(engine="script", script=h.script, faults=faults, rate_limit=False) as srv:
         session = TranscriptionSession(
-            provider, source=tone(5), url=srv.url, realtime=True, pace=False
-        ).start()
+            provider, source=tone(3), url=srv.url, realtime=True, pace=False
+        ).start()  # 3 s at real time: the drop at 1.5 s leaves the second connection 1.5 s
         assert h.wait_until(lambda: session.state == "live")
         session.update(keyterms=["Kubernetes", "Dr. Patel"])
         assert session.wait(20)
@@ -127,7 +127,8 @@ def test_update_rejects_unknown_and_bad_values_at_once(server, h):
 
 def test_update_before_the_connection_opens_with_it(h):
     with LocalServer(engine="script", script=h.script, rate_limit=False) as srv:
-        session = TranscriptionSession("deepgram", source=tone(2), url=srv.url)
+        # 1 s of audio at real time: the terms are what is asserted, not the transcript
+        session = TranscriptionSession("deepgram", source=tone(1), url=srv.url)
         session.start()
         if session.state == "connecting":  # usually; either way the stream gets the terms
             session.update(keyterms=["Kubernetes"])

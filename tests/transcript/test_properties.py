@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import livetx_test_support as support  # loaded by tests/conftest.py
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,7 +106,7 @@ def _label(speaker: str | None) -> str | None:
     return speaker if speaker.startswith("speaker") else f"Speaker {speaker}"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=support.examples(150), deadline=None)
 @given(ops=st.lists(OPS, max_size=40))
 def test_any_update_sequence(ops):
     events = list(_events(ops))
@@ -136,7 +137,7 @@ def test_any_update_sequence(ops):
     assert loaded.to_json() == t.to_json()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=support.examples(150), deadline=None)
 @given(ops=st.lists(OPS, max_size=40))
 def test_subtitles_read_back_to_the_segments(ops, srt_reader, vtt_reader):
     t = Transcript()
@@ -159,7 +160,7 @@ def test_subtitles_read_back_to_the_segments(ops, srt_reader, vtt_reader):
     assert [c.start_ms for c in vtt] == sorted(c.start_ms for c in vtt)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=support.examples(300), deadline=None)
 @given(
     ops=st.lists(OPS, max_size=30),
     revisions=st.lists(

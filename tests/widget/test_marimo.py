@@ -99,6 +99,7 @@ def test_both_built_modules_are_current():
         assert target.read_text() == assets.build(target), "run: python livetx_widgets/ui/assets.py"
 
 
+@pytest.mark.slow  # 5 s of real-time audio; LiveTranscriber's revision: tests/widget/test_updates
 def test_compare_transcriber_has_the_marimo_traits_and_bumps_on_start_and_end(tmp_path, h):
     """The same mechanism on CompareTranscriber: host, a revision bumped on start, committed
     finals and the end (the script engine commits every turn)."""
