@@ -483,11 +483,21 @@ class AssemblyAICodec(ProviderCodec):
 
     def _turn(self, data: dict) -> list[Event]:
         where = "Turn"
-        turn_order = frames.integer(data, "turn_order", where)
-        transcript = frames.string(data, "transcript", where)
-        end_of_turn = frames.boolean(data, "end_of_turn", where)
-        label = known(frames.optional_string(data, "speaker_label", where))
-        items = frames.array(data, "words", where, default=[])
+        get = data.get
+        turn_order, transcript = get("turn_order"), get("transcript")
+        end_of_turn, label, items = get("end_of_turn"), get("speaker_label"), get("words")
+        # Exact types are the well-formed frame; anything else gets the accessors' checks
+        # (and their messages), as every frame did before.
+        if type(turn_order) is not int:
+            turn_order = frames.integer(data, "turn_order", where)
+        if type(transcript) is not str:
+            transcript = frames.string(data, "transcript", where)
+        if type(end_of_turn) is not bool:
+            end_of_turn = frames.boolean(data, "end_of_turn", where)
+        if label is not None:
+            label = known(frames.optional_string(data, "speaker_label", where))
+        if type(items) is not list:
+            items = frames.array(data, "words", where, default=[])
         offset = self.time_offset
         words, speakers, confidences = self._turn_words.read(turn_order, items, offset, where)
         if words:
@@ -504,7 +514,7 @@ class AssemblyAICodec(ProviderCodec):
                 start=start,
                 end=end,
                 confidence=sum(confidences) / len(confidences) if confidences else None,
-                speaker=label if label is not None else frames.speaker_of(speakers),
+                speaker=label if label is not None or not speakers else frames.speaker_of(speakers),
                 segment_key=f"{self.key_prefix}{turn_order}",
                 end_of_turn=end_of_turn,
                 raw=data,
