@@ -700,6 +700,33 @@ def plain_receiver_cpu(protocol: str, base_url: str, wav: Path) -> dict:
     return result
 
 
+def live_and_plain_together(protocol: str, base_url: str, wav: Path) -> tuple[dict, dict]:
+    """(c) and (d) at the same time, each in its own threads (``--quick``: AssemblyAI's are
+    paced to real time, so one after the other they took twice the file's length). Thread
+    CPU clocks are per thread, so each figure still counts only its own receiver."""
+    results: dict[str, dict] = {}
+    failures: list[BaseException] = []
+
+    def run(name, fn):
+        try:
+            results[name] = fn(protocol, base_url, wav)
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            failures.append(exc)
+
+    jobs = (("live", live_receiver_cpu), ("plain", plain_receiver_cpu))
+    threads = [threading.Thread(target=run, args=job, name=f"bench-{job[0]}") for job in jobs]
+    for t in threads:
+        t.start()
+    timeout = float(WavFile(wav).duration_s) + 180
+    for t in threads:
+        t.join(timeout)
+    if any(t.is_alive() for t in threads):
+        raise RuntimeError("the concurrent live and plain receivers did not end")
+    if failures:
+        raise failures[0]
+    return results["live"], results["plain"]
+
+
 def section_cpu(work: Path, quick: bool, out: list[str]) -> dict:
     seconds = {"deepgram": 300 if quick else 1200, "assemblyai": 45 if quick else 120}
     reps = 3 if quick else 7
@@ -744,6 +771,11 @@ def section_cpu(work: Path, quick: bool, out: list[str]) -> dict:
         "   waking a thread that slept between messages (cold caches), which the replay loop"
         " does not pay."
     )
+    if quick:
+        out.append(
+            "   --quick: AssemblyAI's (c) and (d) run at the same time (each real time), not one"
+            " after the other."
+        )
     out.append(
         f"   {'provider':<11}{'audio s':>8}{'frames':>8}{'avg B':>7}{'(a) us/msg':>11}"
         f"{'(b) us/msg':>11}{'a/b':>6}{'(c) us/msg':>11}{'(d) us/msg':>11}{'c/d':>6}"
@@ -755,8 +787,11 @@ def section_cpu(work: Path, quick: bool, out: list[str]) -> dict:
         wav = write_wav(work / f"cpu-{protocol}.wav", seconds[protocol])
         with Server(script, rate_limit=False, workdir=work) as srv:
             frames = capture_frames(protocol, srv.url, wav)
-            live = live_receiver_cpu(protocol, srv.url, wav)
-            plain = plain_receiver_cpu(protocol, srv.url, wav)
+            if quick and protocol == "assemblyai":
+                live, plain = live_and_plain_together(protocol, srv.url, wav)
+            else:
+                live = live_receiver_cpu(protocol, srv.url, wav)
+                plain = plain_receiver_cpu(protocol, srv.url, wav)
         audio_bytes = seconds[protocol] * BYTES_PER_S
         a_runs, b_runs, d_runs, counts = [], [], [], {}
         inner = -(-3000 // len(frames))  # each pass covers at least 3000 frames

@@ -45,6 +45,9 @@ BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH
 #: Loudness is kept per frame of this many seconds (the energy VAD's resolution).
 FRAME_S = 0.02
 _FRAME_BYTES = int(FRAME_S * BYTES_PER_SECOND)
+#: Loudness is computed a second of audio at a time (and whenever ``energy()`` is read):
+#: numpy's per-call overhead on one 50 ms chunk cost more than the arithmetic.
+_MEASURE_BYTES = 50 * _FRAME_BYTES
 #: Default bound on how far a branch may fall behind the newest chunk, in seconds of audio.
 DEFAULT_MAX_LAG_S = 600.0
 #: The smallest bound a comparison accepts (see ``CompareSession``: sessions read ahead).
@@ -81,7 +84,7 @@ class AudioTee:
         self._ends = array("q")
         self._times = array("d")
         self._energy = array("f")  # RMS (0..1) per FRAME_S frame, in order
-        self._carry = b""  # audio not yet a whole frame
+        self._carry = bytearray()  # audio not measured yet (under _MEASURE_BYTES)
         self.t0: float | None = None  # when the first chunk was read
 
     # -- set-up ---------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class AudioTee:
     def energy(self) -> np.ndarray:
         """RMS loudness (0..1) of every ``FRAME_S`` frame read so far."""
         with self._cv:
+            self._measure_carry()
             return np.frombuffer(self._energy, dtype=np.float32).copy()
 
     # -- branch side ----------------------------------------------------------------------
@@ -147,7 +151,10 @@ class AudioTee:
                     chunk = self._chunks[index]
                     branch._next += 1
                     branch._bytes += len(chunk)
-                    self._trim()
+                    if index == 0:
+                        # Only the branch that took the oldest chunk can free any: the
+                        # others' reads leave the slowest branch where it was.
+                        self._trim()
                     return chunk
                 if self._error is not None:
                     raise self._error
@@ -200,13 +207,19 @@ class AudioTee:
         self._trim()
 
     def _measure(self, chunk: bytes) -> None:
-        data = self._carry + chunk
-        n = len(data) // _FRAME_BYTES
+        self._carry += chunk
+        if len(self._carry) >= _MEASURE_BYTES:
+            self._measure_carry()
+
+    def _measure_carry(self) -> None:
+        """Append the RMS of every whole frame held in ``_carry`` (lock held)."""
+        n = len(self._carry) // _FRAME_BYTES
         if n:
-            frames = np.frombuffer(data[: n * _FRAME_BYTES], dtype="<i2").reshape(n, -1)
-            rms = np.sqrt(np.mean(frames.astype(np.float32) ** 2, axis=1)) / 32768.0
+            whole = bytes(self._carry[: n * _FRAME_BYTES])
+            del self._carry[: n * _FRAME_BYTES]
+            frames = np.frombuffer(whole, dtype="<i2").reshape(n, -1).astype(np.float32)
+            rms = np.sqrt(np.mean(frames**2, axis=1)) / 32768.0
             self._energy.extend(rms.astype(np.float32).tolist())
-        self._carry = data[n * _FRAME_BYTES :]
 
     def _trim(self) -> None:
         """Forget chunks every active branch has read (lock held)."""

@@ -42,9 +42,10 @@ from ..events import (
     SessionStarted,
     SpeakerRevision,
     SpeechStarted,
-    Word,
 )
 from . import frames
+from .assemblyai_words import PLACEHOLDER_SPEAKERS as PLACEHOLDER_SPEAKERS  # part of this API
+from .assemblyai_words import TurnWords, known, shifted, words_checked
 from .base import ConnectRequest, ProviderCodec, unknown_option_error
 from .endpoint import (
     USER_AGENT,
@@ -134,9 +135,6 @@ UPDATABLE = (
     "agent_context",
     "end_of_turn_confidence_threshold",
 )
-
-#: Speaker values that mean "not known": a word's speaker not settled yet, a turn too short.
-PLACEHOLDER_SPEAKERS = frozenset({"PENDING", "UNKNOWN"})
 
 _KEEPALIVE = json.dumps({"type": "KeepAlive"}, separators=(",", ":"))
 _FORCE_ENDPOINT = json.dumps({"type": "ForceEndpoint"}, separators=(",", ":"))
@@ -248,6 +246,7 @@ class AssemblyAICodec(ProviderCodec):
         self.sample_rate = opts["sample_rate"]
         self.finished = False
         self._clock = 0.0  # end of the latest word seen: where a wordless turn is placed
+        self._turn_words = TurnWords()  # reuses the words a turn's last update had
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -284,6 +283,7 @@ class AssemblyAICodec(ProviderCodec):
         url = build_url(DEFAULT_URL, PATH, base_url, query)
         self.finished = False
         self._clock = 0.0
+        self._turn_words.reset()
         return ConnectRequest(url=url, headers=headers)
 
     def handshake_events(self, headers: Mapping[str, str]) -> list[Event]:
@@ -483,30 +483,38 @@ class AssemblyAICodec(ProviderCodec):
 
     def _turn(self, data: dict) -> list[Event]:
         where = "Turn"
-        turn_order = frames.integer(data, "turn_order", where)
-        transcript = frames.string(data, "transcript", where)
-        end_of_turn = frames.boolean(data, "end_of_turn", where)
-        label = _known(frames.optional_string(data, "speaker_label", where))
-        items = frames.array(data, "words", where, default=[])
-        parsed = _words_fast(items) or _words_checked(items, where)
-        words, speakers, confidences = parsed
+        get = data.get
+        turn_order, transcript = get("turn_order"), get("transcript")
+        end_of_turn, label, items = get("end_of_turn"), get("speaker_label"), get("words")
+        # Exact types are the well-formed frame; anything else gets the accessors' checks
+        # (and their messages), as every frame did before.
+        if type(turn_order) is not int:
+            turn_order = frames.integer(data, "turn_order", where)
+        if type(transcript) is not str:
+            transcript = frames.string(data, "transcript", where)
+        if type(end_of_turn) is not bool:
+            end_of_turn = frames.boolean(data, "end_of_turn", where)
+        if label is not None:
+            label = known(frames.optional_string(data, "speaker_label", where))
+        if type(items) is not list:
+            items = frames.array(data, "words", where, default=[])
+        offset = self.time_offset
+        words, speakers, confidences = self._turn_words.read(turn_order, items, offset, where)
         if words:
             start, end = words[0].start, words[-1].end
-            self._clock = max(self._clock, end)
+            # on this connection's clock (validated: ``words`` came from ``items``)
+            self._clock = max(self._clock, items[-1]["end"] / 1000.0)
         else:
-            start = end = self._clock
-        offset = self.time_offset
-        if offset:
-            words = _shifted(words, offset)
+            start = end = self._clock + offset
         cls = FinalTranscript if end_of_turn else PartialTranscript
         return [
             cls(
                 text=transcript,
                 words=tuple(words),
-                start=start + offset,
-                end=end + offset,
+                start=start,
+                end=end,
                 confidence=sum(confidences) / len(confidences) if confidences else None,
-                speaker=label if label is not None else frames.speaker_of(speakers),
+                speaker=label if label is not None or not speakers else frames.speaker_of(speakers),
                 segment_key=f"{self.key_prefix}{turn_order}",
                 end_of_turn=end_of_turn,
                 raw=data,
@@ -591,14 +599,14 @@ class AssemblyAICodec(ProviderCodec):
             where = f"revision {i} of SpeakerRevision"
             revision = frames.element(item, where)
             turn_order = frames.integer(revision, "turn_order", where)
-            label = _known(frames.optional_string(revision, "speaker_label", where))
+            label = known(frames.optional_string(revision, "speaker_label", where))
             words_raw = frames.array(revision, "words", where, default=[])
-            words = _words_checked(words_raw, where)[0]
+            words = words_checked(words_raw, where)[0]
             segments.append(
                 SegmentSpeakers(
                     segment_key=f"{self.key_prefix}{turn_order}",
                     speaker=label,
-                    words=tuple(_shifted(words, offset) if offset else words),
+                    words=tuple(shifted(words, offset) if offset else words),
                 )
             )
         if not segments:
@@ -609,104 +617,6 @@ class AssemblyAICodec(ProviderCodec):
         if data.get("turn_order") is not None:
             frames.integer(data, "turn_order", "LLMGatewayResponse")
         return []
-
-
-def _words_fast(items: list) -> tuple[list[Word], list[str], list[float]] | None:
-    """Words of a well-formed ``words`` list in one tight loop, or None at the first oddity.
-
-    Turns restate the whole turn on every update, so this loop is the codec's hot path. Same
-    checks as ``_words_checked`` with exact type tests and no per-word message formatting;
-    anything unexpected goes to the checked path, which names the wrong field. Times are
-    integer milliseconds on the wire, seconds here (on this connection's clock).
-    """
-    words: list[Word] = []
-    speakers: list[str] = []
-    confidences: list[float] = []
-    number, limit = frames.NUMBER_TYPES, frames.FINITE_LIMIT
-    for w in items:
-        if type(w) is not dict:
-            return None
-        text, start, end = w.get("text"), w.get("start"), w.get("end")
-        if (
-            type(text) is not str
-            or type(start) not in number
-            or type(end) not in number
-            or not (-limit < start < limit and -limit < end < limit)
-        ):
-            return None
-        confidence = w.get("confidence")
-        if confidence is not None:
-            if type(confidence) not in number or not (-limit < confidence < limit):
-                return None
-            confidence = float(confidence)
-            confidences.append(confidence)
-        speaker = w.get("speaker")
-        speaker_confidence = None
-        if speaker is not None:
-            if type(speaker) is not str:
-                return None
-            if speaker in PLACEHOLDER_SPEAKERS:
-                speaker = None
-            else:
-                speakers.append(speaker)
-                speaker_confidence = w.get("speaker_confidence")
-                if speaker_confidence is not None:
-                    if type(speaker_confidence) not in number or not (
-                        -limit < speaker_confidence < limit
-                    ):
-                        return None
-                    speaker_confidence = float(speaker_confidence)
-        words.append(
-            Word(text, start / 1000.0, end / 1000.0, confidence, speaker, speaker_confidence)
-        )
-    return words, speakers, confidences
-
-
-def _words_checked(items: list, where: str = "Turn") -> tuple[list[Word], list[str], list[float]]:
-    """The validating path: raises ``frames.Malformed`` naming the first wrong field.
-
-    Also reads the words of a SpeakerRevision (``where`` names the message part), so that a
-    revised word gets exactly the times its Turn word got.
-    """
-    words: list[Word] = []
-    speakers: list[str] = []
-    confidences: list[float] = []
-    for i, item in enumerate(items):
-        where_w = f"word {i} of {where}"
-        w = frames.element(item, where_w)
-        confidence = frames.optional_number(w, "confidence", where_w)
-        if confidence is not None:
-            confidences.append(confidence)
-        speaker = _known(frames.optional_string(w, "speaker", where_w))
-        speaker_confidence = None
-        if speaker is not None:
-            speakers.append(speaker)
-            speaker_confidence = frames.optional_number(w, "speaker_confidence", where_w)
-        words.append(
-            Word(
-                text=frames.string(w, "text", where_w),
-                start=frames.number(w, "start", where_w) / 1000.0,
-                end=frames.number(w, "end", where_w) / 1000.0,
-                confidence=confidence,
-                speaker=speaker,
-                speaker_confidence=speaker_confidence,
-            )
-        )
-    return words, speakers, confidences
-
-
-def _known(speaker: str | None) -> str | None:
-    """A speaker label, or ``None`` for the placeholders that mean "not known"."""
-    return None if speaker in PLACEHOLDER_SPEAKERS else speaker
-
-
-def _shifted(words: list[Word], offset: float) -> list[Word]:
-    """Words moved onto the session's clock (this connection started at ``offset``)."""
-    return [
-        Word(w.text, w.start + offset, w.end + offset, w.confidence, w.speaker,
-             w.speaker_confidence)
-        for w in words
-    ]  # fmt: skip
 
 
 _HANDLERS = {

@@ -177,13 +177,13 @@ class Transcript:
         kept. Words are matched by start, end and text, then by text and overlapping time
         (:mod:`livetx_widgets.transcript.revisions` states the rule).
         """
-        if isinstance(event, FinalTranscript):
-            with self._lock:
-                return self._apply_final(event, received_at, latency_s)
-        if isinstance(event, PartialTranscript):
+        if isinstance(event, PartialTranscript):  # the most frequent, so tested first
             with self._lock:
                 self._apply_partial(event)
             return None
+        if isinstance(event, FinalTranscript):
+            with self._lock:
+                return self._apply_final(event, received_at, latency_s)
         if isinstance(event, SpeakerRevision):
             with self._lock:
                 return self._apply_revision(event)

@@ -123,6 +123,28 @@ def test_the_shared_clock_and_loudness():
     assert energy[: len(energy) // 2].max() == 0 and energy[len(energy) // 2 :].min() > 0.05
 
 
+def test_loudness_read_mid_stream_covers_every_whole_frame_read_so_far():
+    """Loudness is computed in batches; reading it between batches still sees every frame
+    read so far, with the same values as measuring each frame on its own."""
+    samples = _samples(2.5)
+    tee = AudioTee(ArraySource(samples, chunk_ms=30))  # chunks that split frames
+    branch = tee.branch("a")
+    tee.start()
+    frame = int(FRAME_S * 16000)
+    for _ in range(7):  # 0.21 s: inside the first batch
+        assert branch.read(timeout=1.0 * support.TIMING)
+    early = tee.energy()
+    assert len(early) == int(0.21 / FRAME_S)
+    _drain(branch)
+    energy = tee.energy()
+    whole = len(samples) // frame
+    want = [np.sqrt(np.mean(samples[i * frame : (i + 1) * frame].astype(np.float32) ** 2))
+            / 32768.0 for i in range(whole)]  # fmt: skip
+    assert len(energy) == whole
+    np.testing.assert_allclose(energy, want, rtol=1e-6)
+    np.testing.assert_array_equal(energy[: len(early)], early)
+
+
 class _Live(AudioSource):
     live = True
 

@@ -20,7 +20,8 @@ from livetx_widgets.events import (
     Word,
 )
 from livetx_widgets.providers import AssemblyAICodec
-from livetx_widgets.providers.assemblyai import _words_checked, _words_fast
+from livetx_widgets.providers.assemblyai_words import words_checked as _words_checked
+from livetx_widgets.providers.assemblyai_words import words_fast as _words_fast
 
 
 @pytest.fixture
