@@ -97,10 +97,10 @@ def parse_widget(text: str) -> list[Figure]:
 
 #: Issue 14's targets: (figure, target, pooled key, percentile).
 ENGINE_TARGETS = (
-    ("first partial after the first word p50", 0.5, "first", 50),
-    ("first partial after the first word p95", 0.8, "first", 95),
-    ("final after the last word p50", 0.4, "final", 50),
-    ("final after the last word p95", 0.7, "final", 95),
+    ("first partial after speech starts p50", 0.5, "first", 50),
+    ("first partial after speech starts p95", 0.8, "first", 95),
+    ("final after speech ends p50", 0.4, "final", 50),
+    ("final after speech ends p95", 0.7, "final", 95),
 )
 _ENGINE_ALL = re.compile(
     r"all / defaults: first partial p50 ([\d.]+) p95 ([\d.]+); "
