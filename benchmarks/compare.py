@@ -25,12 +25,9 @@ hits both alike; medians are reported, and the ratios compare/single are the fig
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
-import selectors
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,10 +37,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-_spec = importlib.util.spec_from_file_location("bench_session", REPO / "benchmarks" / "session.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)  # make_script, write_wav, machine_lines, rss_mb
+from figure import ServeProcess, load_file  # noqa: E402
+
+bench = load_file("bench_session", REPO / "benchmarks" / "session.py")  # make_script, write_wav...
 
 KEY = "bench-key"
 
@@ -108,41 +106,6 @@ def run_child(params: dict, timeout: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-# -- the server ------------------------------------------------------------------------------
-class Server:
-    """``livetx serve --engine script --no-rate-limit`` in a child process (terminated, reaped)."""
-
-    def __init__(self, script: Path, workdir: Path):
-        self._log = open(workdir / "server.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livetx_widgets.cli", "serve", "--engine", "script",
-             "--script", str(script), "--no-rate-limit", "--log-level", "WARNING"],
-            stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )  # fmt: skip
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            line = self.proc.stdout.readline() if sel.select(30.0) else ""
-        finally:
-            sel.close()
-        if not line.startswith("listening on "):
-            self.close()
-            raise RuntimeError(f"livetx serve said {line!r}")
-        self.url = line.split()[-1]
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc.stdout.close()
-        self._log.close()
-
-
 # -- report ----------------------------------------------------------------------------------
 def section(url: str, wav: Path, seconds: float, fast: bool, rounds: int, out: list[str]) -> dict:
     runs: dict[str, list[dict]] = {"single": [], "compare": []}
@@ -200,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         script = work / "script.json"
         script.write_text(json.dumps(bench.make_script(max(realtime_s, fast_s))))
-        server = Server(script, work)
+        server = ServeProcess(["--engine", "script", "--script", str(script), "--no-rate-limit",
+                               "--log-level", "WARNING"], log=work / "server.log")  # fmt: skip
         try:
             for seconds, fast in ((realtime_s, False), (fast_s, True)):
                 wav = bench.write_wav(work / f"audio-{seconds:.0f}.wav", seconds)

@@ -15,6 +15,8 @@ import importlib.util
 import json
 import math
 import os
+import selectors
+import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -152,3 +154,61 @@ class JsonChild:
         self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+class ServeProcess:
+    """``livetx serve *args`` of this tree in a child process (owned: terminated and reaped),
+    for benchmarks that measure a server apart from its clients. ``url`` is where it said it
+    listens; its stderr goes to ``log`` (or nowhere); ``cpu_s()`` and ``rss_mb()`` read
+    ``/proc``."""
+
+    def __init__(self, args: list[str], *, log: Path | None = None, start_timeout: float = 30.0,
+                 stop_timeout: float = 15.0):  # fmt: skip
+        self._stop_timeout = stop_timeout
+        self._log = open(log, "w") if log is not None else None  # noqa: SIM115 - close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "livetx_widgets.cli", "serve", *args],
+            stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL, text=True,
+            start_new_session=True, env=child_env(),
+        )  # fmt: skip
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        try:
+            if not sel.select(start_timeout):
+                self.close()
+                raise RuntimeError(f"livetx serve did not start within {start_timeout} s")
+            line = self.proc.stdout.readline()
+        finally:
+            sel.close()
+        if not line.startswith("listening on "):
+            self.close()
+            raise RuntimeError(f"livetx serve said {line!r}")
+        self.url = line.split()[-1]
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return math.nan
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(self._stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -37,9 +37,6 @@ import json
 import math
 import os
 import platform
-import selectors
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from figure import Figure, load_file, table  # noqa: E402
+from figure import Figure, ServeProcess, load_file, table  # noqa: E402
 
 SHARED = Path(os.environ.get("LIVETX_SHARED", REPO.parent / "shared"))
 RATE = 16000
@@ -70,49 +67,13 @@ def pct(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-class Serve:
-    """``livetx serve`` in a child process (owned: terminated and reaped)."""
-
-    def __init__(self, engine: str, work: Path, script: Path | None = None):
-        args = [sys.executable, "-m", "livetx_widgets.cli", "serve", "--engine", engine,
-                "--log-level", "WARNING", "--idle-timeout", "30"]  # fmt: skip
-        if script is not None:
-            args += ["--script", str(script)]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self._log = open(work / f"serve-{engine}.log", "w")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, text=True,
-                                     env=env, start_new_session=True)  # fmt: skip
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            line = self.proc.stdout.readline() if sel.select(120) else ""
-        finally:
-            sel.close()
-        if not line.startswith("listening on "):
-            self.close()
-            raise RuntimeError(f"livetx serve did not start: {line!r}")
-        self.url = line.split()[-1]
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return math.nan
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc.stdout.close()
-        self._log.close()
+def serve(engine: str, work: Path, script: Path | None = None) -> ServeProcess:
+    """``livetx serve --engine ENGINE`` in a child process (owned: terminated and reaped)."""
+    args = ["--engine", engine, "--log-level", "WARNING", "--idle-timeout", "30"]
+    if script is not None:
+        args += ["--script", str(script)]
+    return ServeProcess(args, log=work / f"serve-{engine}.log", start_timeout=120,
+                        stop_timeout=20)  # fmt: skip
 
 
 @dataclass
@@ -202,7 +163,7 @@ async def bad_client(url: str, stop: asyncio.Event, out: Level) -> None:
         await asyncio.sleep(0.2)
 
 
-def run_level(server: Serve, engine: str, n: int, pcm: bytes, *, bad: bool = False) -> Level:
+def run_level(server: ServeProcess, engine: str, n: int, pcm: bytes, *, bad: bool = False) -> Level:
     level = Level(engine, n)
 
     async def main() -> None:
@@ -263,10 +224,10 @@ def run_engine(engine: str, steps: list[int], work: Path, seconds: float = 30.0,
         script = work / "script.json"
         script.write_text(json.dumps(_session_bench().make_script(seconds, seed=3)))
         pcm = (b"\x10\x00\xf0\xff" * (RATE * 30))[: round(RATE * seconds) * 2]
-        server = Serve("script", work, script)
+        server = serve("script", work, script)
     else:
         pcm = read_pcm(SHARED / "audio" / "dialogue-16k.wav")[: round(RATE * seconds) * 2]
-        server = Serve("whisper", work)
+        server = serve("whisper", work)
     try:
         IDLE_RSS[engine] = server.rss_mb()
         if engine == "whisper":  # the model loads lazily on the first stream: warm it up

@@ -36,8 +36,6 @@ import json
 import os
 import platform
 import random
-import selectors
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,17 +50,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 import websocket  # noqa: E402
+from figure import ServeProcess  # noqa: E402
 
 from livetx_widgets import TranscriptionSession, WavFile  # noqa: E402
 from livetx_widgets.audio.base import AudioSource  # noqa: E402
 from livetx_widgets.providers import make_codec  # noqa: E402
 from livetx_widgets.session.connection import Connection, Frame  # noqa: E402
 
-#: ``livetx`` as this interpreter runs it, on this tree (a worktree or CI's venv alike).
-LIVETX = [sys.executable, "-m", "livetx_widgets.cli"]
-LIVETX_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 RATE = 16000
 BYTES_PER_S = RATE * 2
 CHUNK_S = 0.05
@@ -158,52 +155,12 @@ def deep_size(root) -> int:
     return total
 
 
-class Server:
+def serve_script(script: Path, *, rate_limit: bool = True, workdir: Path) -> ServeProcess:
     """``livetx serve --engine script`` in a child process (owned: terminated and reaped)."""
-
-    def __init__(self, script: Path, *, rate_limit: bool = True, workdir: Path):
-        args = [*LIVETX, "serve", "--engine", "script", "--script", str(script),
-                "--log-level", "WARNING"]  # fmt: skip
-        if not rate_limit:
-            args.append("--no-rate-limit")
-        self._log = open(workdir / f"server-{script.stem}.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True,
-            env=LIVETX_ENV,
-        )  # fmt: skip
-        self.url = self._read_url(timeout=30.0)
-
-    def _read_url(self, timeout: float) -> str:
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            if not sel.select(timeout):
-                self.close()
-                raise RuntimeError(f"livetx serve did not start within {timeout} s")
-            line = self.proc.stdout.readline()
-        finally:
-            sel.close()
-        if not line.startswith("listening on "):
-            self.close()
-            raise RuntimeError(f"livetx serve said {line!r}")
-        return line.split()[-1]
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc.stdout.close()
-        self._log.close()
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    args = ["--engine", "script", "--script", str(script), "--log-level", "WARNING"]
+    if not rate_limit:
+        args.append("--no-rate-limit")
+    return ServeProcess(args, log=workdir / f"server-{script.stem}.log")
 
 
 class TimedSource(AudioSource):
@@ -428,7 +385,7 @@ def section_stop(work: Path, runs: int, out: list[str]) -> dict:
     rng = random.Random(5)
     triggers = [rng.randint(3, 8) for _ in range(runs)]
     results: dict = {}
-    with Server(script, rate_limit=True, workdir=work) as srv:
+    with serve_script(script, rate_limit=True, workdir=work) as srv:
         for protocol in ("deepgram", "assemblyai"):
             for kind, fn in (("session", session_run), ("reference", reference_run)):
                 rows = []
@@ -785,7 +742,7 @@ def section_cpu(work: Path, quick: bool, out: list[str]) -> dict:
         script = work / f"cpu-{protocol}.json"
         script.write_text(json.dumps(make_script(seconds[protocol], seed=21)))
         wav = write_wav(work / f"cpu-{protocol}.wav", seconds[protocol])
-        with Server(script, rate_limit=False, workdir=work) as srv:
+        with serve_script(script, rate_limit=False, workdir=work) as srv:
             frames = capture_frames(protocol, srv.url, wav)
             if quick and protocol == "assemblyai":
                 live, plain = live_and_plain_together(protocol, srv.url, wav)
@@ -1107,7 +1064,7 @@ def section_memory(work: Path, quick: bool, out: list[str]) -> dict:
     script.write_text(json.dumps(make_script(seconds, seed=31)))
     wav = write_wav(work / "memory.wav", seconds)
     runs = {}
-    with Server(script, rate_limit=True, workdir=work) as srv:
+    with serve_script(script, rate_limit=True, workdir=work) as srv:
         for trace in (False, True):
             params = {"url": srv.url, "wav": str(wav), "seconds": seconds, "every": every,
                       "trace": trace}  # fmt: skip
@@ -1255,7 +1212,7 @@ def main(argv: list[str] | None = None) -> int:
             pace_script = work / "pacing-script.json"
             pace_script.write_text(json.dumps(make_script(pacing_s, seed=41)))
             pace_wav = write_wav(work / "pacing-session.wav", pacing_s)
-            pace_srv = stack.enter_context(Server(pace_script, rate_limit=True, workdir=work))
+            pace_srv = stack.enter_context(serve_script(pace_script, rate_limit=True, workdir=work))
             common = {"work": str(work), "seconds": pacing_s}
             children["source"] = start_child("pacing-source", common)
             children["control"] = start_child("pacing-control", common)

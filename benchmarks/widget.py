@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -37,6 +36,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from figure import ServeProcess  # noqa: E402
 
 from livetx_widgets import LiveTranscriber, QueueSource  # noqa: E402
 from livetx_widgets.events import FinalTranscript, PartialTranscript  # noqa: E402
@@ -146,21 +148,6 @@ def _make(engine, url=None):
 """
 
 
-def _serve_whisper():
-    """``livetx serve --engine whisper`` in its own process; returns (process, url)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "livetx_widgets.cli", "serve", "--engine", "whisper",
-         "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
-    line = proc.stdout.readline()  # "listening on ws://127.0.0.1:PORT" (blocks until ready)
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError(f"livetx serve did not start: {line!r}")
-    return proc, line.split()[-1]
-
-
 def _execute(client, code: str, timeout: float = 60.0) -> float:
     t0 = time.perf_counter()
     msg_id = client.execute(code, silent=False, store_history=False)
@@ -199,7 +186,9 @@ def cell_latency(wav: Path, cells: int, rounds: int) -> dict:
     drainer = threading.Thread(target=_drain_iopub, args=(client, stop), daemon=True)
     drainer.start()
     results: dict[str, list[float]] = {"idle": [], "script": [], "whisper": [], "served": []}
-    server, url = _serve_whisper()
+    server = ServeProcess(["--engine", "whisper", "--log-level", "WARNING"], start_timeout=120,
+                          stop_timeout=30)  # fmt: skip
+    url = server.url
     try:
         _execute(client, SETUP.format(wav=str(wav)))
         _block(client, 10, 0.02)  # warm up
@@ -215,8 +204,7 @@ def cell_latency(wav: Path, cells: int, rounds: int) -> dict:
                 results[variant] += _block(client, cells, 0.02)
                 _execute(client, "w.stop(timeout=5); w.close()")
     finally:
-        server.terminate()
-        server.wait(30)
+        server.close()
         stop.set()
         drainer.join(5)
         client.stop_channels()
