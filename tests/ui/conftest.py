@@ -190,6 +190,23 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def _wait_serving(proc: subprocess.Popen, name: str, answers, log_tail) -> None:
+    """Return once ``answers()`` no longer fails to connect (the server ``name`` answers);
+    fail the test, with the end of its log, if the process exits or ``SERVER_START_S`` pass."""
+    deadline = time.monotonic() + SERVER_START_S
+    while True:  # bounded by SERVER_START_S
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited with {proc.returncode}:\n{log_tail()}")
+        try:
+            answers()
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name} not ready after {SERVER_START_S} s:\n{log_tail()}")
+        time.sleep(0.1)  # polling a starting process's port: no event to wait on
+
+
 @contextlib.contextmanager
 def run_jupyter(kind: str, home: Path):
     """Start ``jupyter <kind>`` with a fresh root dir; yield a ``JupyterServer`` once it answers."""
@@ -218,20 +235,8 @@ def run_jupyter(kind: str, home: Path):
         )  # fmt: skip
         server = JupyterServer(kind, port, token, root, proc, log_path)
         try:
-            deadline = time.monotonic() + SERVER_START_S
-            while True:  # bounded by SERVER_START_S
-                if proc.poll() is not None:
-                    code = proc.returncode
-                    pytest.fail(f"jupyter {kind} exited with {code}:\n{server.log_tail()}")
-                try:
-                    server.api("/api/status", timeout=2)
-                    break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter {kind} not ready after {SERVER_START_S} s:\n"
-                                f"{server.log_tail()}")  # fmt: skip
-                time.sleep(0.1)  # polling a starting process's port: no event to wait on
+            _wait_serving(proc, f"jupyter {kind}", lambda: server.api("/api/status", timeout=2),
+                          server.log_tail)  # fmt: skip
             yield server
         finally:
             _stop(proc)
@@ -521,6 +526,7 @@ class UI:
     chromium_args = staticmethod(chromium_args)
     free_port = staticmethod(free_port)
     stop_process = staticmethod(_stop)
+    wait_serving = staticmethod(_wait_serving)
 
     @staticmethod
     def screenshot(page, name: str) -> Path:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,20 +118,10 @@ def run_marimo(h, mode: str, notebook: Path, env: dict[str, str] | None = None, 
                                 cwd=notebook.parent)  # fmt: skip
         server = MarimoServer(mode, port, token, notebook, proc, log_path)
         try:
-            deadline = time.monotonic() + SERVER_START_S
-            while True:  # bounded by SERVER_START_S
-                if proc.poll() is not None:
-                    pytest.fail(f"marimo {mode} exited with {proc.returncode}:\n"
-                                f"{server.log_tail()}")  # fmt: skip
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                        break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"marimo {mode} not ready after {SERVER_START_S} s:\n"
-                                f"{server.log_tail()}")  # fmt: skip
-                time.sleep(0.1)  # polling a starting process's port: no event to wait on
+            health = f"http://127.0.0.1:{port}/health"
+            h.wait_serving(proc, f"marimo {mode}",
+                           lambda: urllib.request.urlopen(health, timeout=2).close(),
+                           server.log_tail)  # fmt: skip
             yield server
         finally:
             h.stop_process(proc)  # terminate by pid, kill if stuck; reaped
