@@ -57,7 +57,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from livetx_widgets.compare.metrics import speech_regions  # noqa: E402
+from livetx_widgets.compare.metrics import frame_loudness, speech_regions  # noqa: E402
 from livetx_widgets.server.wer import wer  # noqa: E402
 from livetx_widgets.server.whisper import WhisperEngine  # noqa: E402
 
@@ -90,11 +90,7 @@ FRAME_S = 0.02  # the energy VAD's frame (as the compare tee's)
 
 def speech_of(pcm: bytes, rate: int) -> list[tuple[float, float]]:
     """Where the recording holds speech, from its loudness alone (``speech_regions``)."""
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
-    n = round(FRAME_S * rate)
-    frames = len(x) // n
-    energy = np.sqrt(np.mean(x[: frames * n].reshape(frames, n) ** 2, axis=1))
-    return speech_regions(energy, FRAME_S)
+    return speech_regions(frame_loudness(pcm, round(FRAME_S * rate)), FRAME_S)
 
 
 @dataclass

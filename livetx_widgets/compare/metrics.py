@@ -103,6 +103,18 @@ class Metrics:
         return {name: getattr(self, name) for name in COLUMNS}
 
 
+def frame_loudness(pcm: bytes, frame_samples: int) -> np.ndarray:
+    """RMS loudness (0..1, float32) of each whole ``frame_samples`` frame of s16le ``pcm``:
+    what ``speech_regions`` reads (the tee measures what it reads with it; benchmarks and
+    tests measure a recording the same way)."""
+    n = len(pcm) // (2 * frame_samples)
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    frames = np.frombuffer(pcm, dtype="<i2", count=n * frame_samples)
+    frames = frames.reshape(n, frame_samples).astype(np.float32)
+    return (np.sqrt(np.mean(frames**2, axis=1)) / 32768.0).astype(np.float32)
+
+
 def speech_regions(energy: np.ndarray, frame_s: float) -> list[tuple[float, float]]:
     """Speech as ``[(start, end), ...]`` seconds from frame loudness (see the docstring)."""
     if energy.size == 0:

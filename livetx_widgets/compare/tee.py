@@ -40,6 +40,7 @@ import numpy as np
 
 from ..audio.base import SAMPLE_RATE, SAMPLE_WIDTH, AudioSource
 from ..errors import LivetxError
+from .metrics import frame_loudness
 
 BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH
 #: Loudness is kept per frame of this many seconds (the energy VAD's resolution).
@@ -217,9 +218,7 @@ class AudioTee:
         if n:
             whole = bytes(self._carry[: n * _FRAME_BYTES])
             del self._carry[: n * _FRAME_BYTES]
-            frames = np.frombuffer(whole, dtype="<i2").reshape(n, -1).astype(np.float32)
-            rms = np.sqrt(np.mean(frames**2, axis=1)) / 32768.0
-            self._energy.extend(rms.astype(np.float32).tolist())
+            self._energy.extend(frame_loudness(whole, _FRAME_BYTES // SAMPLE_WIDTH).tolist())
 
     def _trim(self) -> None:
         """Forget chunks every active branch has read (lock held)."""

@@ -114,3 +114,14 @@ def test_metrics_on_scripted_sessions_with_known_timing(words, words_audio):
     aligned = compare.aligned()
     assert list(aligned.columns) == ["start", "end", "deepgram", "assemblyai"]
     assert aligned[["deepgram", "assemblyai"]].values.tolist() == [["one two three"] * 2]
+
+
+def test_frame_loudness_is_the_rms_of_each_whole_frame():
+    from livetx_widgets.compare.metrics import frame_loudness
+
+    full = np.full(320, 16384, dtype="<i2")  # half scale: RMS 0.5
+    silent = np.zeros(320, dtype="<i2")
+    pcm = np.concatenate([full, silent, -full, full[:100]]).tobytes()  # last frame not whole
+    loud = frame_loudness(pcm, 320)
+    assert loud.dtype == np.float32 and loud.tolist() == [0.5, 0.0, 0.5]
+    assert frame_loudness(pcm[:100], 320).size == 0

@@ -141,15 +141,12 @@ def test_a_final_first_word_starts_with_the_voice_not_with_the_preroll(engine, d
     """Whisper's alignment puts the first word at the start of the decoded clip, 0.3 s of
     preroll before the voice; the engine places it at the VAD onset (less ONSET_LEAD_S), and
     the onset is where the audio's loudness rises (within 60 ms on this recording)."""
-    from livetx_widgets.compare.metrics import speech_regions
+    from livetx_widgets.compare.metrics import frame_loudness, speech_regions
     from livetx_widgets.server.whisper.engine import ONSET_LEAD_S
 
     samples, rate = read_wav(dialogue_wav)
     results = stream_pcm(engine.open_stream(rate), samples, rate)
-    x = np.asarray(samples, dtype=np.float64) / 32768.0
-    n = rate // 50
-    energy = np.sqrt(np.mean(x[: len(x) // n * n].reshape(-1, n) ** 2, axis=1))
-    loud = speech_regions(energy, 0.02)
+    loud = speech_regions(frame_loudness(samples.tobytes(), rate // 50), 0.02)
     onset = None
     checked = 0
     for r in results:
