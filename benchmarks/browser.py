@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import platform
@@ -83,6 +82,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from figure import load_file  # noqa: E402
+
 SHARED = Path(os.environ.get("LIVETX_SHARED", REPO.parent / "shared"))
 SPEECH = SHARED / "audio" / "short-16k.wav"
 RESULTS = REPO / "benchmarks" / "results" / "browser.txt"
@@ -94,11 +96,7 @@ SUBSHELLS = "@jupyterlab/apputils-extension:kernels-settings"
 
 def load_harness():
     """The browser-test harness (tests/ui/conftest.py): servers, Chromium flags, helpers."""
-    spec = importlib.util.spec_from_file_location("ui_harness", REPO / "tests/ui/conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ui_harness"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_file("ui_harness", REPO / "tests/ui/conftest.py")
 
 
 def write_loop_wav(path: Path) -> Path:

@@ -28,7 +28,6 @@ directory from the shared dialogue recording (28 s of speech), so nothing binary
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
@@ -39,6 +38,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from figure import load_file  # noqa: E402
+
 SHARED = Path(os.environ.get("LIVETX_SHARED", REPO.parent / "shared"))
 SPEECH = SHARED / "audio" / "dialogue-16k.wav"
 RESULTS = REPO / "benchmarks" / "results" / "formats.txt"
@@ -49,12 +51,7 @@ LONG_S = 2 * 3600
 
 def _media():
     """``tests/audio/media.py``: the encoders the tests use (one place for them)."""
-    path = REPO / "tests" / "audio" / "media.py"
-    spec = importlib.util.spec_from_file_location("livetx_test_media", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["livetx_test_media"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file("livetx_test_media", REPO / "tests" / "audio" / "media.py")
 
 
 def make_files(media, out: Path) -> dict[str, Path]:

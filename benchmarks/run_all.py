@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from figure import Figure, child_env, table  # noqa: E402
+from figure import Figure, child_env, load_file, table  # noqa: E402
 
 RESULTS = HERE / "results"
 README = REPO / "README.md"
@@ -301,12 +301,7 @@ def run_one(path: Path, quick: bool) -> Outcome:
 
 
 def child(path: str, quick: bool) -> int:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"livetx_benchmark_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_file(f"livetx_benchmark_{Path(path).stem}", Path(path))
     figures = module.figures(quick)
     print(MARKER + json.dumps([f.to_dict() for f in figures]), flush=True)
     return 0

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.util
 import json
 import os
 import platform
@@ -48,20 +47,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from figure import Figure, JsonChild, table  # noqa: E402
+from figure import Figure, JsonChild, load_file, table  # noqa: E402
 
-
-def _support():
-    name = "livetx_test_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "support.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-support = _support()
+support = load_file("livetx_test_support", REPO / "tests" / "support.py")
 
 KEY = "storm-key-0123456789"
 SCRIPT = support.TWO_TURNS
